@@ -1,0 +1,43 @@
+"""Command-line plumbing shared by ``tools/``: one-line errors instead of tracebacks."""
+import sys
+
+from .errors import SCLIPError, one_line
+
+# Errors from data loading come wrapped by DataLoader workers; these name the file.
+_IMAGE_ERROR = 'failed to load image: '
+
+
+def describe(error: BaseException) -> str:
+    """One line for a user-facing failure, or '' when it is a bug (keep the traceback)."""
+    message = one_line(error) if not str(error).startswith('Caught') else _worker_message(error)
+    if isinstance(error, SCLIPError) or type(error).__name__ == 'SCLIPError':
+        return message
+    if _IMAGE_ERROR in str(error):
+        path = str(error).split(_IMAGE_ERROR, 1)[1].strip().splitlines()[0]
+        return f'{path}: cannot be read as an image (corrupt or not an image); replace it or ' \
+               'remove it from the split (tools/check_data.py lists every such file).'
+    if isinstance(error, FileNotFoundError):
+        return f'{message}; check the paths in the config or --cfg-options.'
+    return ''
+
+
+def _worker_message(error: BaseException) -> str:
+    """The original exception line of an error re-raised from a DataLoader worker."""
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    last = lines[-1] if lines else str(error)
+    return last.split(': ', 1)[1] if ': ' in last and last.split(': ', 1)[0].replace('.', '').isidentifier() else last
+
+
+def main_guard(main) -> None:
+    """Run ``main``; print user-fixable errors as ``error: ...`` and exit 2."""
+    try:
+        main()
+    except KeyboardInterrupt:
+        print('interrupted', file=sys.stderr)
+        sys.exit(130)
+    except Exception as error:  # noqa: BLE001 - decide below whether it is the user's to fix
+        message = describe(error)
+        if not message:
+            raise
+        print(f'error: {message}', file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,136 @@
+"""Build an open_clip CLIP model from a pretrained tag or a local checkpoint.
+
+Why: users run with ``pretrained='openai'`` (open_clip downloads and caches the weights)
+or, offline, with a local file. We wrap open_clip's factory and its OpenAI state-dict
+builder instead of copying them, and turn their failures into one-line errors.
+
+Accepted local files:
+* an OpenAI checkpoint, either the TorchScript archive that ``clip.load`` downloads or a
+  plain state dict; the architecture is inferred from the tensor shapes and QuickGELU is
+  used, as OpenAI trained with it;
+* an open_clip checkpoint (``{'state_dict': ...}`` or a bare state dict) for ``arch``.
+Pickled checkpoints are read with ``torch.load(weights_only=True)``, so no arbitrary code
+runs; a TorchScript archive is read with ``torch.jit.load`` (code, but no pickled objects).
+"""
+from __future__ import annotations
+
+import os
+import zipfile
+from typing import Dict, Optional
+
+import torch
+
+from ..errors import SCLIPError
+
+OPENAI_HEADER_KEYS = ('input_resolution', 'context_length', 'vocab_size')
+CLIP_VIT_KEYS = ('visual.conv1.weight', 'visual.proj', 'token_embedding.weight',
+                 'text_projection', 'ln_final.weight')
+
+
+def is_torchscript_archive(path: str) -> bool:
+    """TorchScript archives are zip files with a ``code/`` folder; torch.save files have none."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any('/code/' in name or name.startswith('code/') for name in archive.namelist())
+
+
+def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
+    """Load the tensors of a local checkpoint without executing pickled code."""
+    try:
+        if is_torchscript_archive(path):
+            return dict(torch.jit.load(path, map_location='cpu').state_dict())
+        checkpoint = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as error:  # corrupt file, unsafe pickle, not a checkpoint at all
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise SCLIPError(f'model.pretrained={path!r} could not be read as a CLIP checkpoint '
+                         f'({reason[:200]}); pass an OpenAI .pt file or an open_clip checkpoint.')
+    if isinstance(checkpoint, dict) and isinstance(checkpoint.get('state_dict'), dict):
+        checkpoint = checkpoint['state_dict']
+    if not isinstance(checkpoint, dict) or not all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+        raise SCLIPError(f'model.pretrained={path!r} is not a state dict of tensors; '
+                         'pass an OpenAI CLIP .pt file or an open_clip checkpoint.')
+    if all(key.startswith('module.') for key in checkpoint):
+        checkpoint = {key[len('module.'):]: value for key, value in checkpoint.items()}
+    return checkpoint
+
+
+def check_is_clip_vit(state_dict: Dict[str, torch.Tensor], path: str) -> None:
+    missing = [key for key in CLIP_VIT_KEYS if key not in state_dict]
+    if missing:
+        raise SCLIPError(f'model.pretrained={path!r} is not a CLIP ViT checkpoint (missing '
+                         f'{", ".join(missing[:3])}); pass an OpenAI ViT .pt file or an '
+                         'open_clip ViT checkpoint.')
+
+
+def looks_like_openai(state_dict: Dict[str, torch.Tensor], from_torchscript: bool) -> bool:
+    """OpenAI releases are TorchScript, carry header buffers, or hold float16 weights."""
+    if from_torchscript or any(key in state_dict for key in OPENAI_HEADER_KEYS):
+        return True
+    return state_dict['visual.conv1.weight'].dtype == torch.float16
+
+
+def load_local_clip(path: str, arch: Optional[str], clip_format: str = 'auto') -> torch.nn.Module:
+    """Build a float32 open_clip CLIP model from a local checkpoint file."""
+    import open_clip
+    from open_clip.model import build_model_from_openai_state_dict
+
+    state_dict = read_state_dict(path)
+    check_is_clip_vit(state_dict, path)
+    if clip_format not in ('auto', 'openai', 'open_clip'):
+        raise SCLIPError(f"model.clip_format={clip_format!r} is not one of 'auto', 'openai', 'open_clip'.")
+    openai = clip_format == 'openai' or (
+        clip_format == 'auto' and looks_like_openai(state_dict, is_torchscript_archive(path)))
+    try:
+        if openai:
+            model = build_model_from_openai_state_dict(state_dict, cast_dtype=torch.float32)
+        else:
+            if not arch:
+                raise SCLIPError(f'model.pretrained={path!r} is an open_clip checkpoint: set model.arch '
+                                 "to its open_clip model name (e.g. 'ViT-B-16').")
+            model = open_clip.create_model(arch, pretrained=None)
+            open_clip.load_checkpoint(model, path, strict=True, weights_only=True)
+    except SCLIPError:
+        raise
+    except Exception as error:
+        reason = str(error).strip().splitlines()[0][:200]
+        raise SCLIPError(f'model.pretrained={path!r} does not fit a CLIP ViT ({reason}); '
+                         'check that it is a complete CLIP checkpoint and that model.arch matches it.')
+    return model.float().eval()
+
+
+def load_tagged_clip(arch: str, tag: str, cache_dir: Optional[str] = None) -> torch.nn.Module:
+    """Build an open_clip model by name and pretrained tag, downloading weights if needed."""
+    import open_clip
+
+    if arch not in open_clip.list_models():
+        raise SCLIPError(f'model.arch={arch!r} is not an open_clip model name; '
+                         'see open_clip.list_models() (e.g. ViT-B-16, ViT-L-14).')
+    tag_cfg = open_clip.get_pretrained_cfg(arch, tag)
+    if not tag_cfg:
+        known = ', '.join(open_clip.list_pretrained_tags_by_model(arch)) or 'none'
+        raise SCLIPError(f'model.pretrained={tag!r} is neither a local file nor an open_clip tag '
+                         f'of {arch} (tags: {known}); pass a tag or the path of a checkpoint.')
+    try:
+        model = open_clip.create_model(arch, pretrained=tag, cache_dir=cache_dir,
+                                       force_quick_gelu=bool(tag_cfg.get('quick_gelu', False)))
+    except Exception as error:
+        reason = str(error).strip().splitlines()[0][:200]
+        raise SCLIPError(f'weights {arch}/{tag} could not be downloaded ({reason}); connect to the '
+                         'internet once so open_clip caches them, or download ViT-B-16.pt '
+                         '(OpenAI) and pass model.pretrained=/path/to/ViT-B-16.pt.')
+    return model.float().eval()
+
+
+def load_clip(pretrained: str, arch: Optional[str] = 'ViT-B-16', clip_format: str = 'auto',
+              cache_dir: Optional[str] = None) -> torch.nn.Module:
+    """A float32, eval-mode open_clip CLIP from a tag (``'openai'``) or a local checkpoint."""
+    if not pretrained:
+        raise SCLIPError("model.pretrained is empty: set it to 'openai' or to a local checkpoint path.")
+    pretrained = os.path.expanduser(str(pretrained))
+    if os.path.isfile(pretrained):
+        return load_local_clip(pretrained, arch, clip_format)
+    if os.sep in pretrained or pretrained.endswith(('.pt', '.pth', '.bin', '.safetensors')):
+        raise SCLIPError(f'model.pretrained={pretrained!r}: file not found; pass an existing '
+                         "checkpoint path or a tag such as 'openai'.")
+    return load_tagged_clip(arch or 'ViT-B-16', pretrained, cache_dir)

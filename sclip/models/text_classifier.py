@@ -1,0 +1,134 @@
+"""Text embeddings of every class name, averaged over prompt templates, cached on disk.
+
+Why: the classifier is the same for every run of a (model, weights, names, templates)
+combination, and encoding tens of thousands of prompts is the slowest part of starting a
+run. We encode each prompt only up to the longest prompt's end-of-text token (the text
+transformer is causal, so the features are identical), in batches, and store the result
+under a key that hashes all four inputs, so a changed input never reuses a stale file.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from typing import Callable, List, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+CACHE_VERSION = 1
+
+
+def openai_imagenet_templates() -> List[str]:
+    """open_clip's 80 OpenAI ImageNet templates as format strings with one ``{}``."""
+    from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
+    return [template('{}') for template in OPENAI_IMAGENET_TEMPLATES]
+
+
+TEMPLATE_SETS = {'openai_imagenet': openai_imagenet_templates, 'none': lambda: ['{}']}
+
+
+def resolve_templates(templates) -> List[str]:
+    """A template-set name, or a list of format strings each holding one ``{}``."""
+    from ..errors import SCLIPError
+    if isinstance(templates, str):
+        if templates not in TEMPLATE_SETS:
+            raise SCLIPError(f'model.templates={templates!r} is unknown; use one of '
+                             f'{", ".join(TEMPLATE_SETS)} or a list of strings with "{{}}".')
+        return TEMPLATE_SETS[templates]()
+    templates = list(templates)
+    bad = [t for t in templates if t.count('{}') != 1]
+    if not templates or bad:
+        raise SCLIPError(f'model.templates: each template needs exactly one "{{}}" (got {bad[:1] or "none"}).')
+    return templates
+
+
+def weights_fingerprint(model: torch.nn.Module) -> str:
+    """Hash of the text tower's parameters, so a cache never outlives the weights it came from."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name, tensor in sorted(text_tower_state(model).items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().float().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def text_tower_state(model: torch.nn.Module) -> dict:
+    return {name: value for name, value in model.state_dict().items() if not name.startswith('visual.')}
+
+
+def cache_key(model_name: str, fingerprint: str, names: Sequence[str], templates: Sequence[str]) -> str:
+    payload = json.dumps(dict(version=CACHE_VERSION, model=model_name, weights=fingerprint,
+                              names=list(names), templates=list(templates)), sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+def default_cache_dir() -> str:
+    return os.environ.get('SCLIP_CACHE_DIR', os.path.join(os.path.expanduser('~'), '.cache', 'sclip'))
+
+
+@torch.no_grad()
+def encode_prompts(model: torch.nn.Module, tokens: Tensor, truncate: bool = True) -> Tensor:
+    """Text features (P, D) of tokenised prompts (P, L).
+
+    With ``truncate`` the sequence is cut after the longest prompt's end-of-text token
+    (the highest token id, as CLIP pools there); positions beyond it cannot influence
+    earlier ones under the causal mask, so the features equal the full-length ones.
+    """
+    standard = (hasattr(model, 'token_embedding') and getattr(model, 'text_pool_type', 'argmax') == 'argmax'
+                and getattr(model, 'attn_mask', None) is not None)
+    if not (truncate and standard):
+        return model.encode_text(tokens)
+    eot = tokens.argmax(dim=-1)
+    length = int(eot.max()) + 1
+    x = model.token_embedding(tokens[:, :length])
+    x = x + model.positional_embedding[:length].to(x.dtype)
+    x = model.transformer(x, attn_mask=model.attn_mask[:length, :length])
+    x = model.ln_final(x)
+    x = x[torch.arange(x.shape[0], device=x.device), eot]
+    return x @ model.text_projection if not isinstance(model.text_projection, torch.nn.Linear) \
+        else model.text_projection(x)
+
+
+@torch.no_grad()
+def build_class_embeddings(model: torch.nn.Module, tokenizer: Callable, names: Sequence[str],
+                           templates: Sequence[str], device, batch_size: int = 256,
+                           truncate: bool = True) -> Tensor:
+    """(len(names), D): per name, the normalised mean of its normalised prompt features."""
+    prompts = [template.format(name) for name in names for template in templates]
+    features = []
+    for start in range(0, len(prompts), batch_size):
+        tokens = tokenizer(prompts[start:start + batch_size]).to(device)
+        features.append(F.normalize(encode_prompts(model, tokens, truncate).float(), dim=-1))
+    per_prompt = torch.cat(features).view(len(names), len(templates), -1)
+    return F.normalize(per_prompt.mean(dim=1), dim=-1)
+
+
+def load_or_build(model: torch.nn.Module, tokenizer: Callable, names: Sequence[str],
+                  templates: Sequence[str], device, model_name: str, cache_dir: Optional[str],
+                  batch_size: int = 256) -> Tensor:
+    """``build_class_embeddings`` through an on-disk cache (``cache_dir=None`` disables it)."""
+    logger = logging.getLogger('sclip')
+    if cache_dir is None:
+        return build_class_embeddings(model, tokenizer, names, templates, device, batch_size)
+    key = cache_key(model_name, weights_fingerprint(model), names, templates)
+    path = os.path.join(os.path.expanduser(cache_dir), 'text', f'{key}.pt')
+    if os.path.isfile(path):
+        try:
+            cached = torch.load(path, map_location='cpu', weights_only=True)
+            if cached.shape[0] == len(names):
+                return cached.to(device)
+        except Exception:  # a damaged cache file is rebuilt, never trusted
+            logger.warning('ignoring unreadable text cache %s', path)
+    embeddings = build_class_embeddings(model, tokenizer, names, templates, device, batch_size)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        handle, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix='.tmp')
+        os.close(handle)
+        torch.save(embeddings.cpu(), tmp)
+        os.replace(tmp, path)
+    except OSError as error:
+        logger.warning('could not write the text cache %s (%s); continuing without it', path, error)
+    return embeddings

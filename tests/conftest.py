@@ -1,0 +1,22 @@
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import sclip  # noqa: E402,F401  (registers everything; installs the mmcv.ops stand-in)
+from helpers import write_openai_checkpoint  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path_factory, monkeypatch):
+    """Every test gets its own text-embedding cache, never the user's."""
+    monkeypatch.setenv('SCLIP_CACHE_DIR', str(tmp_path_factory.mktemp('cache')))
+
+
+@pytest.fixture(scope='session')
+def tiny_checkpoint(tmp_path_factory):
+    """A random ViT-B/16-shaped (tiny) CLIP in OpenAI's state-dict layout."""
+    return write_openai_checkpoint(str(tmp_path_factory.mktemp('weights') / 'tiny-openai.pt'))
