@@ -83,6 +83,8 @@ def load_local_clip(path: str, arch: Optional[str], clip_format: str = 'auto') -
         clip_format == 'auto' and looks_like_openai(state_dict, is_torchscript_archive(path)))
     try:
         if openai:
+            for key in [k for k in state_dict if k == 'attn_mask' or k.endswith('.attn_mask')]:
+                del state_dict[key]  # a traced model's causal-mask buffer, not a weight
             model = build_model_from_openai_state_dict(state_dict, cast_dtype=torch.float32)
         else:
             if not arch:
@@ -93,7 +95,7 @@ def load_local_clip(path: str, arch: Optional[str], clip_format: str = 'auto') -
     except SCLIPError:
         raise
     except Exception as error:
-        reason = str(error).strip().splitlines()[0][:200]
+        reason = ' '.join(str(error).split())[:200]
         raise SCLIPError(f'model.pretrained={path!r} does not fit a CLIP ViT ({reason}); '
                          'check that it is a complete CLIP checkpoint and that model.arch matches it.')
     return model.float().eval()

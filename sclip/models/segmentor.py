@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from typing import List, Optional, Sequence, Union
 
 import torch
@@ -110,9 +111,11 @@ class SCLIPSegmentor(BaseSegmentor):
         self.names = load_class_names(class_names)
         self.templates = resolve_templates(templates)
         if pretrained is None:
-            # mmseg.apis.init_model clears model.pretrained; fall back to the default weights.
-            logging.getLogger('sclip').warning("model.pretrained is None; using 'openai' weights")
-            pretrained = 'openai'
+            # mmseg.apis.init_model sets model.pretrained = None before building the model.
+            pretrained = os.environ.get('SCLIP_PRETRAINED', 'openai')
+            logging.getLogger('sclip').warning(
+                'model.pretrained is None (mmseg.apis.init_model clears it); using %r '
+                '(set SCLIP_PRETRAINED=/path/to/ViT-B-16.pt to use a local file)', pretrained)
         self.weights_name = f'{arch}:{pretrained}'
         clip = load_clip(pretrained, arch, clip_format)
         self.backbone = CLIPDenseViT(clip.visual, attention, num_modified_blocks,
