@@ -75,6 +75,7 @@ class SCLIPSegmentor(BaseSegmentor):
         text_cache_dir: where class embeddings are cached (``None``: $SCLIP_CACHE_DIR or
             ~/.cache/sclip; ``False`` disables the cache).
         pamr_steps / pamr_dilations: PAMR refinement (0 steps = off).
+        train_cfg / test_cfg: accepted for mmseg.apis.init_model, unused.
     """
 
     def __init__(self,
@@ -103,7 +104,9 @@ class SCLIPSegmentor(BaseSegmentor):
                  pamr_steps: int = 0,
                  pamr_dilations: Sequence[int] = (8, 16),
                  data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None):
+                 init_cfg: Optional[dict] = None,
+                 train_cfg: Optional[dict] = None,
+                 test_cfg: Optional[dict] = None):
         if data_preprocessor is None:
             data_preprocessor = dict(type='SCLIPDataPreProcessor', mean=OPENAI_CLIP_MEAN,
                                      std=OPENAI_CLIP_STD, bgr_to_rgb=True)

@@ -1,0 +1,111 @@
+"""Each bad input stops before any image is processed, with one line naming the culprit."""
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+from helpers import REPO, make_dataset
+from test_benchmarks_e2e import load_test_tool
+
+VOC = osp.join(REPO, 'configs', 'sclip_voc21.py')
+
+
+def run_main(capsys, *args):
+    """tools/test.py in-process through its guard; returns (exit code, stderr)."""
+    from sclip.cli import main_guard
+    tool = load_test_tool()
+    with pytest.raises(SystemExit) as exit_info:
+        main_guard(lambda: tool.main(list(args)))
+    return exit_info.value.code, capsys.readouterr().err
+
+
+@pytest.fixture
+def voc(tmp_path):
+    return make_dataset('voc21', str(tmp_path / 'data'))
+
+
+def options(root, weights, *more):
+    return ['--cfg-options', f'test_dataloader.dataset.data_root={root}', f'model.pretrained={weights}',
+            'test_dataloader.num_workers=0', *more]
+
+
+def assert_one_line(code, err, *needles):
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith('error: '), err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_missing_data_root(capsys, tmp_path, tiny_checkpoint):
+    code, err = run_main(capsys, VOC, '--work-dir', str(tmp_path / 'w'),
+                         *options(str(tmp_path / 'nowhere'), tiny_checkpoint))
+    assert_one_line(code, err, 'nowhere', 'data_root')
+
+
+def test_missing_split_file(capsys, tmp_path, voc, tiny_checkpoint):
+    os.remove(osp.join(voc, 'ImageSets/Segmentation/val.txt'))
+    code, err = run_main(capsys, VOC, '--work-dir', str(tmp_path / 'w'), *options(voc, tiny_checkpoint))
+    assert_one_line(code, err, 'split file', 'val.txt')
+
+
+def test_missing_weights_file(capsys, tmp_path, voc):
+    code, err = run_main(capsys, VOC, '--work-dir', str(tmp_path / 'w'), *options(voc, '/no/such/ViT-B-16.pt'))
+    assert_one_line(code, err, '/no/such/ViT-B-16.pt', 'not found')
+
+
+def test_weights_not_downloadable(capsys, tmp_path, voc, monkeypatch):
+    import open_clip
+
+    def offline(*args, **kwargs):
+        raise RuntimeError('Failed to download weights: no network')
+    monkeypatch.setattr(open_clip, 'create_model', offline)
+    code, err = run_main(capsys, VOC, '--work-dir', str(tmp_path / 'w'), *options(voc, 'openai'))
+    assert_one_line(code, err, 'could not be downloaded', 'model.pretrained=/path/to/ViT-B-16.pt')
+
+
+def test_not_a_clip_checkpoint(capsys, tmp_path, voc):
+    import torch
+    path = str(tmp_path / 'resnet50.pth')
+    torch.save({'layer1.0.conv1.weight': torch.zeros(2)}, path)
+    code, err = run_main(capsys, VOC, '--work-dir', str(tmp_path / 'w'), *options(voc, path))
+    assert_one_line(code, err, 'resnet50.pth', 'not a CLIP ViT checkpoint')
+
+
+def test_class_count_mismatch(capsys, tmp_path, voc, tiny_checkpoint):
+    names = tmp_path / 'names.txt'
+    names.write_text('cat\ndog\n')
+    code, err = run_main(capsys, VOC, '--work-dir', str(tmp_path / 'w'),
+                         *options(voc, tiny_checkpoint, f'model.class_names={names}'))
+    assert_one_line(code, err, 'names.txt lists 2 classes', 'has 21')
+
+
+def test_empty_class_name(capsys, tmp_path, voc, tiny_checkpoint):
+    names = tmp_path / 'names.txt'
+    names.write_text('\n'.join(['background'] + ['cat'] * 9 + ['dog, '] + ['cow'] * 10))
+    code, err = run_main(capsys, VOC, '--work-dir', str(tmp_path / 'w'),
+                         *options(voc, tiny_checkpoint, f'model.class_names={names}'))
+    assert_one_line(code, err, 'names.txt', 'class 11 has an empty name')
+
+
+def test_missing_label_named_before_start(capsys, tmp_path, voc, tiny_checkpoint):
+    os.remove(osp.join(voc, 'SegmentationClass', '2008_000003.png'))
+    code, err = run_main(capsys, VOC, '--work-dir', str(tmp_path / 'w'), *options(voc, tiny_checkpoint))
+    assert_one_line(code, err, '2008_000003.png', 'missing')
+
+
+def test_corrupt_image_named(capsys, tmp_path, voc, tiny_checkpoint):
+    with open(osp.join(voc, 'JPEGImages', '2008_000003.jpg'), 'wb') as f:
+        f.write(b'\xff\xd8 this is not a jpeg')
+    code, err = run_main(capsys, VOC, '--work-dir', str(tmp_path / 'w'), *options(voc, tiny_checkpoint))
+    assert_one_line(code, err, '2008_000003.jpg', 'cannot be read as an image')
+
+
+def test_missing_config_in_a_real_process(tmp_path):
+    result = subprocess.run([sys.executable, osp.join(REPO, 'tools', 'test.py'), 'configs/nope.py'],
+                            capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: config 'configs/nope.py' not found; pass a file such as " \
+                                    'configs/sclip_voc21.py.'
