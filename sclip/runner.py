@@ -11,6 +11,8 @@ import json
 import os
 import os.path as osp
 import tempfile
+import time
+import uuid
 from typing import Optional
 
 import torch
@@ -96,6 +98,9 @@ def run_test(cfg: Config, out_dir: Optional[str] = None, show_dir: Optional[str]
     preflight(cfg, check_files=check_files)
     enable_outputs(cfg, out_dir, show_dir)
     setup_launcher(cfg, launcher)
+    if not cfg.get('experiment_name'):  # unique, so runs in one process never share a logger
+        stem = osp.splitext(osp.basename(cfg.filename or 'sclip'))[0]
+        cfg.experiment_name = f'{stem}_{time.strftime("%Y%m%d_%H%M%S")}_{uuid.uuid4().hex[:6]}'
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
     payload = metrics_payload(runner, metrics, cfg)

@@ -1,4 +1,5 @@
 # ADE20k val (2000 images), 150 classes, background ignored.
+benchmark = 'ade20k'  # column name in sweeps and the paper table
 dataset_type = 'ADE20KDataset'
 data_root = 'data/ade/ADEChallengeData2016'
 test_pipeline = [

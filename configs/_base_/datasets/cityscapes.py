@@ -1,4 +1,5 @@
 # Cityscapes val (500 images), 19 classes.
+benchmark = 'cityscapes'  # column name in sweeps and the paper table
 dataset_type = 'CityscapesDataset'
 data_root = 'data/cityscapes'
 test_pipeline = [

@@ -1,4 +1,5 @@
 # COCO val2017 (5000 images), 80 things + background (tools/convert_coco_object.py).
+benchmark = 'coco_object'  # column name in sweeps and the paper table
 dataset_type = 'COCOObjectDataset'
 data_root = 'data/coco_stuff164k'
 test_pipeline = [

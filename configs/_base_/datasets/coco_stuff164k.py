@@ -1,4 +1,5 @@
 # COCO-Stuff164k val2017 (5000 images), 171 classes.
+benchmark = 'coco_stuff164k'  # column name in sweeps and the paper table
 dataset_type = 'COCOStuffDataset'
 data_root = 'data/coco_stuff164k'
 test_pipeline = [

@@ -1,4 +1,5 @@
 # PASCAL Context val, 59 classes, background ignored.
+benchmark = 'context59'  # column name in sweeps and the paper table
 dataset_type = 'PascalContext59Dataset'
 data_root = 'data/VOCdevkit/VOC2010'
 test_pipeline = [

@@ -1,4 +1,5 @@
 # PASCAL Context val (5104 images), 60 classes, background = class 0.
+benchmark = 'context60'  # column name in sweeps and the paper table
 dataset_type = 'PascalContext60Dataset'
 data_root = 'data/VOCdevkit/VOC2010'
 test_pipeline = [

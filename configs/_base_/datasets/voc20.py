@@ -1,4 +1,5 @@
 # PASCAL VOC 2012 val without background (reduce_zero_label).
+benchmark = 'voc20'  # column name in sweeps and the paper table
 dataset_type = 'PascalVOC20Dataset'
 data_root = 'data/VOCdevkit/VOC2012'
 test_pipeline = [

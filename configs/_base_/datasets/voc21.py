@@ -1,4 +1,5 @@
 # PASCAL VOC 2012 val (1449 images), background = class 0.
+benchmark = 'voc21'  # column name in sweeps and the paper table
 dataset_type = 'PascalVOCDataset'
 data_root = 'data/VOCdevkit/VOC2012'
 test_pipeline = [

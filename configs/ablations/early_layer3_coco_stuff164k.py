@@ -1,0 +1,4 @@
+# SCLIP ablation: the last block reuses block #3's attention map (paper: comparison of alternatives).
+_base_ = ['../sclip_coco_stuff164k.py']
+method = 'SCLIP-ablation early layer #3'
+model = dict(attention=dict(type='early_layer', layer=3))

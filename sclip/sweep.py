@@ -1,0 +1,202 @@
+"""Grids of config overrides × benchmark configs, resumable, one work dir per cell.
+
+Why: every comparison in the paper is "the same run with one thing changed". A sweep runs
+each cell through the same code as ``tools/test.py`` (``sclip.runner.run_test``), keeps
+each cell's ``metrics.json`` (a cell that has one is never run again), records a failing
+cell's error and goes on, and rewrites ``results.csv`` and ``results.md`` atomically after
+every cell, so killing it loses nothing already finished.
+"""
+from __future__ import annotations
+
+import ast
+import csv
+import io
+import itertools
+import json
+import os
+import os.path as osp
+import re
+import traceback
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from .errors import SCLIPError, one_line
+from .runner import load_config, run_test, write_json_atomic
+
+PAPER_ORDER = ['voc21', 'context60', 'coco_object', 'voc20', 'cityscapes', 'context59', 'ade20k',
+               'coco_stuff164k', 'coco_stuff10k']
+
+
+def split_values(text: str) -> List[str]:
+    """Split ``a,b,(1,2),[3,4]`` on the commas that are not inside brackets or quotes."""
+    values, depth, current, quote = [], 0, '', None
+    for char in text:
+        if quote:
+            quote = None if char == quote else quote
+        elif char in '\'"':
+            quote = char
+        elif char in '([{':
+            depth += 1
+        elif char in ')]}':
+            depth -= 1
+        elif char == ',' and depth == 0:
+            values.append(current)
+            current = ''
+            continue
+        current += char
+    values.append(current)
+    return [v.strip() for v in values if v.strip()]
+
+
+def parse_value(text: str):
+    """A Python literal when it is one (numbers, None, tuples), else the string itself."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return {'true': True, 'false': False, 'none': None}.get(text.lower(), text)
+
+
+def parse_axes(specs: Sequence[str]) -> List[Tuple[str, List[str]]]:
+    """``['KEY=V1,V2', ...]`` -> [(KEY, ['V1', 'V2']), ...] (values kept as written)."""
+    axes = []
+    for spec in specs or []:
+        if '=' not in spec:
+            raise SCLIPError(f'--set {spec!r}: write KEY=V1,V2 (e.g. model.attention.type=csa,vanilla).')
+        key, values = spec.split('=', 1)
+        values = split_values(values)
+        if not key or not values:
+            raise SCLIPError(f'--set {spec!r}: needs a key and at least one value.')
+        axes.append((key.strip(), values))
+    return axes
+
+
+@dataclass
+class Cell:
+    config: str
+    overrides: Dict[str, str] = field(default_factory=dict)
+
+    @property
+    def variant(self) -> str:
+        return ' '.join(f'{k}={v}' for k, v in self.overrides.items()) or 'default'
+
+    def slug(self) -> str:
+        text = '_'.join(f'{k.replace("model.", "")}={v}' for k, v in self.overrides.items()) or 'default'
+        return re.sub(r'[^A-Za-z0-9_.=+-]+', '-', text)[:120]
+
+
+def build_grid(configs: Sequence[str], axes: List[Tuple[str, List[str]]]) -> List[Cell]:
+    combos = list(itertools.product(*[[(key, v) for v in values] for key, values in axes])) or [()]
+    return [Cell(config, dict(combo)) for combo in combos for config in configs]
+
+
+def cell_labels(cfg, config_path: str) -> Tuple[str, str]:
+    """(method, benchmark) of a config: its ``method`` / ``benchmark`` keys, else its path."""
+    stem = osp.splitext(osp.basename(config_path))[0]
+    return cfg.get('method', osp.basename(osp.dirname(config_path))), cfg.get('benchmark', stem)
+
+
+@dataclass
+class Result:
+    variant: str
+    method: str
+    benchmark: str
+    config: str
+    status: str
+    mIoU: Optional[float] = None
+    aAcc: Optional[float] = None
+    mAcc: Optional[float] = None
+    error: str = ''
+    work_dir: str = ''
+
+
+def run_cell(cell: Cell, work_dir: str, cfg_options: Dict, launcher: str = 'none') -> Result:
+    """Run (or resume) one cell; never raises for a failing cell."""
+    cell_dir = osp.join(work_dir, cell.slug(), osp.splitext(osp.basename(cell.config))[0])
+    metrics_path = osp.join(cell_dir, 'metrics.json')
+    method, benchmark = osp.basename(osp.dirname(cell.config)), osp.splitext(osp.basename(cell.config))[0]
+    try:
+        options = dict(cfg_options)
+        options.update({k: parse_value(v) for k, v in cell.overrides.items()})
+        cfg = load_config(cell.config, options, cell_dir)
+        method, benchmark = cell_labels(cfg, cell.config)
+        if not osp.isfile(metrics_path):
+            error_path = osp.join(cell_dir, 'error.txt')
+            if osp.exists(error_path):
+                os.remove(error_path)
+            run_test(cfg, launcher=launcher)
+        with open(metrics_path) as f:
+            metrics = json.load(f)
+        return Result(cell.variant, method, benchmark, cell.config, 'ok', metrics.get('mIoU'),
+                      metrics.get('aAcc'), metrics.get('mAcc'), work_dir=cell_dir)
+    except KeyboardInterrupt:
+        raise
+    except Exception as error:  # noqa: BLE001 - a failing cell is recorded, the sweep goes on
+        message = one_line(error) or type(error).__name__
+        os.makedirs(cell_dir, exist_ok=True)
+        with open(osp.join(cell_dir, 'error.txt'), 'w') as f:
+            f.write(traceback.format_exc())
+        return Result(cell.variant, method, benchmark, cell.config, 'failed', error=message, work_dir=cell_dir)
+
+
+def row_label(result: Result) -> str:
+    return result.method if result.variant == 'default' else f'{result.method} {result.variant}'
+
+
+def markdown_table(results: List[Result]) -> str:
+    """Rows: method and variant; columns: benchmarks (paper order) and their average."""
+    benchmarks = sorted({r.benchmark for r in results},
+                        key=lambda b: (PAPER_ORDER.index(b) if b in PAPER_ORDER else len(PAPER_ORDER), b))
+    rows: Dict[str, Dict[str, Result]] = {}
+    for result in results:
+        rows.setdefault(row_label(result), {})[result.benchmark] = result
+    lines = ['| variant | ' + ' | '.join(benchmarks) + ' | average |',
+             '|---|' + '---|' * (len(benchmarks) + 1)]
+    for label, cells in rows.items():
+        values = []
+        for benchmark in benchmarks:
+            result = cells.get(benchmark)
+            values.append('' if result is None else ('failed' if result.status != 'ok' else f'{result.mIoU:.2f}'))
+        scores = [cells[b].mIoU for b in benchmarks if b in cells and cells[b].status == 'ok']
+        complete = len(scores) == len(benchmarks)
+        average = f'{sum(scores) / len(scores):.2f}' if complete and scores else ''
+        lines.append(f'| {label} | ' + ' | '.join(values) + f' | {average} |')
+    return '\n'.join(lines) + '\n'
+
+
+def csv_text(results: List[Result]) -> str:
+    buffer = io.StringIO()
+    fields = list(Result.__dataclass_fields__)
+    writer = csv.DictWriter(buffer, fieldnames=fields)
+    writer.writeheader()
+    for result in results:
+        writer.writerow({k: getattr(result, k) for k in fields})
+    return buffer.getvalue()
+
+
+def write_text_atomic(path: str, text: str) -> None:
+    tmp = f'{path}.tmp'
+    with open(tmp, 'w') as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def run_sweep(configs: Sequence[str], axes, work_dir: str, cfg_options: Optional[Dict] = None,
+              launcher: str = 'none', log=print) -> List[Result]:
+    """Run every cell of the grid, writing results.csv / results.md after each one."""
+    for config in configs:
+        if not osp.isfile(config):
+            raise SCLIPError(f'config {config!r} not found; pass existing files to --configs.')
+    cells = build_grid(configs, axes)
+    os.makedirs(work_dir, exist_ok=True)
+    write_json_atomic(osp.join(work_dir, 'sweep.json'), dict(
+        configs=list(configs), axes=[[k, v] for k, v in axes], cfg_options=cfg_options or {}))
+    results: List[Result] = []
+    for index, cell in enumerate(cells, start=1):
+        log(f'[{index}/{len(cells)}] {cell.config} {cell.variant}')
+        result = run_cell(cell, work_dir, cfg_options or {}, launcher)
+        log(f'[{index}/{len(cells)}] {result.status}' + (f' mIoU {result.mIoU:.2f}' if result.status == 'ok'
+                                                         else f': {result.error}'))
+        results.append(result)
+        write_text_atomic(osp.join(work_dir, 'results.csv'), csv_text(results))
+        write_text_atomic(osp.join(work_dir, 'results.md'), markdown_table(results))
+    return results

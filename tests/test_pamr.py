@@ -1,0 +1,82 @@
+"""PAMR against a transcription of the original implementation (Araslanov & Roth)."""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from sclip.models.pamr import PAMR
+
+
+class LocalAffinity(nn.Module):
+    def __init__(self, dilations=[1]):
+        super().__init__()
+        self.dilations = dilations
+        self.register_buffer('kernel', self._init_aff())
+
+    def _init_aff(self):
+        weight = torch.zeros(8, 1, 3, 3)
+        for i in range(weight.size(0)):
+            weight[i, 0, 1, 1] = 1
+        for i, (y, x) in enumerate([(0, 0), (0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1), (2, 2)]):
+            weight[i, 0, y, x] = -1
+        return weight
+
+    def forward(self, x):
+        B, K, H, W = x.size()
+        x = x.view(B * K, 1, H, W)
+        x_affs = []
+        for d in self.dilations:
+            x_pad = F.pad(x, [d] * 4, mode='replicate')
+            x_affs.append(F.conv2d(x_pad, self.kernel, dilation=d))
+        return torch.cat(x_affs, 1).view(B, K, -1, H, W)
+
+
+class LocalAffinityCopy(LocalAffinity):
+    def _init_aff(self):
+        weight = torch.zeros(8, 1, 3, 3)
+        for i, (y, x) in enumerate([(0, 0), (0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1), (2, 2)]):
+            weight[i, 0, y, x] = 1
+        return weight
+
+
+class LocalStDev(LocalAffinity):
+    def _init_aff(self):
+        weight = torch.zeros(9, 1, 3, 3)
+        for i in range(9):
+            weight[i, 0, i // 3, i % 3] = 1
+        return weight
+
+    def forward(self, x):
+        return super().forward(x).std(2, keepdim=True)
+
+
+class LocalAffinityAbs(LocalAffinity):
+    def forward(self, x):
+        return torch.abs(super().forward(x))
+
+
+class ReferencePAMR(nn.Module):
+    def __init__(self, num_iter=1, dilations=[1]):
+        super().__init__()
+        self.num_iter = num_iter
+        self.aff_x = LocalAffinityAbs(dilations)
+        self.aff_m = LocalAffinityCopy(dilations)
+        self.aff_std = LocalStDev(dilations)
+
+    def forward(self, x, mask):
+        mask = F.interpolate(mask, size=x.size()[-2:], mode='bilinear', align_corners=True)
+        x_std = self.aff_std(x)
+        x = -self.aff_x(x) / (1e-8 + 0.1 * x_std)
+        x = x.mean(1, keepdim=True)
+        x = F.softmax(x, 2)
+        for _ in range(self.num_iter):
+            m = self.aff_m(mask)
+            mask = (m * x).sum(2)
+        return mask
+
+
+def test_pamr_matches_reference():
+    torch.manual_seed(0)
+    image, mask = torch.randn(1, 3, 40, 50), torch.randn(1, 4, 20, 25)
+    ours = PAMR(10, (8, 16))(image, mask)
+    assert torch.allclose(ours, ReferencePAMR(10, [8, 16])(image, mask), atol=1e-5)
+    assert ours.shape == (1, 4, 40, 50)

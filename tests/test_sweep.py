@@ -1,0 +1,124 @@
+"""tools/sweep.py: grid, resume, failure recording, atomic results; tools/paper_table.py."""
+import csv
+import importlib.util
+import json
+import os
+import os.path as osp
+
+import pytest
+
+from helpers import REPO, make_dataset
+from sclip import paper, sweep
+
+
+def load_tool(name):
+    spec = importlib.util.spec_from_file_location(f'tool_{name}', osp.join(REPO, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_split_and_parse_values():
+    assert sweep.split_values('csa,vanilla') == ['csa', 'vanilla']
+    assert sweep.split_values('(8, 16),(4,8),None') == ['(8, 16)', '(4,8)', 'None']
+    assert sweep.parse_value('(8, 16)') == (8, 16) and sweep.parse_value('csa') == 'csa'
+    assert sweep.parse_value('2') == 2 and sweep.parse_value('true') is True
+    axes = sweep.parse_axes(['model.attention.type=csa,vanilla', 'model.logit_scale=40,50'])
+    cells = sweep.build_grid(['a.py', 'b.py'], axes)
+    assert len(cells) == 8 and cells[0].overrides == {'model.attention.type': 'csa', 'model.logit_scale': '40'}
+
+
+def test_real_sweep_with_failure_and_resume(tmp_path, tiny_checkpoint, monkeypatch):
+    root = make_dataset('voc21', str(tmp_path / 'data'))
+    work = str(tmp_path / 'sweep')
+    tool = load_tool('sweep')
+    args = ['--configs', osp.join(REPO, 'configs', 'sclip_voc21.py'),
+            '--set', 'model.attention.type=csa,vanilla,not_a_variant', '--work-dir', work,
+            '--cfg-options', f'model.pretrained={tiny_checkpoint}', f'test_dataloader.dataset.data_root={root}',
+            'test_dataloader.num_workers=0']
+    with pytest.raises(SystemExit) as exit_info:
+        tool.main(args)
+    assert exit_info.value.code == 1  # one cell failed, the others ran
+    with open(osp.join(work, 'results.csv')) as f:
+        rows = list(csv.DictReader(f))
+    assert [r['status'] for r in rows] == ['ok', 'ok', 'failed']
+    assert "model.attention.type='not_a_variant' is unknown" in rows[2]['error']
+    assert osp.isfile(osp.join(rows[2]['work_dir'], 'error.txt'))
+    for row in rows[:2]:
+        with open(osp.join(row['work_dir'], 'metrics.json')) as f:
+            assert float(row['mIoU']) == pytest.approx(json.load(f)['mIoU'])
+    table = open(osp.join(work, 'results.md')).read()
+    assert '| SCLIP model.attention.type=csa |' in table and '| voc21 |' in table.splitlines()[0] + ' |'
+    assert not [f for _, _, files in os.walk(work) for f in files if f.endswith('.tmp')]
+
+    # resume: finished cells are not run again
+    calls = []
+    monkeypatch.setattr(sweep, 'run_test', lambda cfg, **kw: calls.append(cfg.work_dir))
+    with pytest.raises(SystemExit):
+        tool.main(args)
+    assert len(calls) == 1 and 'not_a_variant' in calls[0]
+
+
+def fake_run_test(cfg, **kwargs):
+    from sclip.runner import write_json_atomic
+    value = {'csa': 50.0, 'vanilla': 10.0}[cfg.model.attention.type] + (1 if 'context' in cfg.filename else 0)
+    write_json_atomic(osp.join(cfg.work_dir, 'metrics.json'), dict(mIoU=value, aAcc=90.0, mAcc=60.0))
+
+
+def test_table_and_interrupt_keeps_finished_cells(tmp_path, monkeypatch):
+    configs = [osp.join(REPO, 'configs', 'sclip_voc21.py'), osp.join(REPO, 'configs', 'sclip_context59.py')]
+    axes = sweep.parse_axes(['model.attention.type=csa,vanilla'])
+    calls = []
+
+    def interrupted(cfg, **kwargs):
+        calls.append(cfg.work_dir)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        fake_run_test(cfg)
+    monkeypatch.setattr(sweep, 'run_test', interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        sweep.run_sweep(configs, axes, str(tmp_path), log=lambda *_: None)
+    with open(tmp_path / 'results.csv') as f:
+        assert len(list(csv.DictReader(f))) == 2
+    monkeypatch.setattr(sweep, 'run_test', fake_run_test)
+    results = sweep.run_sweep(configs, axes, str(tmp_path), log=lambda *_: None)
+    assert [r.mIoU for r in results] == [50.0, 51.0, 10.0, 11.0]
+    lines = (tmp_path / 'results.md').read_text().splitlines()
+    assert lines[0] == '| variant | voc21 | context59 | average |'
+    assert lines[2] == '| SCLIP model.attention.type=csa | 50.00 | 51.00 | 50.50 |'
+    assert lines[3] == '| SCLIP model.attention.type=vanilla | 10.00 | 11.00 | 10.50 |'
+
+
+def test_grid_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(sweep, 'run_test', fake_run_test)
+    grid = tmp_path / 'grid.json'
+    grid.write_text(json.dumps(dict(configs=[osp.join(REPO, 'configs', 'sclip_voc21.py')],
+                                    set={'model.attention.type': ['csa', 'vanilla']})))
+    load_tool('sweep').main(['--grid', str(grid), '--work-dir', str(tmp_path / 'w')])
+    assert 'vanilla | 10.00' in (tmp_path / 'w' / 'results.md').read_text()
+
+
+def write_metrics(root, values):
+    for benchmark, miou in values.items():
+        os.makedirs(root / f'sclip_{benchmark}', exist_ok=True)
+        (root / f'sclip_{benchmark}' / 'metrics.json').write_text(json.dumps(dict(mIoU=miou)))
+
+
+def test_paper_table_format_and_check(tmp_path, capsys):
+    published = paper.PUBLISHED['sclip']
+    values = {k: published[k] + 0.3 for k, _ in paper.TABLE1_COLUMNS}
+    values['ade20k'] = published['ade20k'] - 2.0
+    write_metrics(tmp_path, values)
+    tool = load_tool('paper_table')
+    tool.main(['--results-dir', str(tmp_path)])
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split('|')[1].strip() == 'VOC21' and out[0].split('|')[-1].strip() == 'Avg'
+    assert [c.strip() for c in out[2].split('|')][1:3] == ['59.1', '30.4']
+    assert [c.strip() for c in out[4].split('|')][7] == '-2.0'
+    expected_avg = sum(values.values()) / 8
+    assert [c.strip() for c in out[3].split('|')][-1] == f'{expected_avg:.1f}'
+    with pytest.raises(SystemExit) as exit_info:
+        tool.main(['--results-dir', str(tmp_path), '--check', '1.0'])
+    assert exit_info.value.code == 1 and 'ADE: 14.10 vs published 16.1' in capsys.readouterr().err
+    tool.main(['--results-dir', str(tmp_path), '--check', '2.5'])
+    assert 'within 2.5' in capsys.readouterr().out
