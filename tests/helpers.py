@@ -101,7 +101,8 @@ def make_dataset(benchmark: str, data_dir: str, sizes=SIZES) -> str:
     """Write a synthetic dataset for ``benchmark`` under ``data_dir``; returns its data_root."""
     sub, img_dir, seg_dir, img_suffix, seg_suffix, split, values = LAYOUTS[benchmark]
     root = osp.join(data_dir, sub)
-    stems = STEMS.get(benchmark, ['2008_000002', '2008_000003'])[:len(sizes)]
+    base = STEMS.get(benchmark, ['2008_000002', '2008_000003'])
+    stems = (base + [f'{base[-1]}{extra}' for extra in range(len(sizes))])[:len(sizes)]
     for index, (stem, size) in enumerate(zip(stems, sizes)):
         write_image(osp.join(root, img_dir, stem + img_suffix), size, seed=index)
         write_label(osp.join(root, seg_dir, stem + seg_suffix), size, values, seed=100 + index)

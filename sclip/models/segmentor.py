@@ -110,6 +110,8 @@ class SCLIPSegmentor(BaseSegmentor):
         if data_preprocessor is None:
             data_preprocessor = dict(type='SCLIPDataPreProcessor', mean=OPENAI_CLIP_MEAN,
                                      std=OPENAI_CLIP_STD, bgr_to_rgb=True)
+        if isinstance(data_preprocessor, dict):  # mmseg's registry, whatever the default scope
+            data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.names = load_class_names(class_names)
         self.templates = resolve_templates(templates)
