@@ -91,7 +91,8 @@ def test_official_settings_in_configs():
         resize = [t for t in cfg.test_pipeline if t['type'] == 'Resize'][0]
         assert resize['scale'] == (2048, short) and resize['keep_ratio']
         assert (cfg.model.logit_scale, cfg.model.prob_thd, cfg.model.area_thd) == (scale, prob, area)
-        assert (cfg.model.slide_crop, cfg.model.slide_stride) == (224, 112)
+        # None = the model's input size and half of it: 224 / 112 for ViT-B/16
+        assert (cfg.model.slide_crop, cfg.model.slide_stride) == (None, None)
         assert cfg.model.pretrained == 'openai' and cfg.model.arch == 'ViT-B-16'
 
 
