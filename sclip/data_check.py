@@ -91,8 +91,8 @@ def check_pair(img_path: str, seg_path: str, num_classes: int, reduce_zero_label
         problems.append(f'{seg_path}: label size {label.shape[1]}x{label.shape[0]} differs from '
                         f'image size {image_size[0]}x{image_size[1]}')
     values = np.unique(label)
-    if reduce_zero_label:  # 0 becomes 255 and v becomes v - 1
-        values = np.where(values == 0, IGNORE_INDEX, values.astype(np.int64) - 1)
+    if reduce_zero_label:  # mmseg: 0 becomes 255 (ignored), v becomes v - 1, 255 stays
+        values = np.where((values == 0) | (values == IGNORE_INDEX), IGNORE_INDEX, values.astype(np.int64) - 1)
     bad = [int(v) for v in values if v != IGNORE_INDEX and not 0 <= v < num_classes]
     if bad:
         problems.append(f'{seg_path}: label values {bad[:5]} outside 0..{num_classes - 1} (or 255)')

@@ -15,5 +15,6 @@ test_cfg = dict(type='TestLoop')
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
+    progress=dict(type='SCLIPProgressHook', interval=50),
     visualization=dict(type='SegVisualizationHook', draw=False, interval=1))
 test_evaluator = dict(type='SCLIPIoUMetric', iou_metrics=['mIoU'])

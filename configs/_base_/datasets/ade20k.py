@@ -1,5 +1,6 @@
 # ADE20k val (2000 images), 150 classes, background ignored.
 benchmark = 'ade20k'  # column name in sweeps and the paper table
+expected_images = 2000  # official split size, checked by tools/check_data.py
 dataset_type = 'ADE20KDataset'
 data_root = 'data/ade/ADEChallengeData2016'
 test_pipeline = [

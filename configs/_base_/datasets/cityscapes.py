@@ -1,5 +1,6 @@
 # Cityscapes val (500 images), 19 classes.
 benchmark = 'cityscapes'  # column name in sweeps and the paper table
+expected_images = 500  # official split size, checked by tools/check_data.py
 dataset_type = 'CityscapesDataset'
 data_root = 'data/cityscapes'
 test_pipeline = [

@@ -1,5 +1,6 @@
 # COCO val2017 (5000 images), 80 things + background (tools/convert_coco_object.py).
 benchmark = 'coco_object'  # column name in sweeps and the paper table
+expected_images = 5000  # official split size, checked by tools/check_data.py
 dataset_type = 'COCOObjectDataset'
 data_root = 'data/coco_stuff164k'
 test_pipeline = [

@@ -1,5 +1,6 @@
 # COCO-Stuff10k test (1000 images), 171 classes, reduce_zero_label=True as the official config.
 benchmark = 'coco_stuff10k'  # column name in sweeps and the paper table
+expected_images = 1000  # official split size, checked by tools/check_data.py
 dataset_type = 'COCOStuffDataset'
 data_root = 'data/coco_stuff10k'
 test_pipeline = [

@@ -1,5 +1,6 @@
 # COCO-Stuff164k val2017 (5000 images), 171 classes.
 benchmark = 'coco_stuff164k'  # column name in sweeps and the paper table
+expected_images = 5000  # official split size, checked by tools/check_data.py
 dataset_type = 'COCOStuffDataset'
 data_root = 'data/coco_stuff164k'
 test_pipeline = [

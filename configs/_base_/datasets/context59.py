@@ -1,5 +1,6 @@
 # PASCAL Context val, 59 classes, background ignored.
 benchmark = 'context59'  # column name in sweeps and the paper table
+expected_images = 5104  # official split size, checked by tools/check_data.py
 dataset_type = 'PascalContext59Dataset'
 data_root = 'data/VOCdevkit/VOC2010'
 test_pipeline = [

@@ -1,5 +1,6 @@
 # PASCAL Context val (5104 images), 60 classes, background = class 0.
 benchmark = 'context60'  # column name in sweeps and the paper table
+expected_images = 5104  # official split size, checked by tools/check_data.py
 dataset_type = 'PascalContext60Dataset'
 data_root = 'data/VOCdevkit/VOC2010'
 test_pipeline = [

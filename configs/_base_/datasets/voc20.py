@@ -1,5 +1,6 @@
 # PASCAL VOC 2012 val without background (reduce_zero_label).
 benchmark = 'voc20'  # column name in sweeps and the paper table
+expected_images = 1449  # official split size, checked by tools/check_data.py
 dataset_type = 'PascalVOC20Dataset'
 data_root = 'data/VOCdevkit/VOC2012'
 test_pipeline = [

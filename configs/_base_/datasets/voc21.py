@@ -1,5 +1,6 @@
 # PASCAL VOC 2012 val (1449 images), background = class 0.
 benchmark = 'voc21'  # column name in sweeps and the paper table
+expected_images = 1449  # official split size, checked by tools/check_data.py
 dataset_type = 'PascalVOCDataset'
 data_root = 'data/VOCdevkit/VOC2012'
 test_pipeline = [
