@@ -36,8 +36,15 @@ def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optiona
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(path))[0])
+        cfg.work_dir = default_work_dir(path)
     return cfg
+
+
+def default_work_dir(config_path: str) -> str:
+    """``work_dirs/<config stem>``, or ``work_dirs/<method>/<stem>`` for ``configs/<method>/``."""
+    stem = osp.splitext(osp.basename(config_path))[0]
+    parent = osp.basename(osp.dirname(osp.abspath(config_path)))
+    return osp.join('./work_dirs', stem) if parent == 'configs' else osp.join('./work_dirs', parent, stem)
 
 
 def write_json_atomic(path: str, payload) -> None:

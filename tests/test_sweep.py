@@ -122,3 +122,15 @@ def test_paper_table_format_and_check(tmp_path, capsys):
     assert exit_info.value.code == 1 and 'ADE: 14.10 vs published 16.1' in capsys.readouterr().err
     tool.main(['--results-dir', str(tmp_path), '--check', '2.5'])
     assert 'within 2.5' in capsys.readouterr().out
+
+
+def test_paper_table_for_another_method(tmp_path, capsys):
+    for benchmark, _ in paper.TABLE1_COLUMNS:
+        os.makedirs(tmp_path / 'naclip' / benchmark)
+        (tmp_path / 'naclip' / benchmark / 'metrics.json').write_text(
+            json.dumps(dict(mIoU=paper.PUBLISHED['naclip'][benchmark])))
+    load_tool('paper_table').main(['--results-dir', str(tmp_path), '--method', 'naclip', '--check', '0.01'])
+    out = capsys.readouterr().out
+    assert 'within 0.01' in out and '| 39.4' in out.splitlines()[3]
+    assert sum(paper.PUBLISHED['naclip'][k] for k, _ in paper.TABLE1_COLUMNS) / 8 == pytest.approx(39.4, abs=0.05)
+    assert sum(paper.PUBLISHED['clearclip'][k] for k, _ in paper.TABLE1_COLUMNS) / 8 == pytest.approx(38.1, abs=0.05)
