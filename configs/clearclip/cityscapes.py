@@ -1,13 +1,6 @@
-# ClearCLIP (ECCV 2024) on cityscapes: last block softmax(q·qᵀ·d^-½)·v through out_proj, no residual,
-# no MLP; logit scale 50; 448 crop / 224 stride on images with short side 448 (Cityscapes:
-# 224 / 224 at the SCLIP resolution); "background" as a single word.
-_base_ = ['../sclip_cityscapes.py']
-method = 'ClearCLIP'
+# ClearCLIP on cityscapes (224 / 224 windows at the SCLIP resolution).
+_base_ = ['../_base_/datasets/cityscapes.py', '../_base_/clearclip.py']
 model = dict(
-    attention=dict(type='csa_q'),
-    last_block_residual=False,
-    last_block_mlp=False,
-    logit_scale=50,
+    class_names='{{fileDirname}}/../class_names/city_scapes.txt',
     slide_crop=224,
-    slide_stride=224,
-    prob_thd=0.0)
+    slide_stride=224)

@@ -1,10 +1,4 @@
-# NACLIP (WACV 2025) on cityscapes: last block softmax(k·kᵀ·d^-½ + G)·v, G a Gaussian over patch
-# positions (σ = 5 patches), no residual, no MLP; logit scale 40.
-_base_ = ['../sclip_cityscapes.py']
-method = 'NACLIP'
+# NACLIP on cityscapes.
+_base_ = ['../_base_/datasets/cityscapes.py', '../_base_/naclip.py']
 model = dict(
-    attention=dict(type='naclip', sigma=5.0),
-    last_block_residual=False,
-    last_block_mlp=False,
-    logit_scale=40,
-    prob_thd=0.0)
+    class_names='{{fileDirname}}/../class_names/city_scapes.txt')

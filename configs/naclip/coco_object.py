@@ -1,10 +1,5 @@
-# NACLIP (WACV 2025) on coco_object: last block softmax(k·kᵀ·d^-½ + G)·v, G a Gaussian over patch
-# positions (σ = 5 patches), no residual, no MLP; logit scale 40.
-_base_ = ['../sclip_coco_object.py']
-method = 'NACLIP'
+# NACLIP on coco_object.
+_base_ = ['../_base_/datasets/coco_object.py', '../_base_/naclip.py']
 model = dict(
-    attention=dict(type='naclip', sigma=5.0),
-    last_block_residual=False,
-    last_block_mlp=False,
-    logit_scale=40,
+    class_names='{{fileDirname}}/../class_names/coco_object.txt',
     prob_thd=0.1)

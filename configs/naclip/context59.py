@@ -1,10 +1,4 @@
-# NACLIP (WACV 2025) on context59: last block softmax(k·kᵀ·d^-½ + G)·v, G a Gaussian over patch
-# positions (σ = 5 patches), no residual, no MLP; logit scale 40.
-_base_ = ['../sclip_context59.py']
-method = 'NACLIP'
+# NACLIP on context59.
+_base_ = ['../_base_/datasets/context59.py', '../_base_/naclip.py']
 model = dict(
-    attention=dict(type='naclip', sigma=5.0),
-    last_block_residual=False,
-    last_block_mlp=False,
-    logit_scale=40,
-    prob_thd=0.0)
+    class_names='{{fileDirname}}/../class_names/context59.txt')

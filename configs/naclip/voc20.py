@@ -1,11 +1,5 @@
-# NACLIP (WACV 2025) on voc20: last block softmax(k·kᵀ·d^-½ + G)·v, G a Gaussian over patch
-# positions (σ = 5 patches), no residual, no MLP; logit scale 40.
-_base_ = ['../sclip_voc20.py']
-method = 'NACLIP'
+# NACLIP on voc20, on the whole image (no sliding window).
+_base_ = ['../_base_/datasets/voc20.py', '../_base_/naclip.py']
 model = dict(
-    attention=dict(type='naclip', sigma=5.0),
-    last_block_residual=False,
-    last_block_mlp=False,
-    logit_scale=40,
-    prob_thd=0.0,
-    slide_crop=0)  # VOC: the whole image in one pass, no sliding window
+    class_names='{{fileDirname}}/../class_names/voc20.txt',
+    slide_crop=0)

@@ -1,12 +1,6 @@
-# NACLIP (WACV 2025) on voc21: last block softmax(k·kᵀ·d^-½ + G)·v, G a Gaussian over patch
-# positions (σ = 5 patches), no residual, no MLP; logit scale 40.
-_base_ = ['../sclip_voc21.py']
-method = 'NACLIP'
+# NACLIP on voc21, on the whole image (no sliding window).
+_base_ = ['../_base_/datasets/voc21.py', '../_base_/naclip.py']
 model = dict(
-    attention=dict(type='naclip', sigma=5.0),
-    last_block_residual=False,
-    last_block_mlp=False,
-    logit_scale=40,
+    class_names='{{fileDirname}}/../class_names/voc21.txt',
     prob_thd=0.1,
-    area_thd=None,
-    slide_crop=0)  # VOC: the whole image in one pass, no sliding window
+    slide_crop=0)
