@@ -204,6 +204,7 @@ class SCLIPSegmentor(BaseSegmentor):
         logits = self.extract_feat(crops) @ self.class_embeddings.T
         return logits.permute(0, 3, 1, 2)
 
+    @torch.no_grad()
     def encode_decode(self, inputs: Tensor, batch_data_samples=None) -> Tensor:
         """Per-query logits at input resolution (B, Q, H, W)."""
         images = list(inputs)
@@ -224,6 +225,7 @@ class SCLIPSegmentor(BaseSegmentor):
                                    self.slide_crop, self.slide_stride, batch)
         return [resize(canvas, size) for canvas, size in zip(canvases, sizes)]
 
+    @torch.no_grad()  # training-free: never build an autograd graph
     def predict(self, inputs: Union[Tensor, List[Tensor]], data_samples=None) -> List[SegDataSample]:
         images = list(inputs)
         if data_samples is None:
