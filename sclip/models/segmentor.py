@@ -178,11 +178,11 @@ class SCLIPSegmentor(BaseSegmentor):
     @property
     def class_embeddings(self) -> Tensor:
         """(Q, D) normalised embeddings of every class name, built once per device."""
-        if self._class_embeddings is None or self._class_embeddings.device != self.device:
-            if self._class_embeddings is None:
-                self._class_embeddings = load_or_build(
-                    self.text_model, self.tokenizer, self.names.queries, self.templates, self.device,
-                    self.weights_name, self.text_cache_dir, self.text_batch_size)
+        if self._class_embeddings is None:
+            self._class_embeddings = load_or_build(
+                self.text_model, self.tokenizer, self.names.queries, self.templates, self.device,
+                self.weights_name, self.text_cache_dir, self.text_batch_size)
+        if self._class_embeddings.device != self.device:
             self._class_embeddings = self._class_embeddings.to(self.device)
         return self._class_embeddings
 
