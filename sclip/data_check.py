@@ -17,13 +17,53 @@ from PIL import Image
 
 from .errors import SCLIPError
 
-# Only images are pixel-checked once they are open; 255 is mmseg's ignore index.
-IGNORE_INDEX = 255
+IGNORE_INDEX = 255  # mmseg's ignore index in label maps
+
+
+def dataset_cfg(cfg: Config) -> dict:
+    dataset = cfg.get('test_dataloader', {}).get('dataset')
+    if not dataset:
+        raise SCLIPError('config has no test_dataloader.dataset; inherit a configs/_base_/datasets/ file.')
+    return dataset
+
+
+def dataset_paths(dataset: dict):
+    """(data_root, image dir, label dir, split file or None) of a dataset config."""
+    root = dataset.get('data_root', '') or ''
+    prefix = dataset.get('data_prefix', {}) or {}
+    img_dir = osp.join(root, prefix.get('img_path', ''))
+    seg_dir = osp.join(root, prefix['seg_map_path']) if prefix.get('seg_map_path') else None
+    ann = dataset.get('ann_file') or None
+    return root, img_dir, seg_dir, (osp.join(root, ann) if ann else None)
+
+
+def dataset_classes(dataset: dict) -> List[str]:
+    from mmseg.registry import DATASETS
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmseg')
+    cls = DATASETS.get(dataset['type'])
+    if cls is None:
+        raise SCLIPError(f"test_dataloader.dataset.type={dataset['type']!r} is not a registered dataset.")
+    metainfo = dataset.get('metainfo') or {}
+    return list(metainfo.get('classes') or cls.METAINFO['classes'])
+
+
+def check_data_paths(cfg: Config) -> None:
+    dataset = dataset_cfg(cfg)
+    root, img_dir, seg_dir, split = dataset_paths(dataset)
+    hint = 'set test_dataloader.dataset.data_root=DIR (see data/README.md).'
+    if root and not osp.isdir(root):
+        raise SCLIPError(f'data root {root!r} not found; {hint}')
+    if not osp.isdir(img_dir):
+        raise SCLIPError(f'image folder {img_dir!r} not found; {hint}')
+    if seg_dir and not osp.isdir(seg_dir):
+        raise SCLIPError(f'label folder {seg_dir!r} not found; {hint}')
+    if split and not osp.isfile(split):
+        raise SCLIPError(f'split file {split!r} not found; {hint}')
 
 
 def expected_pairs(cfg: Config):
     """[(image path, label path)] the dataset would load, without building it."""
-    from .preflight import dataset_cfg, dataset_paths
     from mmseg.registry import DATASETS
     dataset = dataset_cfg(cfg)
     _, img_dir, seg_dir, split = dataset_paths(dataset)
@@ -49,7 +89,6 @@ def expected_pairs(cfg: Config):
 
 def check_dataset(cfg: Config, deep: bool = True, expected_count: int = None) -> List[str]:
     """Problems found, one line each naming the file; an empty list means the data is fine."""
-    from .preflight import check_data_paths, dataset_classes
     try:
         check_data_paths(cfg)
     except SCLIPError as error:

@@ -11,7 +11,7 @@ from PIL import Image
 from helpers import BENCHMARKS, LAYOUTS, REPO, make_dataset
 from sclip.class_names import load_class_names
 from sclip.runner import load_config
-from sclip.preflight import dataset_classes
+from sclip.data_check import dataset_classes
 
 CONFIG_OF = {name: f'configs/sclip_{name}.py' for name in BENCHMARKS}
 REDUCE_ZERO = {'voc20', 'context59', 'coco_stuff10k', 'ade20k'}
