@@ -13,7 +13,7 @@ def describe(error: BaseException) -> str:
     if isinstance(error, SCLIPError) or type(error).__name__ == 'SCLIPError':
         return message
     if _IMAGE_ERROR in str(error):
-        path = str(error).split(_IMAGE_ERROR, 1)[1].strip().splitlines()[0]
+        path = str(error).rsplit(_IMAGE_ERROR, 1)[1].strip().splitlines()[0]  # last: the message, not the source line
         return f'{path}: cannot be read as an image (corrupt or not an image); replace it or ' \
                'remove it from the split (tools/check_data.py lists every such file).'
     if isinstance(error, FileNotFoundError):
