@@ -32,7 +32,11 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options, args.work_dir)
-    run_test(cfg, out_dir=args.out, show_dir=args.show_dir, launcher=args.launcher)
+    metrics = run_test(cfg, out_dir=args.out, show_dir=args.show_dir, launcher=args.launcher)
+    from mmengine.dist import get_rank
+    if get_rank() == 0:
+        print(f"mIoU {metrics['mIoU']:.2f}  aAcc {metrics['aAcc']:.2f}  mAcc {metrics['mAcc']:.2f}  "
+              f"-> {os.path.join(cfg.work_dir, 'metrics.json')}")
 
 
 if __name__ == '__main__':
