@@ -6,6 +6,7 @@ written in each benchmark's exact on-disk layout with a few small images.
 """
 from __future__ import annotations
 
+import json
 import os
 import os.path as osp
 from typing import Dict, List, Tuple
@@ -15,6 +16,23 @@ import torch
 from PIL import Image
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def load_tool(name: str):
+    """Import ``tools/<name>.py`` as a module, to call its ``main(argv)`` in-process."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(f'tool_{name}', osp.join(REPO, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+def run_tool(config, data_root, weights, work_dir, *extra):
+    tool = load_tool('test')
+    tool.main([osp.join(REPO, config), '--work-dir', work_dir, *extra, '--cfg-options',
+               f'model.pretrained={weights}', f'test_dataloader.dataset.data_root={data_root}',
+               'test_dataloader.num_workers=0'])
+    with open(osp.join(work_dir, 'metrics.json')) as f:
+        return json.load(f)
 
 
 def tiny_clip(patch_size: int = 16, image_size: int = 224, width: int = 128, layers: int = 3,

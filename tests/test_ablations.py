@@ -4,10 +4,9 @@ import os.path as osp
 
 import pytest
 
-from helpers import REPO, make_dataset
+from helpers import REPO, make_dataset, run_tool
 from sclip.models.attention import ATTENTIONS
 from sclip.runner import load_config
-from test_benchmarks_e2e import run_tool
 
 VARIANT_ARGS = {'sharpen': ['model.attention.tau=2'], 'local': ['model.attention.window=3'],
                 'early_layer': ['model.attention.layer=1'], 'csa_random': ['model.attention.seed=7'],

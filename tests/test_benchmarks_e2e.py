@@ -1,5 +1,4 @@
 """Every benchmark config end to end through tools/test.py on a synthetic dataset."""
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -8,29 +7,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import BENCHMARKS, LAYOUTS, REPO, make_dataset
+from helpers import BENCHMARKS, LAYOUTS, REPO, make_dataset, run_tool
 from sclip.class_names import load_class_names
 from sclip.runner import load_config
 from sclip.data_check import dataset_classes
 
 CONFIG_OF = {name: f'configs/sclip_{name}.py' for name in BENCHMARKS}
 REDUCE_ZERO = {'voc20', 'context59', 'coco_stuff10k', 'ade20k'}
-
-
-def load_test_tool():
-    spec = importlib.util.spec_from_file_location('sclip_test_tool', osp.join(REPO, 'tools', 'test.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def run_tool(config, data_root, weights, work_dir, *extra):
-    tool = load_test_tool()
-    tool.main([osp.join(REPO, config), '--work-dir', work_dir, *extra, '--cfg-options',
-               f'model.pretrained={weights}', f'test_dataloader.dataset.data_root={data_root}',
-               'test_dataloader.num_workers=0'])
-    with open(osp.join(work_dir, 'metrics.json')) as f:
-        return json.load(f)
 
 
 def reduce_zero(gt):

@@ -6,8 +6,7 @@ import sys
 
 import pytest
 
-from helpers import REPO, make_dataset
-from test_benchmarks_e2e import load_test_tool
+from helpers import REPO, load_tool, make_dataset
 
 VOC = osp.join(REPO, 'configs', 'sclip_voc21.py')
 
@@ -15,7 +14,7 @@ VOC = osp.join(REPO, 'configs', 'sclip_voc21.py')
 def run_main(capsys, *args):
     """tools/test.py in-process through its guard; returns (exit code, stderr)."""
     from sclip.cli import main_guard
-    tool = load_test_tool()
+    tool = load_tool('test')
     with pytest.raises(SystemExit) as exit_info:
         main_guard(lambda: tool.main(list(args)))
     return exit_info.value.code, capsys.readouterr().err

@@ -5,10 +5,9 @@ import os.path as osp
 import pytest
 import torch
 
-from helpers import BENCHMARKS, REPO, make_dataset, write_openai_checkpoint
+from helpers import BENCHMARKS, REPO, make_dataset, run_tool, write_openai_checkpoint
 from sclip import sweep
 from sclip.runner import load_config
-from test_benchmarks_e2e import run_tool
 from test_sweep import fake_run_test
 
 METHOD_CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', 'clearclip', '*.py')) +

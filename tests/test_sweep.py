@@ -1,21 +1,13 @@
 """tools/sweep.py: grid, resume, failure recording, atomic results; tools/paper_table.py."""
 import csv
-import importlib.util
 import json
 import os
 import os.path as osp
 
 import pytest
 
-from helpers import REPO, make_dataset
+from helpers import REPO, load_tool, make_dataset
 from sclip import paper, sweep
-
-
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(f'tool_{name}', osp.join(REPO, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_split_and_parse_values():

@@ -1,6 +1,5 @@
 """What users touch: demo, attention figure, --show-dir, progress, check_data."""
 import glob
-import importlib.util
 import os
 import os.path as osp
 
@@ -9,15 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import BENCHMARKS, LAYOUTS, REPO, make_dataset, write_image
-from test_benchmarks_e2e import run_tool
-
-
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(f'tool_{name}', osp.join(REPO, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from helpers import BENCHMARKS, LAYOUTS, REPO, load_tool, make_dataset, run_tool, write_image
 
 
 def test_demo_writes_overlay_with_legend(tmp_path, tiny_checkpoint):
