@@ -113,4 +113,14 @@ def run_test(cfg: Config, out_dir: Optional[str] = None, show_dir: Optional[str]
     payload = metrics_payload(runner, metrics, cfg)
     if get_rank() == 0:
         write_json_atomic(osp.join(cfg.work_dir, 'metrics.json'), payload)
+    close_process_group()
     return payload
+
+
+def close_process_group() -> None:
+    """Wait for every rank, then tear the group down: a process that exits with gloo's
+    threads still running aborts ("terminate called without an active exception")."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
