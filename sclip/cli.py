@@ -5,6 +5,7 @@ from .errors import SCLIPError, one_line
 
 # Errors from data loading come wrapped by DataLoader workers; these name the file.
 _IMAGE_ERROR = 'failed to load image: '
+_LABEL_ERROR = "'NoneType' object has no attribute 'squeeze'"
 
 
 def describe(error: BaseException) -> str:
@@ -16,6 +17,10 @@ def describe(error: BaseException) -> str:
         path = str(error).rsplit(_IMAGE_ERROR, 1)[1].strip().splitlines()[0]  # last: the message, not the source line
         return f'{path}: cannot be read as an image (corrupt or not an image); replace it or ' \
                'remove it from the split (tools/check_data.py lists every such file).'
+    if _LABEL_ERROR in str(error) or 'UnidentifiedImageError' in f'{type(error).__name__} {error}':
+        # mmseg's LoadAnnotations decodes labels from bytes, so the error cannot name the file
+        return 'a label file could not be decoded (corrupt or not an image); run ' \
+               'tools/check_data.py with this config to find it.'
     if isinstance(error, FileNotFoundError):
         return f'{message}; check the paths in the config or --cfg-options.'
     return ''

@@ -116,3 +116,10 @@ def test_corrupt_image_named_from_a_loader_worker(capsys, tmp_path, voc, tiny_ch
     code, err = run_main(capsys, VOC, '--work-dir', str(tmp_path / 'w'),
                          *options(voc, tiny_checkpoint, 'test_dataloader.num_workers=1'))
     assert_one_line(code, err, '2008_000003.jpg', 'cannot be read as an image')
+
+
+def test_corrupt_label_points_to_check_data(capsys, tmp_path, voc, tiny_checkpoint):
+    with open(osp.join(voc, 'SegmentationClass', '2008_000003.png'), 'wb') as f:
+        f.write(b'not a png')
+    code, err = run_main(capsys, VOC, '--work-dir', str(tmp_path / 'w'), *options(voc, tiny_checkpoint))
+    assert_one_line(code, err, 'label file could not be decoded', 'tools/check_data.py')
