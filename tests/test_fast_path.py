@@ -89,3 +89,15 @@ def test_precision_is_ignored_on_cpu_and_validated(tiny_checkpoint):
     assert torch.equal(fp32[0], bf16[0])  # autocast is CUDA-only: CPU always computes in fp32
     with pytest.raises(SCLIPError, match="model.precision='fp8'"):
         build('configs/sclip_voc21.py', tiny_checkpoint, precision='fp8')
+
+
+def test_benchmark_tool_reports_every_row(tiny_checkpoint, capsys):
+    """A smoke run of tools/benchmark.py on the tiny model: the report, not the timings."""
+    from helpers import load_tool
+    load_tool('benchmark').main(['--pretrained', tiny_checkpoint, '--images', '1', '--device', 'cpu'])
+    out = capsys.readouterr().out
+    for row in ('simple path', 'fast path', 'speed-up (fast / simple)', 'ViT GFLOP per window',
+                'ViT achieved, fast path', 'matmul peak', 'text classifier cold', 'text classifier cached',
+                'peak memory'):
+        assert row in out, row
+    assert '6 windows each' in out and 'images/s' in out
