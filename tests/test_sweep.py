@@ -126,3 +126,38 @@ def test_paper_table_for_another_method(tmp_path, capsys):
     assert 'within 0.01' in out and '| 39.4' in out.splitlines()[3]
     assert sum(paper.PUBLISHED['naclip'][k] for k, _ in paper.TABLE1_COLUMNS) / 8 == pytest.approx(39.4, abs=0.05)
     assert sum(paper.PUBLISHED['clearclip'][k] for k, _ in paper.TABLE1_COLUMNS) / 8 == pytest.approx(38.1, abs=0.05)
+
+
+def test_killed_sweep_keeps_finished_cells_and_resumes(tmp_path, tiny_checkpoint):
+    """SIGKILL a real sweep after its first cell: nothing finished is lost, nothing is half-written."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    root = make_dataset('voc21', str(tmp_path / 'data'))
+    work = tmp_path / 'sweep'
+    args = [sys.executable, 'tools/sweep.py', '--configs', 'configs/sclip_voc21.py',
+            '--set', 'model.attention.type=csa,vanilla,maskclip', '--work-dir', str(work),
+            '--cfg-options', f'model.pretrained={tiny_checkpoint}', f'test_dataloader.dataset.data_root={root}',
+            'test_dataloader.num_workers=0']
+    process = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (work / 'results.csv').exists():
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    with open(work / 'results.csv') as f:
+        done = [row for row in csv.DictReader(f)]
+    assert done and all(row['status'] == 'ok' for row in done) and len(done) < 3
+    for row in done:
+        with open(osp.join(row['work_dir'], 'metrics.json')) as f:
+            assert json.load(f)['mIoU'] == pytest.approx(float(row['mIoU']))
+    finished = {row['work_dir'] for row in done}
+    result = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    with open(work / 'results.csv') as f:
+        rows = list(csv.DictReader(f))
+    assert [r['status'] for r in rows] == ['ok'] * 3
+    for row in rows:
+        if row['work_dir'] in finished:  # resumed, not rerun: its log folder count is unchanged
+            assert len([d for d in os.listdir(row['work_dir']) if d[:8].isdigit()]) == 1
