@@ -142,7 +142,12 @@ def _identity_heads(t: AttentionInputs) -> Tensor:
     return t.split_heads(t.x)
 
 
-@register_attention('csa_identity', fused=lambda t: sdpa(_identity_heads(t), _identity_heads(t), t.v, t.scale))
+def _self_sdpa(r: Tensor, t: AttentionInputs) -> Tensor:
+    """Fused softmax(r·rᵀ·s)·v for a projection ``r`` computed once."""
+    return sdpa(r, r, t.v, t.scale)
+
+
+@register_attention('csa_identity', fused=lambda t: _self_sdpa(_identity_heads(t), t))
 def csa_identity(t: AttentionInputs) -> Tensor:
     """CSA on the block's input itself (W_r = I): softmax(x·xᵀ·s), x split per head."""
     x = _identity_heads(t)
@@ -162,7 +167,7 @@ def _random_heads(t: AttentionInputs, seed: int) -> Tensor:
 
 
 @register_attention('csa_random',
-                    fused=lambda t, seed=0: sdpa(_random_heads(t, seed), _random_heads(t, seed), t.v, t.scale))
+                    fused=lambda t, seed=0: _self_sdpa(_random_heads(t, seed), t))
 def csa_random(t: AttentionInputs, seed: int = 0) -> Tensor:
     """CSA with one random projection W_r (seeded): softmax(r·rᵀ·s), r = x·W_r split per head."""
     r = _random_heads(t, seed)
