@@ -80,13 +80,16 @@ def test_dataloader_batches_of_different_sizes(tiny_checkpoint):
     assert torch.equal(alone[0].pred_sem_seg.data, out[1].pred_sem_seg.data)
 
 
-def test_precision_is_ignored_on_cpu_and_validated(tiny_checkpoint):
+def test_precision_on_cpu_fp16_ignored_bf16_opt_in_and_validated(tiny_checkpoint):
     from sclip.errors import SCLIPError
     image = [torch.randn(3, 224, 300, generator=torch.Generator().manual_seed(2))]
     with torch.no_grad():
         fp32 = build('configs/sclip_voc21.py', tiny_checkpoint, precision='fp32').query_logits(image, [(224, 300)])
+        fp16 = build('configs/sclip_voc21.py', tiny_checkpoint, precision='fp16').query_logits(image, [(224, 300)])
         bf16 = build('configs/sclip_voc21.py', tiny_checkpoint, precision='bf16').query_logits(image, [(224, 300)])
-    assert torch.equal(fp32[0], bf16[0])  # autocast is CUDA-only: CPU always computes in fp32
+    assert torch.equal(fp32[0], fp16[0])  # fp16 autocast is CUDA-only: the CPU default stays fp32
+    assert not torch.equal(fp32[0], bf16[0])  # bf16 is an explicit CPU opt-in
+    assert torch.allclose(fp32[0], bf16[0], atol=0.05)
     with pytest.raises(SCLIPError, match="model.precision='fp8'"):
         build('configs/sclip_voc21.py', tiny_checkpoint, precision='fp8')
 

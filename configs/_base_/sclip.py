@@ -6,7 +6,7 @@ model = dict(
     type='SCLIPSegmentor',
     class_names=None,              # set by each benchmark config
     arch='ViT-B-16',
-    pretrained='openai',           # or a local OpenAI / open_clip checkpoint
+    clip_path='openai',            # or a local OpenAI / open_clip checkpoint (alias: pretrained)
     attention=dict(type='csa'),    # any registered variant: sclip/models/attention.py
     num_modified_blocks=1,
     last_block_residual=True,

@@ -1,8 +1,12 @@
-"""Models: the dense CLIP backbone, attention variants and the SCLIP segmentor."""
+"""Models: CLIP's vision transformer as primitives (clip_vit), methods as forward programs over
+it (methods/), attention variants (attention), the dense backbone and the segmentor."""
 from .attention import ATTENTIONS, AttentionInputs, get_attention, register_attention
 from .backbone import CLIPDenseViT
+from .clip_vit import CLIPViT, Trunk
 from .data_preprocessor import SCLIPDataPreProcessor
+from .methods import METHODS, Method, build_method, register_method
 from .segmentor import SCLIPSegmentor
 
-__all__ = ['ATTENTIONS', 'AttentionInputs', 'get_attention', 'register_attention', 'CLIPDenseViT',
-           'SCLIPDataPreProcessor', 'SCLIPSegmentor']
+__all__ = ['ATTENTIONS', 'AttentionInputs', 'get_attention', 'register_attention', 'CLIPDenseViT', 'CLIPViT',
+           'Trunk', 'SCLIPDataPreProcessor', 'METHODS', 'Method', 'build_method', 'register_method',
+           'SCLIPSegmentor']

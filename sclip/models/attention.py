@@ -17,7 +17,9 @@ Token 0 is the CLS token; tokens 1..N-1 are patches in row-major order over ``t.
 """
 from __future__ import annotations
 
+import functools
 import inspect
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Optional, Tuple
 
@@ -228,16 +230,33 @@ def early_layer(t: AttentionInputs, layer: int = 3) -> Tensor:
 # --- successors of SCLIP ------------------------------------------------------------------
 
 def gaussian_window(grid: Tuple[int, int], sigma: float, dtype, device) -> Tensor:
-    """NACLIP's additive term: G_ij = exp(-‖p_i - p_j‖² / 2σ²) over patch positions (N, N);
-    the CLS row and column get 0."""
+    """NACLIP's additive term G (N, N): G_pq = exp(-‖p - q‖² / 2σ²) over patch positions; the CLS
+    row and column get 0.
+
+    Computed with NACLIP's own arithmetic (a (2r-1)×(2c-1) window whose axes come from
+    ``torch.linspace`` in units of 1/(σ√2), squared and summed), so the values are bit-identical
+    to the official ``get_attention_addition``; ResCLIP uses the same term.
+    """
+    return _gaussian_window(tuple(int(n) for n in grid), float(sigma)).to(device=device, dtype=dtype)
+
+
+@functools.lru_cache(maxsize=32)
+def _gaussian_window(grid: Tuple[int, int], sigma: float) -> Tensor:
     rows, cols = grid
-    ys, xs = torch.meshgrid(torch.arange(rows, device=device, dtype=torch.float32),
-                            torch.arange(cols, device=device, dtype=torch.float32), indexing='ij')
-    positions = torch.stack([ys.flatten(), xs.flatten()], dim=1)
-    squared = torch.cdist(positions, positions).pow(2)
-    window = torch.zeros(rows * cols + 1, rows * cols + 1, device=device)
-    window[1:, 1:] = torch.exp(-squared / (2 * sigma ** 2))
-    return window.to(dtype)
+    constant = 1 / (sigma * math.sqrt(2))
+    axes = []
+    for size in (2 * rows - 1, 2 * cols - 1):
+        start = -(size - 1) / 2.0
+        axes.append(torch.linspace(start * constant, (start + (size - 1)) * constant, steps=size,
+                                   dtype=torch.float))
+    window = torch.exp(-(torch.stack(torch.meshgrid(*axes, indexing='ij')) ** 2).sum(0))
+    ys, xs = torch.meshgrid(torch.arange(rows), torch.arange(cols), indexing='ij')
+    ys, xs = ys.flatten(), xs.flatten()
+    # row p = (a, b), column q = (k, l): the window centred on p read at q
+    prior = window[(rows - 1) + ys[:, None] - ys[None, :], (cols - 1) + xs[:, None] - xs[None, :]]
+    out = torch.zeros(rows * cols + 1, rows * cols + 1)
+    out[1:, 1:] = prior
+    return out
 
 
 @register_attention('naclip', fused=lambda t, sigma=5.0: sdpa(

@@ -1,10 +1,10 @@
 """``SCLIPSegmentor``: training-free open-vocabulary segmentation with a CLIP ViT.
 
-Pipeline per image (see PROTOCOL.md): sliding windows through the dense ViT, patch
-features · class-name embeddings (cosine), canvas averaging, upsampling to the original
-size, optional PAMR, then post-processing to a label map. Everything method-specific
-(attention variant, last-block structure, logit scale, thresholds) is a constructor
-argument, hence one config key.
+Pipeline per image (docs/PROTOCOL.md): sliding windows (or the whole image) through CLIP
+running a method's forward program, patch features · class-name embeddings (cosine),
+canvas averaging, upsampling to the original size, optional PAMR, then post-processing to
+a label map. Everything method-specific (the method and its settings, logit scale,
+thresholds, windows) is a constructor argument, hence one config key.
 """
 from __future__ import annotations
 
@@ -22,33 +22,44 @@ from mmseg.structures import SegDataSample
 from torch import Tensor
 
 from ..class_names import load_class_names
+from ..config_check import check_arguments, unknown_key_error
 from ..errors import SCLIPError
+from ..visualize import palette_for_classes
 from .backbone import CLIPDenseViT
 from .clip_loader import load_clip
+from .methods import TextSide
 from .pamr import PAMR
 from .postprocess import predict_labels
+from .precision import to_official_fp16
 from .sliding_window import slide_inference
 from .text_classifier import default_cache_dir, load_or_build, resolve_templates
 
 OPENAI_CLIP_MEAN = [122.771, 116.746, 104.094]
 OPENAI_CLIP_STD = [68.501, 66.632, 70.323]
-PRECISIONS = {'fp32': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
+PRECISIONS = ('fp32', 'fp16', 'bf16', 'official')
+AUTOCAST = {'fp16': torch.float16, 'bf16': torch.bfloat16}
+WHOLE_IMAGE_UPSAMPLING = ('direct', 'via_input')
 
 
-def palette_for(num_classes: int) -> List[List[int]]:
-    """A fixed, distinguishable colour per class (seeded, so every run draws the same)."""
-    generator = torch.Generator().manual_seed(2024)
-    colours = torch.randint(0, 256, (num_classes, 3), generator=generator)
-    return colours.tolist()
-
-
-def windows_per_chunk(backbone: CLIPDenseViT, crop, memory_budget_mb: float) -> int:
+def windows_per_chunk(vit, crop, memory_budget_mb: float) -> int:
     """How many windows fit a forward pass within ``memory_budget_mb`` (a rough estimate)."""
-    tokens = (crop[0] // backbone.patch_size[0]) * (crop[1] // backbone.patch_size[1]) + 1
-    width = backbone.visual.conv1.out_channels
-    heads = backbone.visual.transformer.resblocks[0].attn.num_heads
-    floats = tokens * width * 12 + heads * tokens * tokens * 3  # activations + attention maps
+    tokens = (crop[0] // vit.patch_size[0]) * (crop[1] // vit.patch_size[1]) + 1
+    floats = tokens * vit.width * 12 + vit.num_heads * tokens * tokens * 3  # activations + attention maps
     return max(1, int(memory_budget_mb * 2 ** 20 // (floats * 4)))
+
+
+def resolve_weights(clip_path: Optional[str], pretrained: Optional[str]) -> str:
+    """``model.clip_path`` (the official codes' key) or its alias ``model.pretrained``."""
+    if pretrained is not None and clip_path is not None and str(pretrained) != str(clip_path) \
+            and str(clip_path) != 'openai':
+        raise SCLIPError(f'model.clip_path={clip_path!r} and model.pretrained={pretrained!r} disagree; '
+                         'set only model.clip_path.')
+    weights = pretrained if pretrained is not None else clip_path
+    if weights is None:
+        weights = os.environ.get('SCLIP_PRETRAINED', 'openai')
+        logging.getLogger('sclip').warning(
+            'model.clip_path is not set; using %r (set model.clip_path=/path/to/ViT-B-16.pt)', weights)
+    return str(weights)
 
 
 @MODELS.register_module()
@@ -56,21 +67,33 @@ class SCLIPSegmentor(BaseSegmentor):
     """Training-free CLIP segmentor (SCLIP and its successors).
 
     Args:
-        class_names: class-name file (one class a line, synonyms separated by ", ").
-        pretrained: ``'openai'`` (or another open_clip tag of ``arch``) or a local checkpoint.
+        class_names: class-name file (one class a line, synonyms separated by
+            ``class_name_separator``).
+        clip_path: ``'openai'`` (or another open_clip tag of ``arch``) or a local checkpoint;
+            ``pretrained`` is an alias kept for older configs and commands.
         arch: open_clip model name, used with tags and open_clip checkpoints.
         clip_format: ``'auto'``, ``'openai'`` or ``'open_clip'`` for local checkpoints.
+        method: the forward program, ``dict(type=name, **settings)`` (sclip/models/methods);
+            ``None`` is the ``attention`` method, configured by the four keys below.
         attention: the modified blocks' attention, ``dict(type=name, **kwargs)``.
         num_modified_blocks: how many final blocks use ``attention``.
         last_block_residual / last_block_mlp: keep the last block's residual / MLP.
+        vfm: a second backbone for methods that use one (ProxyCLIP), ``dict(type, checkpoint)``.
         logit_scale, prob_thd, area_thd, bg_idx: post-processing (see postprocess.py).
         slide_crop / slide_stride: sliding window; ``None`` = the model's input size / half
             of the crop; ``slide_crop=0`` runs the whole image in one pass.
+        slide_pad: pad each window (zeros, centred) to a multiple of this before the model
+            and crop the logits back (ClearCLIP: the patch size; ProxyCLIP: 56); 0 = off.
+        whole_image_upsample: with ``slide_crop=0``, patch logits go straight to the original
+            size (``'direct'``: SCLIP, ClearCLIP, SC-CLIP, ProxyCLIP) or first to the input size
+            (``'via_input'``: NACLIP, ResCLIP).
         slide_mode: ``'batched'`` (fast) or ``'simple'`` (one window at a time, for checking).
         window_batch_size: windows per forward pass; ``None`` derives it from ``memory_budget_mb``.
         fused_attention: use fused scaled-dot-product attention where identical.
-        precision: ``'fp16'``, ``'bf16'`` or ``'fp32'`` autocast for the vision tower on CUDA
-            (always fp32 on CPU).
+        precision: ``'fp16'``/``'bf16'``: autocast on CUDA (``'bf16'`` also on the CPU, opt-in);
+            ``'fp32'``; ``'official'``: the official codes' fp16 casts (precision.py).
+        official_cast_input: with ``precision='official'``, cast the input image to fp16 before
+            the windows, as ClearCLIP's code does (its canvas and softmax are then fp16 too).
         templates: ``'openai_imagenet'`` (80 templates) or a list of strings with ``{}``.
         text_cache_dir: where class embeddings are cached (``None``: $SCLIP_CACHE_DIR or
             ~/.cache/sclip; ``False`` disables the cache).
@@ -80,25 +103,32 @@ class SCLIPSegmentor(BaseSegmentor):
 
     def __init__(self,
                  class_names: str,
-                 pretrained: Optional[str] = 'openai',
+                 clip_path: Optional[str] = None,
+                 pretrained: Optional[str] = None,
                  arch: Optional[str] = 'ViT-B-16',
                  clip_format: str = 'auto',
+                 method: Union[dict, str, None] = None,
                  attention: Union[dict, str, None] = None,
-                 num_modified_blocks: int = 1,
-                 last_block_residual: bool = True,
-                 last_block_mlp: bool = True,
+                 num_modified_blocks: Optional[int] = None,
+                 last_block_residual: Optional[bool] = None,
+                 last_block_mlp: Optional[bool] = None,
+                 vfm: Optional[dict] = None,
                  logit_scale: float = 40.0,
                  prob_thd: float = 0.0,
                  area_thd: Optional[float] = None,
                  bg_idx: int = 0,
                  slide_crop: Optional[int] = None,
                  slide_stride: Optional[int] = None,
+                 slide_pad: int = 0,
+                 whole_image_upsample: str = 'direct',
                  slide_mode: str = 'batched',
                  window_batch_size: Optional[int] = None,
                  memory_budget_mb: float = 2048,
                  fused_attention: bool = True,
                  precision: str = 'fp16',
+                 official_cast_input: bool = False,
                  templates: Union[str, Sequence[str]] = 'openai_imagenet',
+                 class_name_separator: str = ', ',
                  text_cache_dir: Union[str, bool, None] = None,
                  text_batch_size: int = 256,
                  pamr_steps: int = 0,
@@ -106,25 +136,32 @@ class SCLIPSegmentor(BaseSegmentor):
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None,
                  train_cfg: Optional[dict] = None,
-                 test_cfg: Optional[dict] = None):
+                 test_cfg: Optional[dict] = None,
+                 **unknown):
+        if unknown:
+            key = sorted(unknown)[0]
+            valid = [k for k in SCLIPSegmentor.__init__.__code__.co_varnames[1:SCLIPSegmentor.__init__.__code__.co_argcount]]
+            raise unknown_key_error('model', key, valid)
+        check_arguments(SCLIPSegmentor.__init__, {
+            k: v for k, v in locals().items() if k not in ('self', 'unknown', '__class__')})
         if data_preprocessor is None:
             data_preprocessor = dict(type='SCLIPDataPreProcessor', mean=OPENAI_CLIP_MEAN,
                                      std=OPENAI_CLIP_STD, bgr_to_rgb=True)
         if isinstance(data_preprocessor, dict):  # mmseg's registry, whatever the default scope
             data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.names = load_class_names(class_names)
+        self.names = load_class_names(class_names, class_name_separator)
         self.templates = resolve_templates(templates)
-        if pretrained is None:
-            # mmseg.apis.init_model sets model.pretrained = None before building the model.
-            pretrained = os.environ.get('SCLIP_PRETRAINED', 'openai')
-            logging.getLogger('sclip').warning(
-                'model.pretrained is None (mmseg.apis.init_model clears it); using %r '
-                '(set SCLIP_PRETRAINED=/path/to/ViT-B-16.pt to use a local file)', pretrained)
-        self.weights_name = f'{arch}:{pretrained}'
-        clip = load_clip(pretrained, arch, clip_format)
-        self.backbone = CLIPDenseViT(clip.visual, attention, num_modified_blocks,
-                                     last_block_residual, last_block_mlp, fused_attention)
+        weights = resolve_weights(clip_path, pretrained)
+        self.weights_name = f'{arch}:{weights}'
+        if precision not in PRECISIONS:
+            raise SCLIPError(f"model.precision={precision!r} must be one of {', '.join(PRECISIONS)}.")
+        self.precision = precision
+        self.official = precision == 'official'
+        clip = load_clip(weights, arch, clip_format)
+        self.backbone = CLIPDenseViT(clip.visual, fused=bool(fused_attention) and not self.official,
+                                     method=self._method_spec(method, attention, num_modified_blocks,
+                                                              last_block_residual, last_block_mlp))
         clip.visual = None  # the vision tower lives in the backbone; `clip` keeps the text tower
         self.text_model = clip
         self.tokenizer = self._tokenizer(arch, clip)
@@ -143,24 +180,76 @@ class SCLIPSegmentor(BaseSegmentor):
         crop = native[0] if slide_crop is None else int(slide_crop)
         stride = max(crop // 2, 1) if slide_stride is None else int(slide_stride)
         self.slide_crop, self.slide_stride = (crop, crop), (stride, stride)
-        if crop > 0 and stride <= 0:
-            raise SCLIPError(f'model.slide_stride={slide_stride} must be positive.')
+        if 0 < crop < self.backbone.patch_size[0]:
+            raise SCLIPError(f'model.slide_crop={crop} is smaller than one {self.backbone.patch_size[0]}-pixel '
+                             'patch; use 0 (whole image) or at least the patch size.')
+        self.slide_pad = int(slide_pad)
+        if whole_image_upsample not in WHOLE_IMAGE_UPSAMPLING:
+            raise SCLIPError(f'model.whole_image_upsample={whole_image_upsample!r} must be '
+                             f"{' or '.join(map(repr, WHOLE_IMAGE_UPSAMPLING))}.")
+        self.whole_image_upsample = whole_image_upsample
         if slide_mode not in ('batched', 'simple'):
             raise SCLIPError(f"model.slide_mode={slide_mode!r} must be 'batched' or 'simple'.")
         self.slide_mode = slide_mode
         if window_batch_size is None and crop > 0:
-            window_batch_size = windows_per_chunk(self.backbone, self.slide_crop, memory_budget_mb)
+            window_batch_size = windows_per_chunk(self.backbone.vit, self.slide_crop, memory_budget_mb)
         self.window_batch_size = int(window_batch_size or 1)
-        if precision not in PRECISIONS:
-            raise SCLIPError(f"model.precision={precision!r} must be one of {', '.join(PRECISIONS)}.")
-        self.precision = precision
+        self.official_cast_input = bool(official_cast_input)
+        self._attach_vfm(vfm, crop)
+        if self.official:
+            to_official_fp16(self.backbone.vit.visual)
+            to_official_fp16(self.text_model)
+            vfm_module = getattr(self.backbone.method, 'vfm', None)
+            if vfm_module is not None:
+                vfm_module.half()
         self.text_cache_dir = (None if text_cache_dir is False else
                                (text_cache_dir or default_cache_dir()))
         self.text_batch_size = int(text_batch_size)
         self.pamr = PAMR(pamr_steps, pamr_dilations) if pamr_steps and pamr_steps > 0 else None
         self._class_embeddings: Optional[Tensor] = None
         self.dataset_meta = dict(classes=tuple(self.names.display_names),
-                                 palette=palette_for(self.num_classes))
+                                 palette=palette_for_classes(self.names.classes))
+
+    @staticmethod
+    def _method_spec(method, attention, num_modified_blocks, residual, mlp):
+        """The method to build: an explicit ``method``, or the attention method from its four keys."""
+        spec = {'type': method} if isinstance(method, str) else dict(method or {})
+        spec.setdefault('type', 'attention')
+        attention_keys = dict(attention=attention, num_modified_blocks=num_modified_blocks,
+                              last_block_residual=residual, last_block_mlp=mlp)
+        given = {k: v for k, v in attention_keys.items() if v is not None}
+        if spec['type'] != 'attention':
+            if given:
+                raise SCLIPError(f'model.{sorted(given)[0]} configures the attention method, but '
+                                 f"model.method.type is {spec['type']!r}; set its own settings under model.method.")
+            return spec
+        for key, value in given.items():
+            if key in spec and spec[key] != value:
+                raise SCLIPError(f'model.{key} and model.method.{key} disagree; set one of them.')
+            spec[key] = value
+        return spec
+
+    def _attach_vfm(self, vfm: Optional[dict], crop: int) -> None:
+        method = self.backbone.method
+        if not getattr(method, 'needs_vfm', False):
+            if vfm:
+                raise SCLIPError(f'model.vfm is set but model.method.type={method.name!r} uses no second '
+                                 'backbone; remove model.vfm.')
+            return
+        if not vfm or not vfm.get('type'):
+            raise SCLIPError(f'model.method.type={method.name!r} needs a foundation model: set '
+                             "model.vfm=dict(type='dino_vitb8', checkpoint=None or '/path/to/weights').")
+        from .vfm import build_vfm
+        spec = dict(vfm)
+        vfm_type = spec.pop('type')
+        allowed = ('checkpoint', 'download', 'fused')
+        for key in spec:
+            if key not in allowed:
+                raise unknown_key_error('model.vfm', key, ('type',) + allowed)
+        spec.setdefault('fused', self.backbone.fused)
+        method.vfm = build_vfm(vfm_type, **spec)
+        method.crop = crop
+        self.vfm_name = f"{vfm_type}:{vfm.get('checkpoint') or 'official-url'}"
 
     @staticmethod
     def _tokenizer(arch: Optional[str], clip):
@@ -181,27 +270,38 @@ class SCLIPSegmentor(BaseSegmentor):
         if self._class_embeddings is None:
             self._class_embeddings = load_or_build(
                 self.text_model, self.tokenizer, self.names.queries, self.templates, self.device,
-                self.weights_name, self.text_cache_dir, self.text_batch_size)
+                self.weights_name, self.text_cache_dir, self.text_batch_size, official=self.official)
         if self._class_embeddings.device != self.device:
             self._class_embeddings = self._class_embeddings.to(self.device)
         return self._class_embeddings
 
+    def text_side(self) -> TextSide:
+        return TextSide(self.class_embeddings, self.logit_scale)
+
     # --- vision side ------------------------------------------------------------------------
     def autocast(self):
-        dtype = PRECISIONS[self.precision]
-        if self.device.type != 'cuda' or dtype is None:
+        dtype = AUTOCAST.get(self.precision)
+        if dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast('cuda', dtype=dtype)
+        if self.device.type == 'cuda':
+            return torch.autocast('cuda', dtype=dtype)
+        if self.device.type == 'cpu' and dtype == torch.bfloat16:
+            return torch.autocast('cpu', dtype=dtype)  # opt-in CPU bf16 (never the default)
+        return contextlib.nullcontext()
 
-    def extract_feat(self, inputs: Tensor) -> Tensor:
-        """Normalised patch features (B, gh, gw, D)."""
+    def extract_feat(self, inputs: Tensor, shared=None) -> Tensor:
+        """Normalised patch features (B, gh, gw, D); fp16 under the official precision."""
+        text = self.text_side() if self.backbone.method.needs_text else None
         with self.autocast():
-            features = self.backbone(inputs)
+            features = self.backbone(inputs, text, shared)
+        if self.official:  # official: f /= f.norm(), in fp16
+            return features / features.norm(dim=-1, keepdim=True)
         return F.normalize(features.float(), dim=-1)
 
-    def patch_logits(self, crops: Tensor) -> Tensor:
+    def patch_logits(self, crops: Tensor, shared=None) -> Tensor:
         """Cosine similarity of every patch with every class name, (B, Q, gh, gw)."""
-        logits = self.extract_feat(crops) @ self.class_embeddings.T
+        features = self.extract_feat(crops, shared)
+        logits = features @ self.class_embeddings.to(features.dtype).T
         return logits.permute(0, 3, 1, 2)
 
     @torch.no_grad()
@@ -210,38 +310,65 @@ class SCLIPSegmentor(BaseSegmentor):
         images = list(inputs)
         return torch.stack(self.query_logits(images, [tuple(image.shape[-2:]) for image in images]))
 
-    def query_logits(self, images: List[Tensor], sizes: List[tuple]) -> List[Tensor]:
+    def query_logits(self, images: List[Tensor], sizes: List[tuple], shared=None) -> List[Tensor]:
         """Per-query logits (Q, h, w) of each normalised image (3, H, W), resized to ``sizes``.
 
         Sliding window: canvas at input resolution, then bilinear to the size. Whole image
-        (``slide_crop=0``): patch logits straight to the size, as the official code does.
+        (``slide_crop=0``): patch logits to the size directly or through the input size.
         """
+        if self.official and self.official_cast_input:
+            images = [image.half() for image in images]
+
         def resize(logits: Tensor, size) -> Tensor:
             return F.interpolate(logits[None], size=size, mode='bilinear', align_corners=False)[0]
         if self.slide_crop[0] <= 0:
-            return [resize(self.patch_logits(image[None])[0], size) for image, size in zip(images, sizes)]
+            out = []
+            for image, size in zip(images, sizes):
+                logits = self.patch_logits(image[None], shared)[0]
+                if self.whole_image_upsample == 'via_input':
+                    logits = resize(logits, image.shape[-2:])
+                out.append(resize(logits, size))
+            return out
         batch = self.window_batch_size if self.slide_mode == 'batched' else 1
-        canvases = slide_inference(images, self.patch_logits, len(self.names.queries),
-                                   self.slide_crop, self.slide_stride, batch)
+        canvases = slide_inference(images, lambda crops: self.patch_logits(crops, shared),
+                                   len(self.names.queries), self.slide_crop, self.slide_stride, batch,
+                                   pad_multiple=self.slide_pad)
         return [resize(canvas, size) for canvas, size in zip(canvases, sizes)]
 
+    def check_sizes(self, images: List[Tensor], data_samples) -> None:
+        """An image thinner than one patch after resizing cannot be segmented: say which one."""
+        patch = self.backbone.patch_size[0]
+        for image, sample in zip(images, data_samples):
+            height, width = image.shape[-2:]
+            if min(height, width) < patch:
+                path = sample.metainfo.get('img_path', 'an input image')
+                raise SCLIPError(f'{path} resizes to {width}x{height}, thinner than one {patch}-pixel patch; '
+                                 'remove it from the split (tools/check_data.py lists such images).')
+
     @torch.no_grad()  # training-free: never build an autograd graph
-    def predict(self, inputs: Union[Tensor, List[Tensor]], data_samples=None) -> List[SegDataSample]:
+    def predict(self, inputs: Union[Tensor, List[Tensor]], data_samples=None, shared=None) -> List[SegDataSample]:
         images = list(inputs)
         if data_samples is None:
             data_samples = [SegDataSample(metainfo=dict(ori_shape=tuple(image.shape[-2:]),
                                                         img_shape=tuple(image.shape[-2:])))
                             for image in images]
+        self.check_sizes(images, data_samples)
         sizes = [tuple(sample.metainfo.get('ori_shape', image.shape[-2:]))[:2]
                  for image, sample in zip(images, data_samples)]
-        for image, sample, size, logits in zip(images, data_samples, sizes, self.query_logits(images, sizes)):
-            if self.pamr is not None:
-                resized = F.interpolate(image[None], size=size, mode='bilinear', align_corners=False)
-                logits = self.pamr(resized, logits[None])[0]
-            scores, labels = predict_labels(logits, self.query_class, self.num_classes, self.logit_scale,
-                                            self.prob_thd, self.area_thd, self.bg_idx)
-            sample.set_data(dict(seg_logits=PixelData(data=scores), pred_sem_seg=PixelData(data=labels)))
+        for image, sample, size, logits in zip(images, data_samples, sizes, self.query_logits(images, sizes, shared)):
+            self.set_prediction(image, sample, size, logits)
         return data_samples
+
+    def set_prediction(self, image: Tensor, sample: SegDataSample, size, logits: Tensor) -> None:
+        """PAMR (optional) and post-processing of one image's per-query logits."""
+        if self.pamr is not None:
+            resized = F.interpolate(image[None], size=size, mode='bilinear', align_corners=False)
+            logits = self.pamr(resized, logits[None].to(resized.dtype))[0]
+            if self.official:  # official: `.to(self.dtype)`, the fp16 of the query features
+                logits = logits.half()
+        scores, labels = predict_labels(logits, self.query_class, self.num_classes, self.logit_scale,
+                                        self.prob_thd, self.area_thd, self.bg_idx)
+        sample.set_data(dict(seg_logits=PixelData(data=scores), pred_sem_seg=PixelData(data=labels)))
 
     def _forward(self, inputs: Tensor, data_samples=None) -> Tensor:
         return self.encode_decode(inputs, data_samples)

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 def openai_imagenet_templates() -> List[str]:
@@ -95,8 +95,21 @@ def encode_prompts(model: torch.nn.Module, tokens: Tensor, truncate: bool = True
 @torch.no_grad()
 def build_class_embeddings(model: torch.nn.Module, tokenizer: Callable, names: Sequence[str],
                            templates: Sequence[str], device, batch_size: int = 256,
-                           truncate: bool = True) -> Tensor:
-    """(len(names), D): per name, the normalised mean of its normalised prompt features."""
+                           truncate: bool = True, official: bool = False) -> Tensor:
+    """(len(names), D): per name, the normalised mean of its normalised prompt features.
+
+    ``official``: the official codes' loop, one name at a time at full context length, in the
+    model's dtype (fp16 under ``precision='official'``): ``f /= |f|; m = mean(f); m /= |m|``.
+    """
+    if official:
+        rows = []
+        for name in names:
+            tokens = tokenizer([template.format(name) for template in templates]).to(device)
+            features = model.encode_text(tokens)
+            features = features / features.norm(dim=-1, keepdim=True)
+            mean = features.mean(dim=0)
+            rows.append(mean / mean.norm())
+        return torch.stack(rows)
     prompts = [template.format(name) for name in names for template in templates]
     features = []
     for start in range(0, len(prompts), batch_size):
@@ -106,29 +119,88 @@ def build_class_embeddings(model: torch.nn.Module, tokenizer: Callable, names: S
     return F.normalize(per_prompt.mean(dim=1), dim=-1)
 
 
-def load_or_build(model: torch.nn.Module, tokenizer: Callable, names: Sequence[str],
-                  templates: Sequence[str], device, model_name: str, cache_dir: Optional[str],
-                  batch_size: int = 256) -> Tensor:
-    """``build_class_embeddings`` through an on-disk cache (``cache_dir=None`` disables it)."""
+def tensor_checksum(tensor: Tensor) -> str:
+    """sha256 of a tensor's bytes (CPU, contiguous)."""
+    return hashlib.sha256(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes()).hexdigest()
+
+
+def verify_cached(entry, num_names: int) -> Optional[Tensor]:
+    """The embeddings of a cache entry if it is intact, else None (with the reason logged).
+
+    Intact: a dict with the embeddings, their shape, dtype and checksum, all agreeing; every
+    value finite; every row of unit norm (a cache of zeros or NaNs is never used).
+    """
     logger = logging.getLogger('sclip')
-    if cache_dir is None:
-        return build_class_embeddings(model, tokenizer, names, templates, device, batch_size)
-    key = cache_key(model_name, weights_fingerprint(model), names, templates)
-    path = os.path.join(os.path.expanduser(cache_dir), 'text', f'{key}.pt')
-    if os.path.isfile(path):
-        try:
-            cached = torch.load(path, map_location='cpu', weights_only=True)
-            if cached.shape[0] == len(names):
-                return cached.to(device)
-        except Exception:  # a damaged cache file is rebuilt, never trusted
-            logger.warning('ignoring unreadable text cache %s', path)
-    embeddings = build_class_embeddings(model, tokenizer, names, templates, device, batch_size)
+    if not isinstance(entry, dict) or not isinstance(entry.get('embeddings'), torch.Tensor):
+        return None
+    embeddings = entry['embeddings']
+    problems = []
+    if list(embeddings.shape) != list(entry.get('shape', [])) or embeddings.shape[0] != num_names:
+        problems.append(f'shape {tuple(embeddings.shape)}')
+    if str(embeddings.dtype) != entry.get('dtype'):
+        problems.append(f'dtype {embeddings.dtype}')
+    if tensor_checksum(embeddings) != entry.get('sha256'):
+        problems.append('checksum mismatch')
+    if not torch.isfinite(embeddings).all():
+        problems.append('non-finite values')
+    elif embeddings.ndim == 2 and not torch.allclose(embeddings.float().norm(dim=-1),
+                                                     torch.ones(embeddings.shape[0]), atol=1e-2):
+        problems.append('rows not of unit norm')
+    if problems:
+        logger.warning('text cache entry rejected (%s); rebuilding it', ', '.join(problems))
+        return None
+    return embeddings
+
+
+def write_cache(path: str, embeddings: Tensor) -> None:
+    """Write a cache entry atomically; on any failure warn, remove the temporary file, go on."""
+    logger = logging.getLogger('sclip')
+    tmp = None
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         handle, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix='.tmp')
         os.close(handle)
-        torch.save(embeddings.cpu(), tmp)
+        cpu = embeddings.detach().cpu().contiguous()
+        torch.save(dict(embeddings=cpu, shape=list(cpu.shape), dtype=str(cpu.dtype),
+                        sha256=tensor_checksum(cpu), version=CACHE_VERSION), tmp)
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
-    except OSError as error:
+        tmp = None
+    except (OSError, RuntimeError) as error:
         logger.warning('could not write the text cache %s (%s); continuing without it', path, error)
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            try:
+                os.remove(tmp)
+            except OSError:
+                pass
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def load_or_build(model: torch.nn.Module, tokenizer: Callable, names: Sequence[str],
+                  templates: Sequence[str], device, model_name: str, cache_dir: Optional[str],
+                  batch_size: int = 256, official: bool = False) -> Tensor:
+    """``build_class_embeddings`` through an on-disk cache (``cache_dir=None`` disables it)."""
+    def build():
+        return build_class_embeddings(model, tokenizer, names, templates, device, batch_size, official=official)
+    if cache_dir is None:
+        return build()
+    key = cache_key(model_name + (':official-fp16' if official else ''), weights_fingerprint(model),
+                    names, templates)
+    path = os.path.join(os.path.expanduser(cache_dir), 'text', f'{key}.pt')
+    if os.path.isfile(path):
+        try:
+            cached = verify_cached(torch.load(path, map_location='cpu', weights_only=True), len(names))
+        except Exception:  # noqa: BLE001 - an unreadable cache file is rebuilt, never trusted
+            logging.getLogger('sclip').warning('text cache %s is unreadable; rebuilding it', path)
+            cached = None
+        if cached is not None:
+            return cached.to(device)
+    embeddings = build()
+    write_cache(path, embeddings)
     return embeddings

@@ -1,0 +1,42 @@
+"""The official codes' numerics: CLIP cast to float16 as OpenAI's ``clip.load`` does on CUDA.
+
+Why: every official implementation runs CLIP in fp16 end to end (text tower included); to
+reproduce their numbers to the last pixel, ``model.precision='official'`` performs the same
+casts. OpenAI's ``convert_weights`` (and open_clip's ``precision='fp16'``) turn the weights of
+convolutions, linear layers, attention in-projections and the two projection matrices into
+fp16, and keep LayerNorms computing in fp32 (cast to fp32, normalise, cast back); the class
+and positional embeddings stay fp32 and are cast to the activations' dtype where they are
+added. A second backbone (ProxyCLIP's foundation model) is ``.half()``-ed whole, as its code does.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+from open_clip.transformer import LayerNormFp32
+
+HALF = torch.float16
+
+
+def _convert(module: nn.Module) -> None:
+    if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Linear)):
+        module.weight.data = module.weight.data.to(HALF)
+        if module.bias is not None:
+            module.bias.data = module.bias.data.to(HALF)
+    if isinstance(module, nn.MultiheadAttention):
+        for name in ('in_proj_weight', 'q_proj_weight', 'k_proj_weight', 'v_proj_weight', 'in_proj_bias',
+                     'bias_k', 'bias_v'):
+            tensor = getattr(module, name, None)
+            if tensor is not None:
+                tensor.data = tensor.data.to(HALF)
+    for name in ('proj', 'text_projection'):
+        tensor = getattr(module, name, None)
+        if isinstance(tensor, nn.Parameter):
+            tensor.data = tensor.data.to(HALF)
+    if isinstance(module, nn.LayerNorm):
+        module.__class__ = LayerNormFp32  # same parameters, computes in fp32 and casts back
+
+
+def to_official_fp16(clip_module: nn.Module) -> nn.Module:
+    """Cast an open_clip CLIP (or one of its towers) in place as the official loaders do."""
+    clip_module.apply(_convert)
+    return clip_module
