@@ -1,43 +1,12 @@
-"""COCO-Object labels from COCO-Stuff164k labels.
+"""COCO-Object labels from COCO-Stuff164k (kept for older imports).
 
-COCO-Stuff164k ``*_labelTrainIds.png`` (mmseg's converter) hold 0..79 for the 80 thing
-classes in COCO order, 80..170 for stuff and 255 for unlabelled pixels. COCO-Object has
-background = 0 and the things as 1..80: thing t -> t + 1, every stuff class -> 0
-(background), 255 stays 255 (ignored).
+The conversion lives in ``sclip.data_prep.coco_object``; it follows SCLIP's official
+converter, where unlabelled pixels (255) become background 0. Labels written by older
+versions of this module kept 255 and must be converted again.
 """
-from __future__ import annotations
+from .data_prep.coco_object import (OBJECT_SUFFIX, RAW_TO_OBJECT, TRAIN_TO_OBJECT, convert_folder,
+                                    prepare_coco_object, raw_to_object, stuff_to_object)
+from .data_prep.coco_stuff import NUM_THINGS, STUFF_SUFFIX
 
-import os
-import os.path as osp
-from concurrent.futures import ProcessPoolExecutor
-from typing import List
-
-import numpy as np
-from PIL import Image
-
-NUM_THINGS = 80
-STUFF_SUFFIX = '_labelTrainIds.png'
-OBJECT_SUFFIX = '_instanceTrainIds.png'
-
-
-def stuff_to_object(label: np.ndarray) -> np.ndarray:
-    """Map one COCO-Stuff trainId label map to COCO-Object ids."""
-    lut = np.zeros(256, np.uint8)
-    lut[:NUM_THINGS] = np.arange(1, NUM_THINGS + 1)
-    lut[255] = 255
-    return lut[label]
-
-
-def convert_file(path: str) -> str:
-    out = path[:-len(STUFF_SUFFIX)] + OBJECT_SUFFIX
-    Image.fromarray(stuff_to_object(np.array(Image.open(path)))).save(out)
-    return out
-
-
-def convert_folder(folder: str, workers: int = 4) -> List[str]:
-    """Write ``*_instanceTrainIds.png`` beside every ``*_labelTrainIds.png`` in ``folder``."""
-    paths = sorted(osp.join(folder, f) for f in os.listdir(folder) if f.endswith(STUFF_SUFFIX))
-    if workers <= 1:
-        return [convert_file(p) for p in paths]
-    with ProcessPoolExecutor(workers) as pool:
-        return list(pool.map(convert_file, paths, chunksize=64))
+__all__ = ['NUM_THINGS', 'OBJECT_SUFFIX', 'RAW_TO_OBJECT', 'STUFF_SUFFIX', 'TRAIN_TO_OBJECT', 'convert_folder',
+           'prepare_coco_object', 'raw_to_object', 'stuff_to_object']

@@ -1,36 +1,39 @@
-"""Make COCO-Object labels from COCO-Stuff164k: ``python tools/convert_coco_object.py
-data/coco_stuff164k [--split val2017] [--workers 4]``.
+"""Make COCO-Object labels (older name of ``tools/prepare_data.py coco_object ROOT ROOT``):
+``python tools/convert_coco_object.py data/coco_stuff164k [--split val2017] [--workers 4]``.
 
-Run mmseg's ``coco_stuff164k.py`` converter first (it writes ``*_labelTrainIds.png``);
-this writes ``annotations/<split>/*_instanceTrainIds.png`` beside them.
+Writes ``annotations/<split>/*_instanceTrainIds.png`` from the raw COCO-Stuff maps in that
+folder, or from mmseg's ``*_labelTrainIds.png`` there, as SCLIP's official converter
+(unlabelled pixels become background 0).
 """
 import argparse
 import os
-import os.path as osp
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from sclip.cli import main_guard  # noqa: E402
-from sclip.coco_object import STUFF_SUFFIX, convert_folder  # noqa: E402
-from sclip.errors import SCLIPError  # noqa: E402
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def main(argv=None):
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('coco_stuff_root', help='e.g. data/coco_stuff164k')
-    parser.add_argument('--split', default='val2017')
-    parser.add_argument('--workers', type=int, default=4)
-    args = parser.parse_args(argv)
-    folder = osp.join(args.coco_stuff_root, 'annotations', args.split)
-    if not osp.isdir(folder):
-        raise SCLIPError(f'{folder!r} not found; pass the COCO-Stuff164k root (with annotations/{args.split}).')
-    written = convert_folder(folder, args.workers)
-    if not written:
-        raise SCLIPError(f'no *{STUFF_SUFFIX} in {folder!r}; run mmseg\'s tools/dataset_converters/'
-                         'coco_stuff164k.py first.')
-    print(f'wrote {len(written)} COCO-Object label maps to {folder}')
+    parser.add_argument('coco_stuff_root', help='COCO-Stuff164k root, e.g. data/coco_stuff164k')
+    parser.add_argument('--split', default='val2017', help='folder under annotations/ (default: val2017)')
+    parser.add_argument('--workers', type=int, default=4, help='processes in parallel (default: 4)')
+    return parser
+
+
+def run(args: argparse.Namespace) -> None:
+    sys.path.insert(0, REPO)
+    from sclip.data_prep import prepare
+    for line in prepare('coco_object', args.coco_stuff_root, args.coco_stuff_root, workers=args.workers,
+                        splits=[args.split]):
+        print(line)
+
+
+def main(argv=None) -> None:
+    run(build_parser().parse_args(argv))
 
 
 if __name__ == '__main__':
-    main_guard(main)
+    parsed = build_parser().parse_args()
+    sys.path.insert(0, REPO)
+    from sclip.cli import main_guard
+    main_guard(lambda: run(parsed))
