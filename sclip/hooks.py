@@ -3,8 +3,10 @@ a progress hook.
 
 Why: mmengine wraps distributed models in DDP, which refuses modules without trainable
 parameters and CPU device ids; evaluation needs no gradient sync, so the wrapper only
-forwards ``test_step``. The hook saves image | prediction | ground truth in one PNG.
+forwards ``test_step``. The hook saves image | prediction | ground truth | errors, titled,
+in one PNG.
 """
+import os
 import os.path as osp
 import time
 
@@ -16,6 +18,8 @@ from mmengine.hooks import Hook
 from mmengine.registry import MODEL_WRAPPERS
 from mmseg.engine.hooks import SegVisualizationHook
 from mmseg.registry import HOOKS
+
+from .visualize import error_panel, save_png, titled_grid
 
 
 @MODEL_WRAPPERS.register_module()
@@ -38,12 +42,16 @@ class SCLIPInferenceWrapper(nn.Module):
 
 @HOOKS.register_module()
 class SCLIPVisualizationHook(SegVisualizationHook):
-    """Writes ``<out_dir>/<image stem>.png``: the image, the prediction and the ground truth,
-    side by side, drawn by mmseg's ``SegLocalVisualizer`` (class names on the segments)."""
+    """Writes ``<out_dir>/<image stem>.png``: the image, the prediction, the ground truth and
+    the errors side by side, each under its title. Prediction and ground truth are drawn by
+    mmseg's ``SegLocalVisualizer`` (class names on the segments); the error panel shows wrong
+    pixels red, ignored ones (``ignore_index``) grey and correct ones as the dimmed image. The
+    titles are also stored as PNG text (``sclip:panels``)."""
 
-    def __init__(self, out_dir: str, **kwargs):
+    def __init__(self, out_dir: str, ignore_index: int = 255, **kwargs):
         super().__init__(**kwargs)
         self.out_dir = out_dir
+        self.ignore_index = int(ignore_index)
 
     def _draw(self, image: np.ndarray, labels) -> np.ndarray:
         meta = self._visualizer.dataset_meta
@@ -55,11 +63,17 @@ class SCLIPVisualizationHook(SegVisualizationHook):
         for output in outputs:
             image = mmcv.imread(output.img_path, channel_order='rgb')
             panels = [image, self._draw(image, output.pred_sem_seg)]
+            titles = ['image', 'prediction']
             if 'gt_sem_seg' in output:
-                panels.append(self._draw(image, output.gt_sem_seg))
+                prediction = output.pred_sem_seg.data[0].cpu().numpy()
+                truth = output.gt_sem_seg.data[0].cpu().numpy()
+                panels += [self._draw(image, output.gt_sem_seg),
+                           error_panel(image, prediction, truth, self.ignore_index)]
+                titles += ['ground truth', 'errors']
+            picture, text = titled_grid([panels], [titles])
             stem = osp.splitext(osp.basename(output.img_path))[0]
-            mmcv.imwrite(np.concatenate(panels, axis=1)[..., ::-1], osp.join(self.out_dir, f'{stem}.png'),
-                         auto_mkdir=True)
+            os.makedirs(self.out_dir, exist_ok=True)
+            save_png(picture, osp.join(self.out_dir, f'{stem}.png'), text=text)
 
 
 @HOOKS.register_module()

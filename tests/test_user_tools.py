@@ -23,10 +23,14 @@ def test_demo_writes_overlay_with_legend(tmp_path, tiny_checkpoint):
     names = ['cat', 'dog', 'grass']
     found = [names[c] for c in np.unique(label_map)]
     assert picture.text['sclip:classes'].split('\n') == found
-    from sclip.models.segmentor import palette_for
-    legend = np.array(picture.convert('RGB'))[121:]
+    from sclip.visualize import distinct_palette
+    palette = distinct_palette(3)  # no benchmark has exactly these classes
+    rgb = np.array(picture.convert('RGB'))
+    overlay = (np.array(Image.open(image_path).convert('RGB')) * 0.5 + np.array(palette)[label_map] * 0.5)
+    assert np.abs(rgb[:121].astype(float) - overlay).max() <= 1  # each pixel blended with its class colour
+    legend = rgb[121:]
     for c in np.unique(label_map):  # every legend class has its colour swatch under the image
-        assert (legend == np.array(palette_for(3)[c], np.uint8)).all(-1).sum() >= 100
+        assert (legend == np.array(palette[c], np.uint8)).all(-1).sum() >= 64
 
 
 def test_demo_bad_inputs(tmp_path, capsys):
@@ -56,21 +60,56 @@ def test_attention_maps_and_figure(tmp_path, tiny_checkpoint):
     assert np.allclose(maps[0, 1], weights[:, token, 1:].mean(0).reshape(14, 14).numpy(), atol=1e-6)
     assert not np.allclose(maps[0, 0], maps[0, 1])
     image_path = str(tmp_path / 'photo.jpg')
-    write_image(image_path, (300, 200), seed=2)
+    write_image(image_path, (300, 120), seed=2)
     out = str(tmp_path / 'attention.png')
-    tool.main([image_path, '--points', '30,40', '250,150', '--variants', 'vanilla', 'csa', 'maskclip',
+    tool.main([image_path, '--points', '30,40', '250,100', '--variants', 'vanilla', 'csa', 'maskclip',
                '--out', out, '--cfg-options', f'model.pretrained={tiny_checkpoint}'])
-    width, height = Image.open(out).size
-    assert width > height > 0  # 2 rows x 4 columns
+    picture = Image.open(out)
+    assert picture.text['sclip:grid'] == '2x4'  # rows: points; columns: the photo, then each variant
+    assert picture.text['sclip:panels'].split('\n') == [
+        'image (30, 40)', 'vanilla (30, 40)', 'csa (30, 40)', 'maskclip (30, 40)',
+        'image (250, 100)', 'vanilla (250, 100)', 'csa (250, 100)', 'maskclip (250, 100)']
+    panel_w, panel_h = (int(v) for v in picture.text['sclip:panel_size'].split('x'))
+    assert panel_w / panel_h == pytest.approx(300 / 120, rel=0.02)  # the photo's aspect, not a square
+    strip = int(picture.text['sclip:title_height'])
+    gap = (picture.width - 4 * panel_w) // 3
+    assert picture.size == (4 * panel_w + 3 * gap, 2 * (strip + panel_h) + gap)
+    photo = np.array(Image.open(image_path).convert('RGB').resize((panel_w, panel_h), Image.BICUBIC), float)
+    first = np.array(picture.convert('RGB'), float)[strip:strip + panel_h, :panel_w]
+    far = np.ones((panel_h, panel_w), bool)
+    far[20:60, 10:50] = False  # away from the query-point marker at (30, 40)
+    assert np.abs(first - photo)[far].mean() < 1  # column 1 is the photo itself
 
 
 def test_show_dir_and_progress(tmp_path, tiny_checkpoint):
     root = make_dataset('voc21', str(tmp_path / 'data'))
-    show = tmp_path / 'show'
-    run_tool('configs/sclip_voc21.py', root, tiny_checkpoint, str(tmp_path / 'w'), '--show-dir', str(show))
+    show, pred = tmp_path / 'show', tmp_path / 'pred'
+    run_tool('configs/sclip_voc21.py', root, tiny_checkpoint, str(tmp_path / 'w'), '--show-dir', str(show),
+             '--out', str(pred))
     pictures = sorted(show.glob('*.png'))
     assert [p.name for p in pictures] == ['2008_000002.png', '2008_000003.png']
-    assert Image.open(pictures[0]).size == (3 * 60, 45)  # image | prediction | ground truth
+    picture = Image.open(pictures[0])
+    assert picture.text['sclip:panels'].split('\n') == ['image', 'prediction', 'ground truth', 'errors']
+    strip, gap = int(picture.text['sclip:title_height']), (picture.width - 4 * 60) // 3
+    assert picture.size == (4 * 60 + 3 * gap, strip + 45) and strip > 0
+    rgb = np.array(picture.convert('RGB')).astype(int)
+
+    def panel(index):
+        return rgb[strip:, index * (60 + gap):index * (60 + gap) + 60]
+
+    image = np.array(Image.open(osp.join(root, 'JPEGImages', '2008_000002.jpg')).convert('RGB')).astype(int)
+    assert np.abs(panel(0) - image).mean() < 2  # the image itself (up to the JPEG decoder)
+    for index in range(4):  # a title strip above each panel: dark text on white, unlike the image
+        title = rgb[:strip, index * (60 + gap):index * (60 + gap) + 60]
+        assert (title.max(-1) < 128).sum() >= 5 and (title == 255).all(-1).mean() > 0.5
+    truth = np.array(Image.open(osp.join(root, 'SegmentationClass', '2008_000002.png')))
+    prediction = np.array(Image.open(pred / '2008_000002.png'))
+    errors = panel(3)
+    assert (truth == 255).any() and ((prediction != truth) & (truth != 255)).any()
+    assert np.array_equal((errors == [255, 0, 0]).all(-1), (prediction != truth) & (truth != 255))
+    assert np.array_equal((errors == [128, 128, 128]).all(-1), truth == 255)
+    correct = (prediction == truth)
+    assert np.abs(errors[correct] - image[correct] * 0.4).max() <= 2  # correct pixels: the image dimmed
     logs = glob.glob(str(tmp_path / 'w' / '*' / '*.log'))
     text = open(logs[0]).read()
     assert 'progress: 2/2 images' in text and 'images/s' in text and 'left' in text

@@ -5,8 +5,10 @@
         [--device cuda|cpu] [--cfg-options model.pretrained=ViT-B-16.pt ...]
 
 Classes are separated by ";" and synonyms by "," (or one class a line in --class-file).
-Writes the image with the predicted segments in colour and a legend of the classes found;
---label-map also writes the raw label map (pixel value = class index).
+Writes the image with the predicted segments in colour and a legend of the classes found
+(text ~2.5% of the image's short side; a benchmark's own colours when the classes are a
+known benchmark's, else well-separated ones); --label-map also writes the raw label map
+(pixel value = class index).
 """
 import argparse
 import os
@@ -15,22 +17,15 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from sclip.class_names import load_class_names, parse_class_names  # noqa: E402
-from sclip.cli import main_guard  # noqa: E402
-from sclip.errors import SCLIPError  # noqa: E402
-from sclip.runner import DictAction, load_config  # noqa: E402
-from sclip.visualize import draw_segmentation, save_png  # noqa: E402
-
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# torch, mmseg and sclip are imported after argparse, so that --help answers at once.
 
 
 def build_model(config: str, class_file: str, cfg_options, device: str):
     from mmengine.registry import init_default_scope
     from mmseg.registry import MODELS
+
+    from sclip.runner import load_config
     cfg = load_config(config, cfg_options)
     cfg.model.class_names = class_file
     init_default_scope('mmseg')
@@ -39,7 +34,7 @@ def build_model(config: str, class_file: str, cfg_options, device: str):
     return model.to(device).eval()
 
 
-def main(argv=None):
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Segment an image with free-form class names.')
     parser.add_argument('image')
     parser.add_argument('--classes', help='"cat; dog; grass, lawn": ";" between classes, "," between synonyms')
@@ -47,35 +42,60 @@ def main(argv=None):
     parser.add_argument('--out', default='overlay.png')
     parser.add_argument('--label-map', help='also save the label map (class index per pixel) here')
     parser.add_argument('--config', default=os.path.join(REPO, 'configs', 'sclip_demo.py'))
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
+    parser.add_argument('--device', help='cuda or cpu (default: cuda when available)')
+    parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+                        help='config overrides, as in tools/test.py')
     args = parser.parse_args(argv)
+    cfg_options, args.cfg_options = args.cfg_options, {}
+    if cfg_options:  # KEY=VALUE parsed exactly as tools/test.py does, once --help is out of the way
+        from mmengine.config import DictAction
+        DictAction(option_strings=['--cfg-options'], dest='cfg_options')(parser, args, cfg_options)
+    return args
+
+
+def main(argv=None):
+    run(parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> None:
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from sclip.class_names import load_class_names, parse_class_names
+    from sclip.errors import SCLIPError
+    from sclip.visualize import draw_segmentation, palette_for_classes, save_png
     if bool(args.classes) == bool(args.class_file):
         raise SCLIPError('pass exactly one of --classes "cat; dog" or --class-file FILE.')
     try:
         image = np.array(Image.open(args.image).convert('RGB'))
     except Exception:
         raise SCLIPError(f'{args.image}: cannot be read as an image; pass a JPEG or PNG file.')
+    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     with tempfile.TemporaryDirectory() as tmp:
         if args.classes:
-            names = parse_class_names(args.classes.split(';'), source='--classes')
+            # "cat; dog; grass, lawn": spaces around names are the user's typing, not prompt text
+            entries = [', '.join(name.strip() for name in entry.split(',')) for entry in args.classes.split(';')]
+            names = parse_class_names(entries, source='--classes')
             class_file = os.path.join(tmp, 'classes.txt')
             with open(class_file, 'w') as f:
                 f.write('\n'.join(', '.join(c) for c in names.classes))
         else:
             names, class_file = load_class_names(args.class_file), args.class_file
-        model = build_model(args.config, class_file, args.cfg_options, args.device)
+        model = build_model(args.config, class_file, args.cfg_options, device)
         from mmseg.apis import inference_model
         result = inference_model(model, image[..., ::-1].copy())  # mmseg pipelines take BGR arrays
     labels = result.pred_sem_seg.data[0].cpu().numpy().astype(np.int64)
-    picture = draw_segmentation(image, labels, names.display_names, model.dataset_meta['palette'])
+    picture = draw_segmentation(image, labels, names.display_names, palette_for_classes(names.classes))
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    save_png(picture, args.out, [names.display_names[c] for c in np.unique(labels)])
+    found = [names.display_names[c] for c in np.unique(labels)]
+    save_png(picture, args.out, found)
     if args.label_map:
         Image.fromarray(labels.astype(np.uint8 if names.num_classes <= 256 else np.uint16)).save(args.label_map)
-    found = ', '.join(names.display_names[c] for c in np.unique(labels))
-    print(f'wrote {args.out} ({image.shape[1]}x{image.shape[0]}); classes found: {found}')
+    print(f'wrote {args.out} ({image.shape[1]}x{image.shape[0]}); classes found: {", ".join(found)}')
 
 
 if __name__ == '__main__':
-    main_guard(main)
+    arguments = parse_args()  # --help and usage errors exit here, before torch is imported
+    from sclip.cli import main_guard
+    main_guard(lambda: run(arguments))

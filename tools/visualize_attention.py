@@ -4,9 +4,11 @@
         [--variants vanilla csa maskclip ...] [--out attention.png] [--size 224]
         [--cfg-options model.pretrained=ViT-B-16.pt]
 
-The image is resized to SIZE x SIZE (the model's input size by default); for each query
-point the head-averaged attention of its patch over all patches is shown, CLIP's own
-(vanilla) next to CSA's and any other registered variant, in one PNG grid.
+The model sees the image resized to SIZE x SIZE (the model's input size by default). For
+each query point (X,Y in pixels of IMAGE) the head-averaged attention of its patch over all
+patches is upsampled bilinearly to the image and drawn as a heat map over the photo (scaled
+to each panel's own min..max), at the image's aspect ratio: one row per point, the photo
+first, then CLIP's own (vanilla) attention next to CSA's and any other registered variant.
 """
 import argparse
 import os
@@ -14,24 +16,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from sclip.cli import main_guard  # noqa: E402
-from sclip.errors import SCLIPError  # noqa: E402
-from sclip.models.attention import ATTENTIONS  # noqa: E402
-from sclip.models.backbone import CLIPDenseViT  # noqa: E402
-from sclip.models.clip_loader import load_clip  # noqa: E402
-from sclip.models.segmentor import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD  # noqa: E402
-from sclip.runner import DictAction, load_config  # noqa: E402
-from sclip.visualize import attention_grid_figure, query_attention  # noqa: E402
-
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# torch, mmseg and sclip are imported after argparse, so that --help answers at once.
 
 
 def parse_point(text: str):
+    from sclip.errors import SCLIPError
     try:
         x, y = (float(v) for v in text.split(','))
         return x, y
@@ -39,8 +29,22 @@ def parse_point(text: str):
         raise SCLIPError(f'--points {text!r}: write each point as X,Y in pixels of the input image.')
 
 
-def attention_maps(visual, image: torch.Tensor, variants, points_xy, size) -> np.ndarray:
+def check_inside(texts, points, width: int, height: int, image_path: str) -> None:
+    """Every point must lie on the image: 0 <= X < width, 0 <= Y < height."""
+    from sclip.errors import SCLIPError
+    for text, (x, y) in zip(texts, points):
+        if not (0 <= x < width and 0 <= y < height):
+            raise SCLIPError(f'--points {text}: ({x:g}, {y:g}) is outside {image_path}, which is '
+                             f'{width}x{height} pixels (width x height); pass X in [0, {width}) '
+                             f'and Y in [0, {height}).')
+
+
+def attention_maps(visual, image, variants, points_xy, size):
     """(points, variants, gh, gw) head-averaged attention maps of the last block."""
+    import numpy as np
+
+    from sclip.models.backbone import CLIPDenseViT
+    from sclip.visualize import query_attention
     maps = []
     for spec in variants:
         backbone = CLIPDenseViT(visual, spec)
@@ -50,17 +54,40 @@ def attention_maps(visual, image: torch.Tensor, variants, points_xy, size) -> np
     return np.array(maps).transpose(1, 0, 2, 3)
 
 
-def main(argv=None):
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Attention maps of query points, per attention variant.')
     parser.add_argument('image')
     parser.add_argument('--points', nargs='+', required=True, help='X,Y pixel coordinates in the image')
     parser.add_argument('--variants', nargs='+', default=['vanilla', 'csa'],
-                        help=f'registered attention variants: {", ".join(sorted(ATTENTIONS))}')
+                        help='registered attention variants (sclip/models/attention.py), e.g. vanilla csa maskclip')
     parser.add_argument('--out', default='attention.png')
-    parser.add_argument('--size', type=int, help="side of the square input (default: the model's)")
+    parser.add_argument('--size', type=int, help="side of the square model input (default: the model's)")
     parser.add_argument('--config', default=os.path.join(REPO, 'configs', 'sclip_demo.py'))
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
+    parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+                        help='config overrides, as in tools/test.py')
     args = parser.parse_args(argv)
+    cfg_options, args.cfg_options = args.cfg_options, {}
+    if cfg_options:  # KEY=VALUE parsed exactly as tools/test.py does, once --help is out of the way
+        from mmengine.config import DictAction
+        DictAction(option_strings=['--cfg-options'], dest='cfg_options')(parser, args, cfg_options)
+    return args
+
+
+def main(argv=None):
+    run(parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> None:
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from sclip.errors import SCLIPError
+    from sclip.models.attention import ATTENTIONS
+    from sclip.models.clip_loader import load_clip
+    from sclip.models.segmentor import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
+    from sclip.runner import load_config
+    from sclip.visualize import attention_figure, save_png
     unknown = [v for v in args.variants if v not in ATTENTIONS]
     if unknown:
         raise SCLIPError(f'--variants: {unknown[0]!r} is not registered ({", ".join(sorted(ATTENTIONS))}).')
@@ -68,20 +95,24 @@ def main(argv=None):
         picture = Image.open(args.image).convert('RGB')
     except Exception:
         raise SCLIPError(f'{args.image}: cannot be read as an image; pass a JPEG or PNG file.')
+    points = [parse_point(p) for p in args.points]
+    check_inside(args.points, points, picture.width, picture.height, args.image)
     cfg = load_config(args.config, args.cfg_options)
     visual = load_clip(cfg.model.pretrained, cfg.model.get('arch'), cfg.model.get('clip_format', 'auto')).visual
     size = args.size or visual.image_size[0]
-    points = [parse_point(p) for p in args.points]
     scaled = [(x * size / picture.width, y * size / picture.height) for x, y in points]
     array = np.array(picture.resize((size, size), Image.BICUBIC))
     mean, std = torch.tensor(OPENAI_CLIP_MEAN).view(3, 1, 1), torch.tensor(OPENAI_CLIP_STD).view(3, 1, 1)
     tensor = ((torch.from_numpy(array).permute(2, 0, 1).float() - mean) / std)[None]
     with torch.no_grad():
         maps = attention_maps(visual, tensor, args.variants, scaled, (size, size))
-    upsampled = F.interpolate(torch.from_numpy(maps).float(), size=(size, size), mode='nearest').numpy()
-    attention_grid_figure(array, scaled, args.variants, upsampled, args.out)
+    figure, text = attention_figure(np.array(picture), points, args.variants, maps)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    save_png(figure, args.out, text=text)
     print(f'wrote {args.out}: {len(points)} point(s) x {len(args.variants)} variant(s)')
 
 
 if __name__ == '__main__':
-    main_guard(main)
+    arguments = parse_args()  # --help and usage errors exit here, before torch is imported
+    from sclip.cli import main_guard
+    main_guard(lambda: run(arguments))
