@@ -1,0 +1,318 @@
+"""tools/report.py: fake finished runs on disk -> report.html, parsed back and checked against
+the metrics.json files, sclip.paper's published numbers and the label maps on disk."""
+import base64
+import io
+import json
+import os
+import os.path as osp
+import shutil
+import subprocess
+import sys
+import tempfile
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers import REPO, load_tool
+from sclip.paper import PUBLISHED, TABLE1_COLUMNS
+
+IMAGE_SIZE = (300, 200)           # width, height: thumbnails are 256 x 171
+THUMBNAIL = (256, 171)
+STEMS = [f'2007_{i:06d}' for i in range(5)]
+SHA = {'sclip': 'a1b2c3d4e5f6' + '0' * 52, 'sclip_q': 'cafebabe0001' + '1' * 52, 'naclip': '0f9e8d7c6b5a' + '2' * 52}
+NACLIP_MIOU = dict(voc21=58.4, context60=31.9, coco_object=33.5, voc20=80.1, cityscapes=35.0, context59=35.6,
+                   ade20k=17.0, coco_stuff164k=23.1)
+# (left class, right class) of each run's predicted label maps
+PREDICTED = {'sclip': (15, 7), 'naclip': (12, 3)}
+
+
+def voc_palette():
+    from mmseg.registry import DATASETS
+    meta = DATASETS.get('PascalVOCDataset').METAINFO
+    return list(meta['classes']), [tuple(c) for c in meta['palette']]
+
+
+def write_json(path, payload):
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    with open(path, 'w') as f:
+        json.dump(payload, f)
+
+
+def write_labels(path, left, right):
+    labels = np.full(IMAGE_SIZE[::-1], left, np.uint8)
+    labels[:, IMAGE_SIZE[0] // 2:] = right
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    Image.fromarray(labels).save(path)
+
+
+def voc_identity(sha, data_root, overrides=None):
+    return {'fingerprint': sha[::-1],
+            'config': {'file': osp.join(REPO, 'configs', 'sclip_voc21.py'),
+                       'overrides': {'test_dataloader.dataset.data_root': data_root, **(overrides or {})}},
+            'weights': {'arch': 'ViT-B-16', 'source': '/w/ViT-B-16.pt', 'sha256': sha},
+            'data': {'type': 'PascalVOCDataset', 'root': data_root, 'img_dir': osp.join(data_root, 'JPEGImages'),
+                     'img_suffix': '.jpg', 'split': 'ImageSets/Segmentation/val.txt', 'num_images': len(STEMS)},
+            'code': {'version': '0.2.0', 'git': None}, 'libraries': {'torch': '2.14.1'}}
+
+
+def make_runs(root):
+    """Runs of SCLIP (and a variant) on VOC21, NACLIP on all eight benchmarks, an old-schema
+    ClearCLIP file and an older duplicate of the SCLIP run; a tiny VOC-like dataset."""
+    classes, _ = voc_palette()
+    data_root = osp.join(root, 'data', 'VOC2012')
+    rng = np.random.default_rng(0)
+    for stem in STEMS:
+        os.makedirs(osp.join(data_root, 'JPEGImages'), exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (*IMAGE_SIZE[::-1], 3), dtype=np.uint8)).save(
+            osp.join(data_root, 'JPEGImages', stem + '.jpg'))
+        truth = np.zeros(IMAGE_SIZE[::-1], np.uint8)
+        truth[IMAGE_SIZE[1] // 2:] = 15
+        os.makedirs(osp.join(data_root, 'SegmentationClass'), exist_ok=True)
+        Image.fromarray(truth).save(osp.join(data_root, 'SegmentationClass', stem + '.png'))
+    runs = osp.join(root, 'runs')
+    sclip_iou = {name: round(10 + 4 * i + 0.25, 2) for i, name in enumerate(classes)}
+    sclip_iou['cow'] = None  # class absent from the ground truth
+    for stem in STEMS:
+        write_labels(osp.join(runs, 'sclip', 'pred', stem + '.png'), *PREDICTED['sclip'])
+    write_json(osp.join(runs, 'sclip', 'metrics.json'), {
+        'schema': 2, 'mIoU': 60.12, 'per_class': {'IoU': sclip_iou}, 'method': 'SCLIP', 'paper_key': 'sclip',
+        'benchmark': 'voc21', 'predictions_dir': osp.join(runs, 'sclip', 'pred'),
+        'identity': voc_identity(SHA['sclip'], data_root), 'finished': '2026-11-29T21:00:00Z'})
+    write_json(osp.join(runs, 'sclip_q', 'metrics.json'), {
+        'schema': 2, 'mIoU': 52.5, 'per_class': {'IoU': {n: 50.0 for n in classes}}, 'method': 'SCLIP',
+        'paper_key': 'sclip', 'benchmark': 'voc21', 'predictions_dir': None,
+        'identity': voc_identity(SHA['sclip_q'], data_root, {'model.attention.type': 'csa_q'})})
+    for benchmark, miou in NACLIP_MIOU.items():
+        metrics = {'schema': 2, 'mIoU': miou, 'method': 'NACLIP', 'paper_key': 'naclip', 'benchmark': benchmark,
+                   'identity': {'weights': {'sha256': SHA['naclip']}}}
+        if benchmark == 'voc21':  # saved predictions, written as a path relative to where it ran
+            metrics.update(per_class={'IoU': {n: round(80 - 3 * i, 2) for i, n in enumerate(classes)}},
+                           predictions_dir='work_dirs/naclip_voc21/pred',
+                           identity=voc_identity(SHA['naclip'], data_root))
+            for stem in STEMS[1:]:
+                write_labels(osp.join(runs, 'naclip', benchmark, 'pred', stem + '.png'), *PREDICTED['naclip'])
+        write_json(osp.join(runs, 'naclip', benchmark, 'metrics.json'), metrics)
+    write_json(osp.join(runs, 'old', 'clearclip_voc20', 'metrics.json'),  # schema 1: no method, identity...
+               {'mIoU': 79.95, 'aAcc': 90.0, 'mAcc': 85.0, 'config': 'configs/clearclip/voc20.py'})
+    older = osp.join(root, 'older', 'sclip', 'metrics.json')
+    write_json(older, {'schema': 2, 'mIoU': 10.0, 'method': 'SCLIP', 'paper_key': 'sclip', 'benchmark': 'voc21',
+                       'identity': voc_identity('dead' * 16, data_root), 'finished': '2026-01-01T00:00:00Z'})
+    return [runs, osp.join(root, 'older')], older
+
+
+class ReportParser(HTMLParser):
+    """Table cells, images, SVG bars and the identity section's text of a report."""
+
+    def __init__(self):
+        super().__init__()
+        self.cells, self.images, self.bars, self.charts, self.external = {}, [], [], set(), []
+        self.identity_text, self.text = '', ''
+        self._cell = self._span = self._chart = self._class = self._section = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag in ('script', 'link', 'iframe') or any(
+                not str(attrs.get(k)).startswith('data:') for k in ('src', 'href') if k in attrs):
+            self.external.append((tag, attrs))
+        if tag == 'section':
+            self._section = attrs.get('id')
+        elif tag == 'td' and 'cell' in attrs.get('class', '').split():
+            self._cell = self.cells.setdefault((attrs['data-row'], attrs['data-benchmark']), {})
+        elif tag == 'span' and self._cell is not None:
+            self._span = attrs.get('class', '').split()[0]
+        elif tag == 'img':
+            self.images.append(attrs)
+        elif tag == 'div' and attrs.get('class') == 'chart' and 'data-benchmark' in attrs:
+            self._chart = attrs['data-benchmark']
+            self.charts.add(self._chart)
+        elif tag == 'g' and attrs.get('class') == 'class':
+            self._class = attrs['data-class']
+        elif tag == 'rect' and attrs.get('class') == 'bar':
+            self.bars.append((self._chart, self._class, attrs['data-method'], float(attrs['data-value']),
+                              float(attrs['width'])))
+
+    def handle_endtag(self, tag):
+        if tag == 'td':
+            self._cell = None
+        elif tag == 'span':
+            self._span = None
+        elif tag == 'section':
+            self._section = None
+
+    def handle_data(self, data):
+        self.text += data
+        if self._section == 'identity':
+            self.identity_text += data + ' '
+        if self._cell is not None and self._span:
+            self._cell[self._span] = self._cell.get(self._span, '') + data
+
+
+@pytest.fixture(scope='module')
+def report():
+    """(parsed report, its HTML path, the folders, the superseded metrics.json)."""
+    root = tempfile.mkdtemp(prefix='report_test_')
+    folders, older = make_runs(root)
+    out = osp.join(root, 'report.html')
+    load_tool('report').main([*folders, '--out', out, '--images', '3', '--title', 'Test report'])
+    parser = ReportParser()
+    with open(out, encoding='utf-8') as f:
+        parser.feed(f.read())
+    yield parser, out, folders, older
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_table_numbers_and_deltas_match_metrics_and_paper(report):
+    parsed, _, folders, older = report
+    expected = {('SCLIP', 'voc21'): (60.12, 'sclip'), ('SCLIP [attention.type=csa_q]', 'voc21'): (52.5, 'sclip'),
+                ('ClearCLIP', 'voc20'): (79.95, 'clearclip')}
+    expected.update({('NACLIP', b): (m, 'naclip') for b, m in NACLIP_MIOU.items()})
+    average = sum(NACLIP_MIOU[k] for k, _ in TABLE1_COLUMNS) / len(TABLE1_COLUMNS)
+    expected[('NACLIP', 'average')] = (average, 'naclip')
+    assert set(parsed.cells) == set(expected)  # no average for rows without all eight benchmarks
+    for (row, benchmark), (ours, paper_key) in expected.items():
+        cell = parsed.cells[(row, benchmark)]
+        published = PUBLISHED[paper_key][benchmark]
+        assert float(cell['ours']) == pytest.approx(ours, abs=0.005), (row, benchmark)
+        assert float(cell['pub'].replace('paper', '')) == published
+        assert float(cell['delta']) == pytest.approx(ours - published, abs=0.005), (row, benchmark)
+    assert older in parsed.text  # the superseded duplicate is listed as left out, its 10.0 is not shown
+
+
+def test_per_class_bars_for_every_class_and_method(report):
+    parsed, *_ = report
+    classes, _ = voc_palette()
+    with open(osp.join(report[2][0], 'sclip', 'metrics.json')) as f:
+        sclip_iou = json.load(f)['per_class']['IoU']
+    bars = {(chart, name, method): (value, width) for chart, name, method, value, width in parsed.bars}
+    assert parsed.charts == {'voc21'}  # the only benchmark with per-class IoU
+    for i, name in enumerate(classes):
+        expected = {'SCLIP': sclip_iou[name], 'SCLIP [attention.type=csa_q]': 50.0, 'NACLIP': round(80 - 3 * i, 2)}
+        for method, value in expected.items():
+            if value is None:
+                assert ('voc21', name, method) not in bars
+                continue
+            drawn, width = bars[('voc21', name, method)]
+            assert drawn == value
+            assert width == pytest.approx(value / 100 * 420, abs=0.01)  # svg.BAR_AREA px for 100 %
+    assert len(bars) == 3 * len(classes) - 1
+
+
+def decode(src):
+    assert src.startswith('data:image/png;base64,')
+    return Image.open(io.BytesIO(base64.b64decode(src.split(',', 1)[1]))).convert('RGB')
+
+
+def test_qualitative_grid_images_are_coloured_data_uris(report):
+    parsed, *_ = report
+    _, palette = voc_palette()
+    # common stems: NACLIP saved STEMS[1:]; three chosen evenly from four -> 1, 2, 4
+    images = parsed.images
+    assert [img['alt'] for img in images if img['alt'].startswith('2007_')] == [STEMS[1], STEMS[2], STEMS[4]]
+    assert len(images) == 3 * 4  # image, ground truth, SCLIP, NACLIP
+    for index in range(0, len(images), 4):
+        picture, truth, sclip_map, naclip_map = (decode(img['src']) for img in images[index:index + 4])
+        assert {p.size for p in (picture, truth, sclip_map, naclip_map)} == {THUMBNAIL}
+        assert truth.getpixel((128, 20)) == palette[0] and truth.getpixel((128, 150)) == palette[15]
+        for picture_map, (left, right) in ((sclip_map, PREDICTED['sclip']), (naclip_map, PREDICTED['naclip'])):
+            assert picture_map.getpixel((30, 85)) == palette[left]
+            assert picture_map.getpixel((230, 85)) == palette[right]
+    assert 'Without saved predictions: SCLIP [attention.type=csa_q]' in parsed.text
+    assert parsed.external == []  # self-contained: no scripts, links or files referenced
+
+
+def test_identity_names_each_weights_sha_prefix(report):
+    parsed, *_ = report
+    for sha in SHA.values():
+        assert sha[:12] in parsed.identity_text
+    assert 'test_dataloader.dataset.data_root=' in parsed.identity_text
+    assert 'model.attention.type=csa_q' in parsed.identity_text
+
+
+def test_no_predictions_skips_grid(tmp_path):
+    write_json(str(tmp_path / 'a' / 'metrics.json'), {'mIoU': 51.0, 'config': 'configs/clearclip/voc21.py'})
+    out = str(tmp_path / 'r.html')
+    load_tool('report').main([str(tmp_path), '--out', out])
+    parser = ReportParser()
+    parser.feed(open(out, encoding='utf-8').read())
+    assert parser.images == []
+    assert 'No saved predictions' in parser.text and 'grid skipped' in parser.text
+    delta = float(parser.cells[('ClearCLIP', 'voc21')]['delta'])
+    assert delta == pytest.approx(51.0 - PUBLISHED['clearclip']['voc21'])
+
+
+def test_empty_folder_is_a_one_line_error(tmp_path, capsys):
+    from sclip.cli import main_guard
+    tool = load_tool('report')
+    (tmp_path / 'empty').mkdir()
+    with pytest.raises(SystemExit) as exit_info:
+        main_guard(lambda: tool.main([str(tmp_path / 'empty'), '--out', str(tmp_path / 'r.html')]))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: no metrics.json found under') and err.count('\n') == 1
+    assert not (tmp_path / 'r.html').exists()
+
+
+def test_help_imports_neither_torch_nor_mmseg():
+    code = ("import runpy, sys\nsys.argv = ['report.py', '--help']\n"
+            "try:\n    runpy.run_path('tools/report.py', run_name='__main__')\n"
+            "except SystemExit as e:\n    assert e.code == 0, e.code\n"
+            "heavy = [m for m in ('torch', 'mmseg', 'mmengine', 'sclip') if m in sys.modules]\n"
+            "assert not heavy, heavy\n")
+    result = subprocess.run([sys.executable, '-c', code], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert '--images' in result.stdout
+
+
+def chromium():
+    return next((shutil.which(name) for name in ('chromium', 'chromium-browser', 'google-chrome')
+                 if shutil.which(name)), None)
+
+
+def render(html_path, png_path, size=(1400, 2000)):
+    """Screenshot of ``html_path`` by headless chromium, offline."""
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run([chromium(), '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+                        '--disable-background-networking', '--disable-component-update', '--disable-sync',
+                        f'--user-data-dir={profile}', f'--window-size={size[0]},{size[1]}',
+                        f'--screenshot={png_path}', 'file://' + osp.abspath(html_path)],
+                       capture_output=True, timeout=120, check=True)
+
+
+def test_chromium_renders_the_report(report, tmp_path):
+    if chromium() is None:
+        pytest.skip('no chromium binary found (apt-get install chromium to run this test)')
+    png = str(tmp_path / 'report.png')
+    render(report[1], png)
+    shot = np.asarray(Image.open(png).convert('RGB'))
+    assert shot.shape == (2000, 1400, 3)
+    colours = {tuple(c) for c in shot.reshape(-1, 3)[::7]}
+    assert len(colours) > 50  # text, bars and pictures, not a blank page
+    assert (shot == (0x4e, 0x79, 0xa7)).all(-1).sum() > 500  # the first method's bars were drawn
+
+
+def test_cityscapes_layout_and_reduced_labels(tmp_path):
+    """Images in city sub-folders are found from the prediction's stem, their ground truth by
+    the dataset's suffixes; reduce_zero_label files colour value v as class v - 1."""
+    from mmseg.registry import DATASETS
+    from sclip.report.images import DataLayout, class_default, colour_labels, find_image, ground_truth_path
+    cityscapes = DATASETS.get('CityscapesDataset')
+    img_dir, seg_dir = tmp_path / 'leftImg8bit' / 'val', tmp_path / 'gtFine' / 'val'
+    (img_dir / 'frankfurt').mkdir(parents=True)
+    (seg_dir / 'frankfurt').mkdir(parents=True)
+    (img_dir / 'frankfurt' / 'frankfurt_000000_000294_leftImg8bit.png').write_bytes(b'')
+    (seg_dir / 'frankfurt' / 'frankfurt_000000_000294_gtFine_labelTrainIds.png').write_bytes(b'')
+    palette = np.asarray(cityscapes.METAINFO['palette'], np.uint8)
+    layout = DataLayout(str(img_dir), class_default(cityscapes, 'img_suffix', None), str(seg_dir),
+                        class_default(cityscapes, 'seg_map_suffix', None), False, palette)
+    image, name = find_image(layout, 'frankfurt_000000_000294_leftImg8bit')
+    assert image == str(img_dir / 'frankfurt' / 'frankfurt_000000_000294_leftImg8bit.png')
+    truth = seg_dir / 'frankfurt' / 'frankfurt_000000_000294_gtFine_labelTrainIds.png'
+    assert ground_truth_path(layout, name) == str(truth)
+    assert find_image(layout, 'munich_000001') is None
+    labels = np.array([[0, 1, 19, 255]], np.uint8)
+    reduced = colour_labels(labels, palette, reduce_zero_label=True)
+    assert [tuple(c) for c in reduced[0]] == [(255, 255, 255), tuple(palette[0]), tuple(palette[18]), (255, 255, 255)]
+    plain = colour_labels(labels, palette, reduce_zero_label=False)
+    assert [tuple(c) for c in plain[0]] == [tuple(palette[0]), tuple(palette[1]), (255, 255, 255), (255, 255, 255)]
