@@ -1,0 +1,122 @@
+"""DINO, DINOv2 and MAE patch features from timm's ViT modules, computed as the official code does.
+
+Why: the three families are plain pre-norm ViTs that timm builds with the same parameter
+names as their checkpoints (``blocks.N.attn.qkv``, ``ls1.gamma``, ...). What timm's own
+forward does not match is the arithmetic around them, so the forward here is ours:
+
+* the positional embedding is resized the family's way (see pos_embed.py);
+* DINOv2's registers go in after the positional embedding, between CLS and the patches;
+* explicit attention multiplies by the scale where the official code does: after ``q k^T``
+  for DINO and for MAE (timm 0.4.12, which ProxyCLIP pins), on ``q`` for DINOv2 (its
+  explicit ``Attention`` before it moved to SDPA); ``fused`` uses SDPA instead;
+* the output is the last block's tokens after the final norm, CLS and registers dropped,
+  as (B, C, rows, cols): DINO's ``get_intermediate_layers(x)[0][:, 1:]``, DINOv2's
+  ``get_intermediate_layers(x, reshape=True)[0]`` and MAE's ``forward_features``.
+"""
+from __future__ import annotations
+
+from functools import partial
+from typing import Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from .base import VFM
+from .pos_embed import dino_pos_embed, dinov2_pos_embed, mae_pos_embed
+from .specs import VFMSpec
+
+# Where the explicit attention applies the 1/sqrt(d) scale, per family.
+SCALE_AFTER_PRODUCT = {'dino': True, 'mae': True, 'dinov2': False}
+
+
+def build_timm_vit(spec: VFMSpec) -> nn.Module:
+    """timm's ViT with the spec's shape, CLS token, no head, no registers (we hold those)."""
+    from timm.models.vision_transformer import VisionTransformer
+    return VisionTransformer(
+        img_size=spec.image_size, patch_size=spec.patch_size, num_classes=0, global_pool='',
+        embed_dim=spec.width, depth=spec.depth, num_heads=spec.heads, mlp_ratio=4.0, qkv_bias=True,
+        init_values=1.0 if spec.layer_scale else None, class_token=True, reg_tokens=0,
+        norm_layer=partial(nn.LayerNorm, eps=1e-6), act_layer=nn.GELU)
+
+
+def attention(attn: nn.Module, x: Tensor, fused: bool, scale_after_product: bool) -> Tensor:
+    """timm ``Attention``'s weights, official arithmetic: (B, N, C) -> (B, N, C)."""
+    batch, length, width = x.shape
+    heads = attn.num_heads
+    qkv = attn.qkv(x).reshape(batch, length, 3, heads, width // heads).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv[0], qkv[1], qkv[2]
+    scale = (width // heads) ** -0.5
+    if fused:
+        out = F.scaled_dot_product_attention(q, k, v)
+    else:
+        if scale_after_product:
+            weights = (q @ k.transpose(-2, -1)) * scale
+        else:
+            weights = (q * scale) @ k.transpose(-2, -1)
+        out = weights.softmax(dim=-1) @ v
+    return attn.proj(out.transpose(1, 2).reshape(batch, length, width))
+
+
+def _refresh_float32_pos_embed(module: 'ViTVFM', incompatible_keys) -> None:
+    module.keep_float32_pos_embed()
+
+
+class ViTVFM(VFM):
+    """Patch features (B, C, H/p, W/p) of a DINO, DINOv2 or MAE ViT."""
+
+    def __init__(self, spec: VFMSpec, fused: bool = False):
+        super().__init__(spec, fused)
+        self.vit = build_timm_vit(spec)
+        self.register_tokens = nn.Parameter(torch.zeros(1, spec.registers, spec.width)) if spec.registers else None
+        self.scale_after_product = SCALE_AFTER_PRODUCT[spec.family]
+        self.resizes_input = spec.family == 'mae'
+        # MAE resizes the float32 checkpoint embedding once, before the model is cast to
+        # fp16; we keep a float32 copy (a plain attribute, which .half() leaves alone).
+        self._pos_embed_float32: Optional[Tensor] = None
+        self.register_load_state_dict_post_hook(_refresh_float32_pos_embed)
+        self.keep_float32_pos_embed()
+
+    @property
+    def embed_dim(self) -> int:
+        return self.spec.width
+
+    def keep_float32_pos_embed(self, pos: Optional[Tensor] = None) -> None:
+        """Remember the positional embedding in float32 (MAE resizes from it)."""
+        source = self.vit.pos_embed if pos is None else pos
+        self._pos_embed_float32 = source.detach().float().clone()
+
+    def positional_embedding(self, tokens: Tensor, grid: Tuple[int, int], pixels: Tuple[int, int]) -> Tensor:
+        family = self.spec.family
+        if family == 'dino':
+            return dino_pos_embed(self.vit.pos_embed, grid, pixels)
+        if family == 'dinov2':
+            return dinov2_pos_embed(self.vit.pos_embed, grid, pixels, tokens.dtype,
+                                    self.spec.pos_offset, self.spec.pos_antialias)
+        self._pos_embed_float32 = self._pos_embed_float32.to(tokens.device)
+        return mae_pos_embed(self._pos_embed_float32, grid).to(self.vit.pos_embed.dtype)
+
+    def embed(self, images: Tensor) -> Tuple[Tensor, Tuple[int, int]]:
+        """Patch embedding, CLS, positional embedding, registers: (B, 1 + R + rows*cols, C)."""
+        vit = self.vit
+        x = vit.patch_embed.proj(images)
+        grid = (x.shape[-2], x.shape[-1])
+        x = x.flatten(2).transpose(1, 2)
+        x = torch.cat((vit.cls_token.expand(x.shape[0], -1, -1), x), dim=1)
+        x = x + self.positional_embedding(x, grid, (images.shape[-2], images.shape[-1]))
+        if self.register_tokens is not None:
+            x = torch.cat((x[:, :1], self.register_tokens.expand(x.shape[0], -1, -1), x[:, 1:]), dim=1)
+        return x, grid
+
+    def block(self, block: nn.Module, x: Tensor) -> Tensor:
+        x = x + block.ls1(attention(block.attn, block.norm1(x), self.fused, self.scale_after_product))
+        return x + block.ls2(block.mlp(block.norm2(x)))
+
+    def forward(self, images: Tensor) -> Tensor:
+        """ImageNet-normalised images (B, 3, H, W) -> features (B, C, H // p, W // p)."""
+        x, grid = self.embed(images)
+        for block in self.vit.blocks:
+            x = self.block(block, x)
+        x = self.vit.norm(x)[:, 1 + self.spec.registers:]
+        return x.reshape(x.shape[0], grid[0], grid[1], -1).permute(0, 3, 1, 2)
