@@ -41,7 +41,7 @@ RANGES: Dict[str, Range] = {
     'memory_budget_mb': (lambda v: v > 0, 'a positive number of MiB'),
     'text_batch_size': (lambda v: v >= 1, 'at least 1'),
     'pamr_steps': (lambda v: v >= 0, '0 (off) or a positive number of steps'),
-    'num_modified_blocks': (lambda v: v >= 1, 'at least 1'),
+    'num_modified_blocks': (lambda v: v is None or v >= 1, 'at least 1'),
 }
 
 

@@ -2,22 +2,27 @@
 
 Why: a missing label or a label with values outside the class range makes mmseg crash
 mid-run or, worse, count wrong. ``deep=False`` checks only file presence (cheap, run by
-``tools/test.py`` before starting); ``deep=True`` also opens every label and image header.
+``tools/test.py`` before starting); ``deep=True`` decodes every image and label with the
+checks of ``SCLIPLoadImage``/``SCLIPLoadAnnotations`` (so it rejects exactly what a run
+would), and adds what only a look at the whole config shows: images too thin for one patch
+after the pipeline's ``Resize``, EXIF orientations, and COCO-Object labels of an old converter.
 """
 from __future__ import annotations
 
 import inspect
 import os
 import os.path as osp
-from typing import List
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Tuple
 
-import numpy as np
 from mmengine import Config
-from PIL import Image
 
 from .errors import SCLIPError
 
 IGNORE_INDEX = 255  # mmseg's ignore index in label maps
+IMAGE_LOADERS = ('LoadImageFromFile', 'SCLIPLoadImage')
+LABEL_LOADERS = ('LoadAnnotations', 'SCLIPLoadAnnotations')
 
 
 def dataset_cfg(cfg: Config) -> dict:
@@ -87,52 +92,152 @@ def expected_pairs(cfg: Config):
     return pairs, dataset, reduce_zero_label
 
 
+@dataclass
+class DataReport:
+    """``problems``: a run would fail or count wrong (one line each, naming the file);
+    ``notes``: worth knowing, not an error (e.g. an EXIF orientation that the run applies)."""
+    problems: List[str] = field(default_factory=list)
+    notes: List[str] = field(default_factory=list)
+    pairs: int = 0  # image/label pairs listed by the split
+
+    def extend(self, other: 'DataReport') -> None:
+        self.problems.extend(other.problems)
+        self.notes.extend(other.notes)
+
+
+@dataclass(frozen=True)
+class PairRules:
+    """What a dataset config demands of each image/label pair.
+
+    ``resize``: (w, h) -> (w, h) of the pipeline's ``Resize`` (None: no resize);
+    ``background_unlabelled``: unlabelled pixels must be background 0, so 255 is a defect
+    (COCO-Object, whose official converter maps them to 0).
+    """
+    num_classes: int
+    reduce_zero_label: bool = False
+    label_map: Optional[Dict[int, int]] = None
+    resize: Optional[Callable[[Tuple[int, int]], Tuple[int, int]]] = None
+    patch_size: int = 16
+    background_unlabelled: bool = False
+    color_type: str = 'color'
+    image_backend: str = 'cv2'
+    label_backend: str = 'pillow'
+
+
 def check_dataset(cfg: Config, deep: bool = True, expected_count: int = None) -> List[str]:
     """Problems found, one line each naming the file; an empty list means the data is fine."""
+    return review_dataset(cfg, deep, expected_count).problems
+
+
+def review_dataset(cfg: Config, deep: bool = True, expected_count: int = None) -> DataReport:
+    """Problems and notes of the config's test split (see ``DataReport``)."""
+    report = DataReport()
     try:
         check_data_paths(cfg)
     except SCLIPError as error:
-        return [str(error)]
+        report.problems.append(str(error))
+        return report
     pairs, dataset, reduce_zero = expected_pairs(cfg)
-    problems = []
+    report.pairs = len(pairs)
     if not pairs:
-        problems.append(f'no images found for {dataset["type"]}; check test_dataloader.dataset.data_root')
+        report.problems.append(f'no images found for {dataset["type"]}; check test_dataloader.dataset.data_root')
     if expected_count is not None and len(pairs) != expected_count:
-        problems.append(f'{dataset["type"]}: {len(pairs)} images, expected {expected_count}')
-    num_classes = len(dataset_classes(dataset))
+        report.problems.append(f'{dataset["type"]}: {len(pairs)} images, expected {expected_count} (the official '
+                               'split); pass --no-count to check a subset')
+    rules = pair_rules(cfg, dataset, reduce_zero) if deep else None
     for img_path, seg_path in pairs:
         if not osp.isfile(img_path):
-            problems.append(f'{img_path}: image listed in the split is missing')
+            report.problems.append(f'{img_path}: image listed in the split is missing')
             continue
         if seg_path is not None and not osp.isfile(seg_path):
-            problems.append(f'{img_path}: its label {seg_path} is missing')
+            report.problems.append(f'{img_path}: its label {seg_path} is missing')
             continue
-        if deep and seg_path is not None:
-            problems.extend(check_pair(img_path, seg_path, num_classes, reduce_zero))
-    return problems
+        if deep:
+            report.extend(check_pair(img_path, seg_path, rules))
+    return report
 
 
-def check_pair(img_path: str, seg_path: str, num_classes: int, reduce_zero_label: bool) -> List[str]:
-    """Label readable, values in the class range (or 255), same size as the image."""
+def pair_rules(cfg: Config, dataset: dict, reduce_zero_label: bool) -> PairRules:
+    """The ``PairRules`` of a config: class count and label map from the dataset, loading
+    options and ``Resize`` from its pipeline, patch size from ``model.arch``."""
+    from mmseg.registry import DATASETS
+    classes = dataset_classes(dataset)
+    custom = (dataset.get('metainfo') or {}).get('classes')
+    label_map = DATASETS.get(dataset['type']).get_label_map(custom) if custom else None
+    pipeline = dataset.get('pipeline') or cfg.get('test_pipeline') or []
+    image_loader = next((t for t in pipeline if t.get('type') in IMAGE_LOADERS), {})
+    label_loader = next((t for t in pipeline if t.get('type') in LABEL_LOADERS), {})
+    resize = next((t for t in pipeline if t.get('type') == 'Resize'), None)
+    return PairRules(num_classes=len(classes), reduce_zero_label=reduce_zero_label, label_map=label_map,
+                     resize=resize_function(resize) if resize else None,
+                     patch_size=patch_size(cfg.get('model', {}).get('arch')),
+                     background_unlabelled=dataset['type'] == 'COCOObjectDataset',
+                     color_type=image_loader.get('color_type', 'color'),
+                     image_backend=image_loader.get('imdecode_backend', 'cv2'),
+                     label_backend=label_loader.get('imdecode_backend', 'pillow'))
+
+
+def patch_size(arch: Optional[str]) -> int:
+    """The ViT patch size named by an open_clip/OpenAI model name ('ViT-L-14-336' -> 14); 16 otherwise."""
+    match = re.search(r'ViT-[^-/]+[-/](\d+)', str(arch or ''))
+    return int(match.group(1)) if match else 16
+
+
+def resize_function(resize_cfg: dict) -> Callable[[Tuple[int, int]], Tuple[int, int]]:
+    """(w, h) -> (w, h) of mmcv's ``Resize`` with this config, computed as its transform does
+    (``rescale_size`` when keep_ratio, else the scale itself; ``scale_factor`` when no scale)."""
+    from mmcv.image.geometric import _scale_size, rescale_size
+    from mmcv.transforms import Resize
+    options = {k: v for k, v in resize_cfg.items() if k != 'type'}
+    resize = Resize(**options)
+
+    def resized(size: Tuple[int, int]) -> Tuple[int, int]:
+        scale = tuple(resize.scale) if resize.scale else _scale_size(size, resize.scale_factor)
+        return tuple(rescale_size(size, scale)) if resize.keep_ratio else tuple(scale)
+    return resized
+
+
+def check_pair(img_path: str, seg_path: Optional[str], rules: PairRules) -> DataReport:
+    """Everything ``SCLIPLoadImage``/``SCLIPLoadAnnotations`` would reject in this pair, plus
+    an image thinner than one patch after ``Resize``, EXIF orientations (a problem only when
+    they make the sizes disagree) and 255 in a COCO-Object label."""
+    from .datasets.transforms import (AXIS_SWAPPING_ORIENTATIONS, decode_image, decode_label,
+                                      exif_orientation, raw_values, read_file, size_problem,
+                                      value_problem)
+    report = DataReport()
     try:
-        with Image.open(img_path) as image:
-            image_size = image.size
-            image.verify()
-    except Exception:
-        return [f'{img_path}: cannot be read as an image (corrupt or not an image)']
+        image_data = read_file(img_path)
+        height, width = decode_image(image_data, img_path, rules.color_type, rules.image_backend).shape[:2]
+    except SCLIPError as error:
+        report.problems.append(str(error))
+        return report
+    new_w, new_h = rules.resize((width, height)) if rules.resize else (width, height)
+    if min(new_w, new_h) < rules.patch_size:
+        resized = f' resizes to {new_w}x{new_h},' if rules.resize else ' is'
+        report.problems.append(f'{img_path} ({width}x{height}){resized} thinner than one {rules.patch_size}-pixel '
+                               'patch; remove it from the split')
+    orientation, _ = exif_orientation(image_data)
+    if seg_path is None:
+        if orientation != 1:
+            report.notes.append(f'{img_path} has EXIF orientation {orientation}, which the official pipeline '
+                                'applies to the image')
+        return report
     try:
-        with Image.open(seg_path) as label_image:
-            label = np.asarray(label_image)
-    except Exception:
-        return [f'{seg_path}: cannot be read as a label image']
-    problems = []
-    if (label.shape[1], label.shape[0]) != image_size:
-        problems.append(f'{seg_path}: label size {label.shape[1]}x{label.shape[0]} differs from '
-                        f'image size {image_size[0]}x{image_size[1]}')
-    values = np.unique(label)
-    if reduce_zero_label:  # mmseg: 0 becomes 255 (ignored), v becomes v - 1, 255 stays
-        values = np.where((values == 0) | (values == IGNORE_INDEX), IGNORE_INDEX, values.astype(np.int64) - 1)
-    bad = [int(v) for v in values if v != IGNORE_INDEX and not 0 <= v < num_classes]
-    if bad:
-        problems.append(f'{seg_path}: label values {bad[:5]} outside 0..{num_classes - 1} (or 255)')
-    return problems
+        label = decode_label(read_file(seg_path), seg_path, rules.label_backend)
+    except SCLIPError as error:
+        report.problems.append(str(error))
+        return report
+    values = value_problem(label, seg_path, rules.num_classes, rules.reduce_zero_label, rules.label_map)
+    size = size_problem(seg_path, label.shape, img_path, (height, width), image_data)
+    report.problems.extend(p for p in (values, size) if p)
+    if orientation != 1 and size is None:
+        swapped = ' (its sides are swapped, the label matches the rotated size)' \
+            if orientation in AXIS_SWAPPING_ORIENTATIONS else ''
+        report.notes.append(f'{img_path} has EXIF orientation {orientation}, which the official pipeline applies to '
+                            f'the image but not to its label {seg_path}{swapped}; the sizes agree, so check that the '
+                            'label is drawn on the oriented image')
+    if rules.background_unlabelled and IGNORE_INDEX in raw_values(label):
+        report.problems.append(f'{seg_path}: contains 255, but the official COCO-Object converter maps unlabelled '
+                               'pixels to background 0 (this label was made by an old version); convert again with '
+                               'python tools/prepare_data.py coco_object (see data/README.md)')
+    return report

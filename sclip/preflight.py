@@ -33,7 +33,7 @@ def check_weights(cfg: Config) -> None:
     pretrained = cfg.get('model', {}).get('pretrained')
     if pretrained and (os.sep in str(pretrained) or str(pretrained).endswith(('.pt', '.pth', '.bin'))):
         if not osp.isfile(osp.expanduser(str(pretrained))):
-            raise SCLIPError(f'model.pretrained={pretrained!r}: file not found; pass an existing '
+            raise SCLIPError(f'model.clip_path={pretrained!r}: file not found; pass an existing '
                              "checkpoint or 'openai' to download OpenAI's weights.")
 
 

@@ -29,7 +29,7 @@ def load_tool(name: str):
 def run_tool(config, data_root, weights, work_dir, *extra):
     tool = load_tool('test')
     tool.main([osp.join(REPO, config), '--work-dir', work_dir, *extra, '--cfg-options',
-               f'model.pretrained={weights}', f'test_dataloader.dataset.data_root={data_root}',
+               f'model.clip_path={weights}', f'test_dataloader.dataset.data_root={data_root}',
                'test_dataloader.num_workers=0'])
     with open(osp.join(work_dir, 'metrics.json')) as f:
         return json.load(f)
@@ -98,7 +98,7 @@ LAYOUTS: Dict[str, tuple] = {
     'context59': ('VOCdevkit/VOC2010', 'JPEGImages', 'SegmentationClassContext', '.jpg', '.png',
                   'ImageSets/SegmentationContext/val.txt', [0, 3, 59]),
     'coco_object': ('coco_stuff164k', 'images/val2017', 'annotations/val2017', '.jpg',
-                    '_instanceTrainIds.png', None, [0, 1, 80, 255]),
+                    '_instanceTrainIds.png', None, [0, 1, 80]),
     'coco_stuff164k': ('coco_stuff164k', 'images/val2017', 'annotations/val2017', '.jpg',
                        '_labelTrainIds.png', None, [0, 5, 170, 255]),
     'coco_stuff10k': ('coco_stuff10k', 'images/test2014', 'annotations/test2014', '.jpg',

@@ -76,7 +76,7 @@ def test_official_settings_in_configs():
         assert (cfg.model.logit_scale, cfg.model.prob_thd, cfg.model.area_thd) == (scale, prob, area)
         # None = the model's input size and half of it: 224 / 112 for ViT-B/16
         assert (cfg.model.slide_crop, cfg.model.slide_stride) == (None, None)
-        assert cfg.model.pretrained == 'openai' and cfg.model.arch == 'ViT-B-16'
+        assert cfg.model.clip_path == 'openai' and cfg.model.arch == 'ViT-B-16'
 
 
 def test_class_files_match_the_official_vocabulary():

@@ -87,7 +87,7 @@ def test_download_failure_says_how_to_get_weights(monkeypatch):
     def offline(*args, **kwargs):
         raise RuntimeError('Failed to download weights for tag openai: connection refused')
     monkeypatch.setattr(open_clip, 'create_model', offline)
-    with pytest.raises(SCLIPError, match='could not be downloaded.*model.pretrained=/path/to/ViT-B-16.pt'):
+    with pytest.raises(SCLIPError, match='could not be downloaded.*model.clip_path=/path/to/ViT-B-16.pt'):
         load_clip('openai', arch='ViT-B-16')
 
 

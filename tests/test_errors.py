@@ -26,7 +26,7 @@ def voc(tmp_path):
 
 
 def options(root, weights, *more):
-    return ['--cfg-options', f'test_dataloader.dataset.data_root={root}', f'model.pretrained={weights}',
+    return ['--cfg-options', f'test_dataloader.dataset.data_root={root}', f'model.clip_path={weights}',
             'test_dataloader.num_workers=0', *more]
 
 
@@ -62,7 +62,7 @@ def test_weights_not_downloadable(capsys, tmp_path, voc, monkeypatch):
         raise RuntimeError('Failed to download weights: no network')
     monkeypatch.setattr(open_clip, 'create_model', offline)
     code, err = run_main(capsys, VOC, '--work-dir', str(tmp_path / 'w'), *options(voc, 'openai'))
-    assert_one_line(code, err, 'could not be downloaded', 'model.pretrained=/path/to/ViT-B-16.pt')
+    assert_one_line(code, err, 'could not be downloaded', 'model.clip_path=/path/to/ViT-B-16.pt')
 
 
 def test_not_a_clip_checkpoint(capsys, tmp_path, voc):

@@ -127,14 +127,14 @@ def test_check_data_per_benchmark(name, tmp_path, capsys):
     root = make_dataset(name, str(tmp_path / 'data'))
     config = f'configs/sclip_{name}.py'
     assert check(config, root, '--no-count') == 0
-    assert check(config, root) == 1 and 'expected' in capsys.readouterr().out
+    assert check(config, root) == 2 and 'expected' in capsys.readouterr().err
     _, _, seg_dir, _, seg_suffix, _, _ = LAYOUTS[name]
     label = sorted(glob.glob(osp.join(root, seg_dir, '**', f'*{seg_suffix}'), recursive=True))[0]
     array = np.array(Image.open(label))
     array[0, 0] = 200  # outside every benchmark's class range (and not 255)
     Image.fromarray(array).save(label)
-    assert check(config, root, '--no-count') == 1
-    out = capsys.readouterr().out
+    assert check(config, root, '--no-count') == 2
+    out = capsys.readouterr().err
     assert osp.basename(label) in out and 'outside' in out
 
 
@@ -144,14 +144,14 @@ def test_check_data_finds_each_kind_of_problem(tmp_path, capsys):
     Image.fromarray(np.zeros((10, 10), np.uint8)).save(osp.join(root, 'SegmentationClass', '2008_000003.png'))
     with open(osp.join(root, 'ImageSets/Segmentation/val.txt'), 'a') as f:
         f.write('2008_999999\n')
-    assert check('configs/sclip_voc21.py', root, '--no-count') == 1
-    out = capsys.readouterr().out
+    assert check('configs/sclip_voc21.py', root, '--no-count') == 2
+    out = capsys.readouterr().err
     assert "2008_000002.jpg: its label" in out and 'missing' in out
     assert '2008_000003.png: label size 10x10 differs from image size 40x52' in out
     assert '2008_999999.jpg: image listed in the split is missing' in out
     with open(osp.join(root, 'JPEGImages', '2008_000003.jpg'), 'wb') as f:
         f.write(b'broken')
-    assert check('configs/sclip_voc21.py', root, '--no-count') == 1
-    assert '2008_000003.jpg: cannot be read as an image' in capsys.readouterr().out
-    assert check('configs/sclip_voc21.py', str(tmp_path / 'nowhere'), '--no-count') == 1
-    assert 'not found' in capsys.readouterr().out
+    assert check('configs/sclip_voc21.py', root, '--no-count') == 2
+    assert '2008_000003.jpg: cannot be read as an image' in capsys.readouterr().err
+    assert check('configs/sclip_voc21.py', str(tmp_path / 'nowhere'), '--no-count') == 2
+    assert 'not found' in capsys.readouterr().err

@@ -1,7 +1,7 @@
 """Segment any image with any class names.
 
     python tools/demo.py IMAGE --classes "cat; dog; grass, lawn" [--out overlay.png]
-        [--class-file FILE] [--label-map labels.png] [--config configs/sclip_demo.py]
+        [--class-file FILE] [--label-map labels.png] [--config configs/demo/sclip.py]
         [--device cuda|cpu] [--cfg-options model.pretrained=ViT-B-16.pt ...]
 
 Classes are separated by ";" and synonyms by "," (or one class a line in --class-file).
@@ -41,7 +41,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--class-file', help='one class a line, synonyms separated by ", "')
     parser.add_argument('--out', default='overlay.png')
     parser.add_argument('--label-map', help='also save the label map (class index per pixel) here')
-    parser.add_argument('--config', default=os.path.join(REPO, 'configs', 'sclip_demo.py'))
+    parser.add_argument('--config', default=os.path.join(REPO, 'configs', 'demo', 'sclip.py'))
     parser.add_argument('--device', help='cuda or cpu (default: cuda when available)')
     parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
                         help='config overrides, as in tools/test.py')

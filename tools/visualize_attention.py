@@ -62,7 +62,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='registered attention variants (sclip/models/attention.py), e.g. vanilla csa maskclip')
     parser.add_argument('--out', default='attention.png')
     parser.add_argument('--size', type=int, help="side of the square model input (default: the model's)")
-    parser.add_argument('--config', default=os.path.join(REPO, 'configs', 'sclip_demo.py'))
+    parser.add_argument('--config', default=os.path.join(REPO, 'configs', 'demo', 'sclip.py'))
     parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
                         help='config overrides, as in tools/test.py')
     args = parser.parse_args(argv)

@@ -2,6 +2,7 @@
 # class names and the per-dataset post-processing; everything else is shared.
 _base_ = ['./default_runtime.py']
 method = 'SCLIP'  # row name in sweeps and the paper table
+paper_key = 'sclip'  # published row in sclip/paper.py
 model = dict(
     type='SCLIPSegmentor',
     class_names=None,              # set by each benchmark config

@@ -1,6 +1,6 @@
-# ClearCLIP on ade20k.
+# ClearCLIP on ade20k (official cfg_ade20k).
 _base_ = ['../_base_/datasets/ade20k.py', '../_base_/clearclip.py']
 model = dict(
     class_names='{{fileDirname}}/../class_names/ade20k.txt')
-test_pipeline = {{_base_.clearclip_test_pipeline}}
+test_pipeline = {{_base_.pipeline_448}}
 test_dataloader = dict(dataset=dict(pipeline=test_pipeline))

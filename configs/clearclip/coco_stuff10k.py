@@ -1,6 +1,6 @@
-# ClearCLIP on coco_stuff10k.
+# ClearCLIP on coco_stuff10k (no official config: ClearCLIP settings on the COCO-Stuff10k split).
 _base_ = ['../_base_/datasets/coco_stuff10k.py', '../_base_/clearclip.py']
 model = dict(
     class_names='{{fileDirname}}/../class_names/coco_stuff.txt')
-test_pipeline = {{_base_.clearclip_test_pipeline}}
+test_pipeline = {{_base_.pipeline_448}}
 test_dataloader = dict(dataset=dict(pipeline=test_pipeline))

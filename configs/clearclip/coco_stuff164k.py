@@ -1,6 +1,4 @@
-# ClearCLIP on coco_stuff164k.
+# ClearCLIP on coco_stuff164k (official cfg_coco_stuff164k).
 _base_ = ['../_base_/datasets/coco_stuff164k.py', '../_base_/clearclip.py']
 model = dict(
     class_names='{{fileDirname}}/../class_names/coco_stuff.txt')
-test_pipeline = {{_base_.clearclip_test_pipeline}}
-test_dataloader = dict(dataset=dict(pipeline=test_pipeline))

@@ -1,6 +1,6 @@
-# ClearCLIP on context59.
+# ClearCLIP on context59 (official cfg_context59).
 _base_ = ['../_base_/datasets/context59.py', '../_base_/clearclip.py']
 model = dict(
     class_names='{{fileDirname}}/../class_names/context59.txt')
-test_pipeline = {{_base_.clearclip_test_pipeline}}
+test_pipeline = {{_base_.pipeline_448}}
 test_dataloader = dict(dataset=dict(pipeline=test_pipeline))

@@ -1,6 +1,6 @@
-# ClearCLIP on voc20.
+# ClearCLIP on voc20 (official cfg_voc20).
 _base_ = ['../_base_/datasets/voc20.py', '../_base_/clearclip.py']
 model = dict(
-    class_names='{{fileDirname}}/../class_names/voc20.txt')
-test_pipeline = {{_base_.clearclip_test_pipeline}}
+    class_names='{{fileDirname}}/../class_names/clearclip/voc20.txt')
+test_pipeline = {{_base_.pipeline_448}}
 test_dataloader = dict(dataset=dict(pipeline=test_pipeline))

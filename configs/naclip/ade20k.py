@@ -1,4 +1,4 @@
-# NACLIP on ade20k.
+# NACLIP on ade20k (official cfg_ade20k).
 _base_ = ['../_base_/datasets/ade20k.py', '../_base_/naclip.py']
 model = dict(
     class_names='{{fileDirname}}/../class_names/ade20k.txt')

@@ -1,4 +1,4 @@
-# NACLIP on coco_stuff10k.
+# NACLIP on coco_stuff10k (no official config: NACLIP settings on the COCO-Stuff10k split).
 _base_ = ['../_base_/datasets/coco_stuff10k.py', '../_base_/naclip.py']
 model = dict(
     class_names='{{fileDirname}}/../class_names/coco_stuff.txt')

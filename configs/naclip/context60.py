@@ -1,4 +1,4 @@
-# NACLIP on context60.
+# NACLIP on context60 (official cfg_context60).
 _base_ = ['../_base_/datasets/context60.py', '../_base_/naclip.py']
 model = dict(
     class_names='{{fileDirname}}/../class_names/context60.txt',

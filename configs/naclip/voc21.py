@@ -1,4 +1,4 @@
-# NACLIP on voc21, on the whole image (no sliding window).
+# NACLIP on voc21 (official cfg_voc21, whole image).
 _base_ = ['../_base_/datasets/voc21.py', '../_base_/naclip.py']
 model = dict(
     class_names='{{fileDirname}}/../class_names/voc21.txt',

@@ -43,12 +43,12 @@ def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
         checkpoint = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as error:  # corrupt file, unsafe pickle, not a checkpoint at all
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise SCLIPError(f'model.pretrained={path!r} could not be read as a CLIP checkpoint '
+        raise SCLIPError(f'model.clip_path={path!r} could not be read as a CLIP checkpoint '
                          f'({reason[:200]}); pass an OpenAI .pt file or an open_clip checkpoint.')
     if isinstance(checkpoint, dict) and isinstance(checkpoint.get('state_dict'), dict):
         checkpoint = checkpoint['state_dict']
     if not isinstance(checkpoint, dict) or not all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
-        raise SCLIPError(f'model.pretrained={path!r} is not a state dict of tensors; '
+        raise SCLIPError(f'model.clip_path={path!r} is not a state dict of tensors; '
                          'pass an OpenAI CLIP .pt file or an open_clip checkpoint.')
     if all(key.startswith('module.') for key in checkpoint):
         checkpoint = {key[len('module.'):]: value for key, value in checkpoint.items()}
@@ -58,7 +58,7 @@ def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
 def check_is_clip_vit(state_dict: Dict[str, torch.Tensor], path: str) -> None:
     missing = [key for key in CLIP_VIT_KEYS if key not in state_dict]
     if missing:
-        raise SCLIPError(f'model.pretrained={path!r} is not a CLIP ViT checkpoint (missing '
+        raise SCLIPError(f'model.clip_path={path!r} is not a CLIP ViT checkpoint (missing '
                          f'{", ".join(missing[:3])}); pass an OpenAI ViT .pt file or an '
                          'open_clip ViT checkpoint.')
 
@@ -88,7 +88,7 @@ def load_local_clip(path: str, arch: Optional[str], clip_format: str = 'auto') -
             model = build_model_from_openai_state_dict(state_dict, cast_dtype=torch.float32)
         else:
             if not arch:
-                raise SCLIPError(f'model.pretrained={path!r} is an open_clip checkpoint: set model.arch '
+                raise SCLIPError(f'model.clip_path={path!r} is an open_clip checkpoint: set model.arch '
                                  "to its open_clip model name (e.g. 'ViT-B-16').")
             model = open_clip.create_model(arch, pretrained=None)
             open_clip.load_checkpoint(model, path, strict=True, weights_only=True)
@@ -96,7 +96,7 @@ def load_local_clip(path: str, arch: Optional[str], clip_format: str = 'auto') -
         raise
     except Exception as error:
         reason = ' '.join(str(error).split())[:200]
-        raise SCLIPError(f'model.pretrained={path!r} does not fit a CLIP ViT ({reason}); '
+        raise SCLIPError(f'model.clip_path={path!r} does not fit a CLIP ViT ({reason}); '
                          'check that it is a complete CLIP checkpoint and that model.arch matches it.')
     return model.float().eval()
 
@@ -111,7 +111,7 @@ def load_tagged_clip(arch: str, tag: str, cache_dir: Optional[str] = None) -> to
     tag_cfg = open_clip.get_pretrained_cfg(arch, tag)
     if not tag_cfg:
         known = ', '.join(open_clip.list_pretrained_tags_by_model(arch)) or 'none'
-        raise SCLIPError(f'model.pretrained={tag!r} is neither a local file nor an open_clip tag '
+        raise SCLIPError(f'model.clip_path={tag!r} is neither a local file nor an open_clip tag '
                          f'of {arch} (tags: {known}); pass a tag or the path of a checkpoint.')
     try:
         model = open_clip.create_model(arch, pretrained=tag, cache_dir=cache_dir,
@@ -120,7 +120,7 @@ def load_tagged_clip(arch: str, tag: str, cache_dir: Optional[str] = None) -> to
         reason = str(error).strip().splitlines()[0][:200]
         raise SCLIPError(f'weights {arch}/{tag} could not be downloaded ({reason}); connect to the '
                          'internet once so open_clip caches them, or download ViT-B-16.pt '
-                         '(OpenAI) and pass model.pretrained=/path/to/ViT-B-16.pt.')
+                         '(OpenAI) and pass model.clip_path=/path/to/ViT-B-16.pt.')
     return model.float().eval()
 
 
@@ -128,11 +128,11 @@ def load_clip(pretrained: str, arch: Optional[str] = 'ViT-B-16', clip_format: st
               cache_dir: Optional[str] = None) -> torch.nn.Module:
     """A float32, eval-mode open_clip CLIP from a tag (``'openai'``) or a local checkpoint."""
     if not pretrained:
-        raise SCLIPError("model.pretrained is empty: set it to 'openai' or to a local checkpoint path.")
+        raise SCLIPError("model.clip_path is empty: set it to 'openai' or to a local checkpoint path.")
     pretrained = os.path.expanduser(str(pretrained))
     if os.path.isfile(pretrained):
         return load_local_clip(pretrained, arch, clip_format)
     if os.sep in pretrained or pretrained.endswith(('.pt', '.pth', '.bin', '.safetensors')):
-        raise SCLIPError(f'model.pretrained={pretrained!r}: file not found; pass an existing '
+        raise SCLIPError(f'model.clip_path={pretrained!r}: file not found; pass an existing '
                          "checkpoint path or a tag such as 'openai'.")
     return load_tagged_clip(arch or 'ViT-B-16', pretrained, cache_dir)

@@ -242,7 +242,7 @@ class SCLIPSegmentor(BaseSegmentor):
         from .vfm import build_vfm
         spec = dict(vfm)
         vfm_type = spec.pop('type')
-        allowed = ('checkpoint', 'download', 'fused')
+        allowed = ('checkpoint', 'download', 'fused', 'tiny', 'config_overrides')
         for key in spec:
             if key not in allowed:
                 raise unknown_key_error('model.vfm', key, ('type',) + allowed)

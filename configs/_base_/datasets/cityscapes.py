@@ -4,9 +4,9 @@ expected_images = 500  # official split size, checked by tools/check_data.py
 dataset_type = 'CityscapesDataset'
 data_root = 'data/cityscapes'
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='SCLIPLoadImage'),
     dict(type='Resize', scale=(2048, 560), keep_ratio=True),
-    dict(type='LoadAnnotations'),
+    dict(type='SCLIPLoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
 test_dataloader = dict(

@@ -4,9 +4,9 @@ expected_images = 1000  # official split size, checked by tools/check_data.py
 dataset_type = 'COCOStuffDataset'
 data_root = 'data/coco_stuff10k'
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='SCLIPLoadImage'),
     dict(type='Resize', scale=(2048, 336), keep_ratio=True),
-    dict(type='LoadAnnotations'),
+    dict(type='SCLIPLoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
 test_dataloader = dict(

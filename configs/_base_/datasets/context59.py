@@ -4,9 +4,9 @@ expected_images = 5104  # official split size, checked by tools/check_data.py
 dataset_type = 'PascalContext59Dataset'
 data_root = 'data/VOCdevkit/VOC2010'
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='SCLIPLoadImage'),
     dict(type='Resize', scale=(2048, 336), keep_ratio=True),
-    dict(type='LoadAnnotations'),
+    dict(type='SCLIPLoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
 test_dataloader = dict(

@@ -4,9 +4,9 @@ expected_images = 1449  # official split size, checked by tools/check_data.py
 dataset_type = 'PascalVOC20Dataset'
 data_root = 'data/VOCdevkit/VOC2012'
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='SCLIPLoadImage'),
     dict(type='Resize', scale=(2048, 336), keep_ratio=True),
-    dict(type='LoadAnnotations'),
+    dict(type='SCLIPLoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
 test_dataloader = dict(

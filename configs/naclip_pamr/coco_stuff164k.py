@@ -1,0 +1,5 @@
+# NACLIP + PAMR on coco_stuff164k (the official default: 10 steps, dilations 8 and 16; README table).
+_base_ = ['../naclip/coco_stuff164k.py']
+method = 'NACLIP+PAMR'
+paper_key = 'naclip+pamr'
+model = dict(pamr_steps=10, pamr_dilations=(8, 16))

@@ -1,0 +1,6 @@
+# ProxyCLIP on ade20k (official cfg_ade20k).
+_base_ = ['../_base_/datasets/ade20k.py', '../_base_/proxyclip.py']
+model = dict(
+    class_names='{{fileDirname}}/../class_names/ade20k.txt')
+test_pipeline = {{_base_.pipeline_448}}
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))

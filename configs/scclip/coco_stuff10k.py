@@ -1,0 +1,4 @@
+# SC-CLIP on coco_stuff10k (no official config: SC-CLIP defaults on the COCO-Stuff10k split).
+_base_ = ['../_base_/datasets/coco_stuff10k.py', '../_base_/scclip.py']
+model = dict(
+    class_names='{{fileDirname}}/../class_names/coco_stuff.txt')

@@ -1,0 +1,4 @@
+# SC-CLIP on context59 (official cfg_context59).
+_base_ = ['../_base_/datasets/context59.py', '../_base_/scclip.py']
+model = dict(
+    class_names='{{fileDirname}}/../class_names/context59.txt')

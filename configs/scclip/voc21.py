@@ -1,0 +1,7 @@
+# SC-CLIP on voc21 (official cfg_voc21).
+_base_ = ['../_base_/datasets/voc21.py', '../_base_/scclip.py']
+model = dict(
+    class_names='{{fileDirname}}/../class_names/voc21.txt',
+    area_thd=0.1,
+    logit_scale=50,
+    prob_thd=0.15)
