@@ -1,26 +1,31 @@
-"""Run one evaluation through mmengine's Runner and write ``metrics.json``.
+"""Run one evaluation through mmengine's Runner and write ``metrics.json`` with its identity.
 
 Why: ``tools/test.py``, ``tools/sweep.py`` and ``tools/paper_table.py`` must run a config
 exactly the same way; this module is that one way. It mirrors mmseg's ``tools/test.py``
 (``--out``, ``--show-dir``, ``--cfg-options``, launchers) and adds the pre-flight checks,
-CPU-friendly distributed set-up and an atomically written ``metrics.json``.
+CPU-friendly distributed set-up, a lock on the work dir, and a ``metrics.json`` written
+atomically that records what produced it (sclip/identity.py).
 """
 from __future__ import annotations
 
-import json
 import os
 import os.path as osp
-import tempfile
+import shutil
 import time
 import uuid
+from datetime import datetime, timezone
 from typing import Optional
 
 import torch
-from mmengine import Config, DictAction  # noqa: F401  (DictAction re-exported for tools)
+from mmengine import Config
 
 from . import compat  # noqa: F401
 from .errors import SCLIPError
+from .files import CellLock, describe_os_error, ensure_writable, write_json_atomic  # noqa: F401 (re-export)
+from .identity import run_identity
 from .preflight import preflight
+
+METRICS_SCHEMA = 2
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optional[str] = None) -> Config:
@@ -32,7 +37,10 @@ def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optiona
     except Exception as error:
         raise SCLIPError(f'config {path!r} could not be parsed: {str(error).splitlines()[0]}')
     if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+        try:
+            cfg.merge_from_dict(dict(cfg_options))
+        except Exception as error:  # e.g. a key through a list, or into a non-dict value
+            raise SCLIPError(f'--cfg-options could not be applied to {path}: {str(error).splitlines()[0]}')
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
@@ -45,19 +53,6 @@ def default_work_dir(config_path: str) -> str:
     stem = osp.splitext(osp.basename(config_path))[0]
     parent = osp.basename(osp.dirname(osp.abspath(config_path)))
     return osp.join('./work_dirs', stem) if parent == 'configs' else osp.join('./work_dirs', parent, stem)
-
-
-def write_json_atomic(path: str, payload) -> None:
-    """Write JSON to a temporary file beside ``path`` and rename it: never a half file."""
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=osp.dirname(osp.abspath(path)), suffix='.tmp')
-    try:
-        with os.fdopen(handle, 'w') as f:
-            json.dump(payload, f, indent=2)
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
 
 
 def enable_outputs(cfg: Config, out_dir: Optional[str], show_dir: Optional[str]) -> None:
@@ -85,36 +80,89 @@ def setup_launcher(cfg: Config, launcher: str) -> None:
         cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
 
 
-def metrics_payload(runner, metrics: dict, cfg: Config) -> dict:
-    """``metrics.json`` content: summary in percent plus per-class IoU and Acc by name."""
-    payload = {key: float(value) for key, value in metrics.items()}
+def rounded(value) -> float:
+    """A metric as mmseg prints it (two decimals), without float32 noise."""
+    return round(float(value), 2)
+
+
+def metrics_payload(runner, metrics: dict, cfg: Config, identity: dict, out_dir: Optional[str]) -> dict:
+    """``metrics.json`` content (schema in docs, see METRICS_SCHEMA)."""
+    payload = {'schema': METRICS_SCHEMA}
+    payload.update({key: rounded(value) for key, value in metrics.items()})
     for evaluator in runner.test_evaluator.metrics:
         per_class = getattr(evaluator, 'per_class', None)
         if per_class:
             payload['per_class'] = {key: dict(values) for key, values in per_class.items()}
-    payload['config'] = cfg.filename
+    payload.update(config=cfg.filename, method=cfg.get('method'), paper_key=cfg.get('paper_key'),
+                   benchmark=cfg.get('benchmark'), predictions_dir=out_dir, identity=identity,
+                   finished=datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'))
     return payload
 
 
+def _remove_empty_tree(folder: Optional[str]) -> None:
+    """Remove ``folder`` if nothing but empty folders is in it (a run that failed early)."""
+    if folder and osp.isdir(folder) and not any(files for _, _, files in os.walk(folder)):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def run_test(cfg: Config, out_dir: Optional[str] = None, show_dir: Optional[str] = None,
-             launcher: str = 'none', check_files: bool = True) -> dict:
-    """Evaluate ``cfg`` and write ``<work_dir>/metrics.json``; returns the payload."""
+             launcher: str = 'none', check_files: bool = True, overrides: Optional[dict] = None,
+             identity: Optional[dict] = None, lock: bool = True) -> dict:
+    """Evaluate ``cfg`` and write ``<work_dir>/metrics.json``; returns the payload on rank 0 and
+    None on the other ranks of a distributed run (so only one process reports)."""
     from mmengine.dist import get_rank
     from mmengine.runner import Runner
 
     preflight(cfg, check_files=check_files)
+    identity = identity or run_identity(cfg, overrides)
     enable_outputs(cfg, out_dir, show_dir)
     setup_launcher(cfg, launcher)
     if not cfg.get('experiment_name'):  # unique, so runs in one process never share a logger
         stem = osp.splitext(osp.basename(cfg.filename or 'sclip'))[0]
         cfg.experiment_name = f'{stem}_{time.strftime("%Y%m%d_%H%M%S")}_{uuid.uuid4().hex[:6]}'
-    runner = Runner.from_cfg(cfg)
-    metrics = runner.test()
-    payload = metrics_payload(runner, metrics, cfg)
+    work_dir_existed = osp.isdir(cfg.work_dir)
+    cell_lock = CellLock(cfg.work_dir)
     if get_rank() == 0:
-        write_json_atomic(osp.join(cfg.work_dir, 'metrics.json'), payload)
+        ensure_writable(cfg.work_dir)
+        for folder in (out_dir, show_dir):
+            if folder:
+                ensure_writable(folder, 'predictions')
+        if lock:
+            cell_lock.__enter__()
+    log_dir = osp.join(cfg.work_dir, cfg.experiment_name)
+    rank = get_rank()
+    try:
+        runner = Runner.from_cfg(cfg)
+        show_info(runner)
+        metrics = runner.test()
+        payload = metrics_payload(runner, metrics, cfg, identity, out_dir)
+        if get_rank() == 0:
+            try:
+                write_json_atomic(osp.join(cfg.work_dir, 'metrics.json'), payload)
+            except OSError as error:
+                raise describe_os_error(error, osp.join(cfg.work_dir, 'metrics.json'), 'metrics.json') from None
+    except BaseException:
+        _remove_empty_tree(log_dir)
+        cell_lock.release()
+        if not work_dir_existed and set(os.listdir(cfg.work_dir)) <= {'.lock'}:
+            shutil.rmtree(cfg.work_dir, ignore_errors=True)
+        raise
+    finally:
+        cell_lock.release()
     close_process_group()
-    return payload
+    return payload if rank == 0 else None
+
+
+def show_info(runner) -> None:
+    """Runs start at ``log_level='WARNING'`` to skip mmengine's environment, config and hook dumps;
+    progress, the per-class table and the summary are INFO and come back on here."""
+    import logging
+    logger = runner.logger
+    if logger.level > logging.INFO:
+        logger.setLevel(logging.INFO)
+        for handler in logger.handlers:
+            if handler.level > logging.INFO:
+                handler.setLevel(logging.INFO)
 
 
 def close_process_group() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import hashlib
 import io
 import itertools
 import json
@@ -21,7 +22,10 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .errors import SCLIPError, one_line
-from .runner import load_config, run_test, write_json_atomic
+from .files import CellLock, ensure_writable, write_json_atomic, write_text_atomic
+from .identity import REPO_DIR as REPO, changed_parts, run_identity
+from .logs import quiet_config
+from .runner import load_config, run_test
 
 PAPER_ORDER = ['voc21', 'context60', 'coco_object', 'voc20', 'cityscapes', 'context59', 'ade20k',
                'coco_stuff164k', 'coco_stuff10k']
@@ -79,9 +83,29 @@ class Cell:
     def variant(self) -> str:
         return ' '.join(f'{k}={v}' for k, v in self.overrides.items()) or 'default'
 
-    def slug(self) -> str:
-        text = '_'.join(f'{k.replace("model.", "")}={v}' for k, v in self.overrides.items()) or 'default'
-        return re.sub(r'[^A-Za-z0-9_.=+-]+', '-', text)[:120]
+    def variant_dir(self) -> str:
+        """'default', or a readable slug of the overrides plus a hash of them: unique, never
+        truncated into another cell's folder."""
+        if not self.overrides:
+            return 'default'
+        text = '_'.join(f'{k.replace("model.", "")}={v}' for k, v in self.overrides.items())
+        slug = re.sub(r'[^A-Za-z0-9_.=+-]+', '-', text)[:60].strip('-_.')
+        digest = hashlib.sha1(json.dumps(self.overrides, sort_keys=True).encode()).hexdigest()[:8]
+        return f'{slug}-{digest}'
+
+    def cell_dir(self, work_dir: str) -> str:
+        return osp.join(work_dir, self.variant_dir(), config_label(self.config))
+
+
+def config_label(config_path: str) -> str:
+    """A config's folder name in a sweep: its path under configs/ without '.py' (e.g.
+    'clearclip/voc21', 'sclip_voc21'); a config elsewhere gets its stem and a hash of its path."""
+    path = osp.abspath(config_path)
+    configs_root = osp.join(REPO, 'configs') + os.sep
+    if path.startswith(configs_root):
+        return osp.splitext(path[len(configs_root):])[0]
+    digest = hashlib.sha1(path.encode()).hexdigest()[:6]
+    return osp.join('external', f'{osp.splitext(osp.basename(path))[0]}-{digest}')
 
 
 def build_grid(configs: Sequence[str], axes: List[Tuple[str, List[str]]]) -> List[Cell]:
@@ -107,34 +131,84 @@ class Result:
     mAcc: Optional[float] = None
     error: str = ''
     work_dir: str = ''
+    fingerprint: str = ''
+    reused: bool = False
 
 
-def run_cell(cell: Cell, work_dir: str, cfg_options: Dict, launcher: str = 'none') -> Result:
-    """Run (or resume) one cell; never raises for a failing cell."""
-    cell_dir = osp.join(work_dir, cell.slug(), osp.splitext(osp.basename(cell.config))[0])
-    metrics_path = osp.join(cell_dir, 'metrics.json')
+def existing_result(metrics_path: str, identity: dict) -> Tuple[Optional[dict], List[str]]:
+    """The metrics of ``metrics_path`` if they belong to ``identity``, else (None, what changed)."""
+    if not osp.isfile(metrics_path):
+        return None, []
+    try:
+        with open(metrics_path) as f:
+            metrics = json.load(f)
+        old = metrics.get('identity') or {}
+    except (OSError, ValueError, AttributeError):
+        return None, ['unreadable metrics.json']
+    if old.get('fingerprint') == identity['fingerprint']:
+        return metrics, []
+    return None, changed_parts(old, identity)
+
+
+def ensure_result(cfg, overrides: Dict, launcher: str = 'none', log=print, lock: bool = True) -> Tuple[dict, str]:
+    """The metrics of ``cfg`` in its work dir: reused when their fingerprint matches, else run.
+
+    Returns (metrics, how) with ``how`` 'reused', 'ran' or 're-ran (<parts> changed)'. Raises
+    SCLIPError when another process holds the work dir's lock.
+    """
+    from mmengine.dist import get_rank
+    identity = run_identity(cfg, overrides)
+    metrics_path = osp.join(cfg.work_dir, 'metrics.json')
+    metrics, changed = existing_result(metrics_path, identity)
+    if metrics is not None:
+        return metrics, 'reused'
+    cell_lock = CellLock(cfg.work_dir)
+    if lock and get_rank() == 0 and not cell_lock.acquire():
+        raise CellBusy(f'{cfg.work_dir} is being run by {cell_lock.holder}')
+    try:
+        error_path = osp.join(cfg.work_dir, 'error.txt')
+        if osp.exists(error_path):
+            os.remove(error_path)
+        run_test(cfg, launcher=launcher, overrides=overrides, identity=identity, lock=False)
+    finally:
+        cell_lock.release()
+    with open(metrics_path) as f:
+        metrics = json.load(f)
+    return metrics, (f're-ran ({", ".join(changed)} changed)' if changed else 'ran')
+
+
+class CellBusy(SCLIPError):
+    """Another process is writing this cell right now."""
+
+
+def run_cell(cell: Cell, work_dir: str, cfg_options: Dict, launcher: str = 'none', log=print,
+             quiet: bool = False) -> Result:
+    """Run (or reuse) one cell; never raises for a failing cell."""
+    cell_dir = cell.cell_dir(work_dir)
     method, benchmark = osp.basename(osp.dirname(cell.config)), osp.splitext(osp.basename(cell.config))[0]
     try:
         options = dict(cfg_options)
         options.update({k: parse_value(v) for k, v in cell.overrides.items()})
         cfg = load_config(cell.config, options, cell_dir)
+        if quiet:
+            quiet_config(cfg)
         method, benchmark = cell_labels(cfg, cell.config)
-        if not osp.isfile(metrics_path):
-            error_path = osp.join(cell_dir, 'error.txt')
-            if osp.exists(error_path):
-                os.remove(error_path)
-            run_test(cfg, launcher=launcher)
-        with open(metrics_path) as f:
-            metrics = json.load(f)
+        metrics, how = ensure_result(cfg, options, launcher, log)
+        log(f'    {how}')
         return Result(cell.variant, method, benchmark, cell.config, 'ok', metrics.get('mIoU'),
-                      metrics.get('aAcc'), metrics.get('mAcc'), work_dir=cell_dir)
+                      metrics.get('aAcc'), metrics.get('mAcc'), work_dir=cell_dir,
+                      fingerprint=(metrics.get('identity') or {}).get('fingerprint', ''), reused=how == 'reused')
     except KeyboardInterrupt:
         raise
+    except CellBusy as busy:
+        return Result(cell.variant, method, benchmark, cell.config, 'busy', error=str(busy), work_dir=cell_dir)
     except Exception as error:  # noqa: BLE001 - a failing cell is recorded, the sweep goes on
         message = one_line(error) or type(error).__name__
-        os.makedirs(cell_dir, exist_ok=True)
-        with open(osp.join(cell_dir, 'error.txt'), 'w') as f:
-            f.write(traceback.format_exc())
+        try:
+            os.makedirs(cell_dir, exist_ok=True)
+            write_text_atomic(osp.join(cell_dir, 'error.txt'), traceback.format_exc())
+        except OSError:
+            pass
         return Result(cell.variant, method, benchmark, cell.config, 'failed', error=message, work_dir=cell_dir)
 
 
@@ -155,7 +229,7 @@ def markdown_table(results: List[Result]) -> str:
         values = []
         for benchmark in benchmarks:
             result = cells.get(benchmark)
-            values.append('' if result is None else ('failed' if result.status != 'ok' else f'{result.mIoU:.2f}'))
+            values.append('' if result is None else (result.status if result.status != 'ok' else f'{result.mIoU:.2f}'))
         scores = [cells[b].mIoU for b in benchmarks if b in cells and cells[b].status == 'ok']
         complete = len(scores) == len(benchmarks)
         average = f'{sum(scores) / len(scores):.2f}' if complete and scores else ''
@@ -173,30 +247,29 @@ def csv_text(results: List[Result]) -> str:
     return buffer.getvalue()
 
 
-def write_text_atomic(path: str, text: str) -> None:
-    tmp = f'{path}.tmp'
-    with open(tmp, 'w') as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def run_sweep(configs: Sequence[str], axes, work_dir: str, cfg_options: Optional[Dict] = None,
-              launcher: str = 'none', log=print) -> List[Result]:
+              launcher: str = 'none', log=print, quiet: bool = False) -> List[Result]:
     """Run every cell of the grid, writing results.csv / results.md after each one."""
     for config in configs:
         if not osp.isfile(config):
             raise SCLIPError(f'config {config!r} not found; pass existing files to --configs.')
     cells = build_grid(configs, axes)
-    os.makedirs(work_dir, exist_ok=True)
-    write_json_atomic(osp.join(work_dir, 'sweep.json'), dict(
-        configs=list(configs), axes=[[k, v] for k, v in axes], cfg_options=cfg_options or {}))
+    ensure_writable(work_dir, 'the sweep')
     results: List[Result] = []
     for index, cell in enumerate(cells, start=1):
         log(f'[{index}/{len(cells)}] {cell.config} {cell.variant}')
-        result = run_cell(cell, work_dir, cfg_options or {}, launcher)
+        result = run_cell(cell, work_dir, cfg_options or {}, launcher, log, quiet)
         log(f'[{index}/{len(cells)}] {result.status}' + (f' mIoU {result.mIoU:.2f}' if result.status == 'ok'
                                                          else f': {result.error}'))
         results.append(result)
         write_text_atomic(osp.join(work_dir, 'results.csv'), csv_text(results))
         write_text_atomic(osp.join(work_dir, 'results.md'), markdown_table(results))
+    write_json_atomic(osp.join(work_dir, 'sweep.json'), dict(
+        configs=list(configs), axes=[[k, v] for k, v in axes], cfg_options=cfg_options or {},
+        cells=[dict(config=r.config, variant=r.variant, work_dir=r.work_dir, status=r.status,
+                    fingerprint=r.fingerprint) for r in results]))
+    reused = sum(r.reused for r in results)
+    log(f'{len(results)} cells: {sum(r.status == "ok" for r in results) - reused} run, {reused} reused, '
+        f'{sum(r.status == "failed" for r in results)} failed, {sum(r.status == "busy" for r in results)} '
+        'busy in another process')
     return results

@@ -85,10 +85,56 @@ def test_download_failure_says_how_to_get_weights(monkeypatch):
     import open_clip
 
     def offline(*args, **kwargs):
-        raise RuntimeError('Failed to download weights for tag openai: connection refused')
+        raise RuntimeError('Failed to download weights for tag openai: connection refused by the server')
     monkeypatch.setattr(open_clip, 'create_model', offline)
-    with pytest.raises(SCLIPError, match='could not be downloaded.*model.clip_path=/path/to/ViT-B-16.pt'):
+    monkeypatch.setattr(clip_loader, 'network_reachable', lambda *a, **k: True)
+    with pytest.raises(SCLIPError) as error:
         load_clip('openai', arch='ViT-B-16')
+    message = str(error.value)
+    assert 'could not be downloaded' in message and 'model.clip_path=/path/to/ViT-B-16.pt' in message
+    assert 'connection refused by the server' in message  # the reason whole, not cut mid-word
+
+
+def test_offline_without_cached_weights_fails_at_once(monkeypatch):
+    """No network and nothing cached: one line, no download attempt (no retries)."""
+    import time
+
+    import open_clip
+    attempts = []
+    monkeypatch.setattr(open_clip, 'create_model', lambda *a, **k: attempts.append(a))
+    monkeypatch.setattr(clip_loader, 'cached_weights', lambda *a, **k: None)
+    monkeypatch.setattr(clip_loader, 'network_reachable', lambda *a, **k: False)
+    start = time.perf_counter()
+    with pytest.raises(SCLIPError, match='not cached and there is no network.*model.clip_path='):
+        load_clip('openai', arch='ViT-B-16')
+    assert not attempts and time.perf_counter() - start < 5
+
+
+def test_cached_tag_weights_load_from_the_cache_file(monkeypatch, tmp_path):
+    """A cached download is loaded from its file, without asking the hub again."""
+    import open_clip
+    seen = {}
+
+    def fake_create(arch, pretrained=None, **kwargs):
+        seen.update(pretrained=pretrained)
+        return tiny_clip()
+    monkeypatch.setattr(open_clip, 'create_model', fake_create)
+    monkeypatch.setattr(clip_loader, 'cached_weights', lambda *a, **k: str(tmp_path / 'open_clip_model.safetensors'))
+    monkeypatch.setattr(clip_loader, 'network_reachable', lambda *a, **k: False)
+    load_clip('openai', arch='ViT-B-16')
+    assert seen['pretrained'].endswith('open_clip_model.safetensors')
+
+
+def test_checkpoint_of_another_architecture_is_refused(tmp_path):
+    """A ViT-B/32-shaped OpenAI file under model.arch='ViT-B-16' names both architectures."""
+    import open_clip
+    model = open_clip.create_model('ViT-B-32-quickgelu', pretrained=None)
+    path = str(tmp_path / 'b32.pt')
+    torch.save({k: v.half() for k, v in model.state_dict().items()}, path)
+    with pytest.raises(SCLIPError, match=r"is a ViT-B-32 \(patch 32.*model.arch='ViT-B-16' is patch 16"):
+        load_clip(path, arch='ViT-B-16')
+    assert load_clip(path, arch='ViT-B-32').visual.patch_size == (32, 32)
+    assert load_clip(path, arch=None).visual.patch_size == (32, 32)
 
 
 def test_openai_tag_forces_quick_gelu(monkeypatch):
@@ -99,5 +145,7 @@ def test_openai_tag_forces_quick_gelu(monkeypatch):
         seen.update(kwargs, arch=arch, pretrained=pretrained)
         return tiny_clip()
     monkeypatch.setattr(open_clip, 'create_model', fake_create)
+    monkeypatch.setattr(clip_loader, 'cached_weights', lambda *a, **k: None)
+    monkeypatch.setattr(clip_loader, 'network_reachable', lambda *a, **k: True)
     load_clip('openai', arch='ViT-B-16')
     assert seen['force_quick_gelu'] is True and seen['pretrained'] == 'openai'

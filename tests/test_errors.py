@@ -61,8 +61,14 @@ def test_weights_not_downloadable(capsys, tmp_path, voc, monkeypatch):
     def offline(*args, **kwargs):
         raise RuntimeError('Failed to download weights: no network')
     monkeypatch.setattr(open_clip, 'create_model', offline)
+    from sclip.models import clip_loader
+    monkeypatch.setattr(clip_loader, 'cached_weights', lambda *a, **k: None)
+    monkeypatch.setattr(clip_loader, 'network_reachable', lambda *a, **k: True)
     code, err = run_main(capsys, VOC, '--work-dir', str(tmp_path / 'w'), *options(voc, 'openai'))
     assert_one_line(code, err, 'could not be downloaded', 'model.clip_path=/path/to/ViT-B-16.pt')
+    monkeypatch.setattr(clip_loader, 'network_reachable', lambda *a, **k: False)  # offline: at once
+    code, err = run_main(capsys, VOC, '--work-dir', str(tmp_path / 'w'), *options(voc, 'openai'))
+    assert_one_line(code, err, 'not cached and there is no network', 'model.clip_path=')
 
 
 def test_not_a_clip_checkpoint(capsys, tmp_path, voc):

@@ -51,10 +51,11 @@ def test_real_sweep_with_failure_and_resume(tmp_path, tiny_checkpoint, monkeypat
     assert len(calls) == 1 and 'not_a_variant' in calls[0]
 
 
-def fake_run_test(cfg, **kwargs):
-    from sclip.runner import write_json_atomic
+def fake_run_test(cfg, identity=None, **kwargs):
+    from sclip.files import write_json_atomic
     value = {'csa': 50.0, 'vanilla': 10.0}[cfg.model.attention.type] + (1 if 'context' in cfg.filename else 0)
-    write_json_atomic(osp.join(cfg.work_dir, 'metrics.json'), dict(mIoU=value, aAcc=90.0, mAcc=60.0))
+    write_json_atomic(osp.join(cfg.work_dir, 'metrics.json'), dict(mIoU=value, aAcc=90.0, mAcc=60.0,
+                                                                   identity=identity))
 
 
 def test_table_and_interrupt_keeps_finished_cells(tmp_path, monkeypatch):
@@ -66,7 +67,7 @@ def test_table_and_interrupt_keeps_finished_cells(tmp_path, monkeypatch):
         calls.append(cfg.work_dir)
         if len(calls) == 3:
             raise KeyboardInterrupt
-        fake_run_test(cfg)
+        fake_run_test(cfg, **kwargs)
     monkeypatch.setattr(sweep, 'run_test', interrupted)
     with pytest.raises(KeyboardInterrupt):
         sweep.run_sweep(configs, axes, str(tmp_path), log=lambda *_: None)

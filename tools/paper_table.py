@@ -1,12 +1,13 @@
-"""Print the paper's Table 1 for our results, beside the published SCLIP numbers.
+"""Print the paper's Table 1 for our results, beside a method's published numbers.
 
-    python tools/paper_table.py [--results-dir work_dirs] [--run] [--check TOL]
-        [--method sclip] [--cfg-options k=v ...]
+    python tools/paper_table.py [--results-dir work_dirs] [--method sclip] [--run] [--check TOL]
+        [--cfg-options k=v ...]
 
 Reads the metrics.json of the eight benchmarks from the default work dirs of tools/test.py
-(work_dirs/sclip_<benchmark>/, work_dirs/clearclip/<benchmark>/, ...). With --run, missing benchmarks are run first (the same code as
-tools/test.py). --check TOL exits 1 when a benchmark is missing or differs from the
-published number by more than TOL mIoU points: what a GPU CI with the datasets runs.
+(work_dirs/sclip_<benchmark>/, work_dirs/clearclip/<benchmark>/, ...). With --run, every
+benchmark without a result of the same identity (config, weights, data, code) is run first,
+the same way as tools/test.py. --check TOL exits 1 when a benchmark is missing or differs
+from the published number by more than TOL mIoU points: what a GPU CI with the datasets runs.
 """
 import argparse
 import os
@@ -14,46 +15,65 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from sclip.cli import main_guard  # noqa: E402
-from sclip.errors import SCLIPError  # noqa: E402
-from sclip.paper import (METHOD_CONFIGS, PUBLISHED, TABLE1_COLUMNS, check, collect, format_table,  # noqa: E402
-                         result_dir, table)
-from sclip.runner import DictAction, load_config, run_test  # noqa: E402
-
+METHODS = ['clearclip', 'clip', 'maskclip', 'naclip', 'naclip+pamr', 'proxyclip', 'resclip', 'scclip', 'sclip']
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description='Table 1 of the paper for our results.')
-    parser.add_argument('--results-dir', default='work_dirs')
-    parser.add_argument('--method', default='sclip', choices=sorted(PUBLISHED),
-                        help='published row to compare with; clip/maskclip reuse the sclip configs: give them their own '
-                             '--results-dir and --cfg-options model.attention.type=vanilla|maskclip')
-    parser.add_argument('--run', action='store_true', help='run the benchmarks that have no result')
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Table 1 of the paper for our results.',
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument('--results-dir', default='work_dirs', help='where the benchmarks\' work dirs are')
+    parser.add_argument('--method', default='sclip', choices=METHODS,
+                        help='published row to compare with; clip/maskclip reuse the sclip configs: give them '
+                             'their own --results-dir and --cfg-options model.attention.type=vanilla|maskclip')
+    parser.add_argument('--run', action='store_true', help='run the benchmarks that have no result of this identity')
     parser.add_argument('--check', type=float, metavar='TOL', help='exit 1 if any |ours - published| > TOL')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
-    args = parser.parse_args(argv)
-    if args.run:
-        for benchmark, _ in TABLE1_COLUMNS:
-            work_dir = result_dir(args.results_dir, args.method, benchmark)
-            if not osp.isfile(osp.join(work_dir, 'metrics.json')):
+    parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+                        help='overrides for --run (e.g. model.clip_path=...)')
+    parser.add_argument('--verbose', action='store_true', help="mmengine's dumps and library warnings")
+    return parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> None:
+    from sclip.logs import quiet_unless
+    with quiet_unless(args.verbose):
+        from sclip.errors import SCLIPError
+        from sclip.options import parse_cfg_options
+        from sclip.paper import (METHOD_CONFIGS, PUBLISHED, SOURCES, TABLE1_COLUMNS, check, collect,
+                                 format_table, result_dir, table)
+        if args.run:
+            from sclip.logs import quiet_config
+            from sclip.runner import load_config
+            from sclip.sweep import ensure_result
+            options = parse_cfg_options(args.cfg_options)
+            for benchmark, _ in TABLE1_COLUMNS:
                 config = osp.join(REPO, METHOD_CONFIGS[args.method].format(benchmark))
-                run_test(load_config(config, dict(args.cfg_options or {}), work_dir))
-    ours = collect(args.results_dir, args.method)
-    if not ours and not args.run:
-        where = result_dir(args.results_dir, args.method, '<benchmark>')
-        raise SCLIPError(f'no metrics.json under {where!r}; run the benchmarks first or pass --run.')
-    published = PUBLISHED[args.method]
-    print(format_table(table(ours, published)))
-    if args.check is not None:
-        problems = check(ours, published, args.check)
-        for problem in problems:
-            print(f'check failed: {problem}', file=sys.stderr)
-        if problems:
-            sys.exit(1)
-        print(f'all eight benchmarks within {args.check} mIoU of the published numbers')
+                cfg = load_config(config, options, result_dir(args.results_dir, args.method, benchmark))
+                if not args.verbose:
+                    quiet_config(cfg)
+                _, how = ensure_result(cfg, options)
+                print(f'{benchmark}: {how}')
+        ours = collect(args.results_dir, args.method)
+        if not ours and not args.run:
+            where = result_dir(args.results_dir, args.method, '<benchmark>')
+            raise SCLIPError(f'no metrics.json under {where!r}; run the benchmarks first or pass --run.')
+        published = PUBLISHED[args.method]
+        print(format_table(table(ours, published)))
+        print(f'published: {SOURCES[args.method]}')
+        if args.check is not None:
+            problems = check(ours, published, args.check)
+            for problem in problems:
+                print(f'check failed: {problem}', file=sys.stderr)
+            if problems:
+                sys.exit(1)
+            print(f'all eight benchmarks within {args.check} mIoU of the published numbers')
+
+
+def main(argv=None) -> None:
+    run(parse_args(argv))
 
 
 if __name__ == '__main__':
-    main_guard(main)
+    arguments = parse_args()
+    from sclip.cli import main_guard  # noqa: E402
+    main_guard(lambda: run(arguments))

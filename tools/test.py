@@ -1,8 +1,9 @@
 """Evaluate a config: ``python tools/test.py CONFIG [--work-dir DIR] [--out DIR] [--show-dir DIR]
-[--cfg-options k=v ...] [--launcher none|pytorch|slurm]``.
+[--cfg-options k=v ...] [--launcher none|pytorch|slurm] [--verbose]``.
 
-Prints mmseg's per-class table and summary and writes ``WORK_DIR/metrics.json``. Runs on
-CUDA when available, else on the CPU. Input problems end with one line and exit code 2.
+Prints the per-class table and summary and writes ``WORK_DIR/metrics.json`` with the run's
+identity. Runs on CUDA when available, else on the CPU. Input problems end with one line
+(``error: ...``) and exit code 2.
 """
 import argparse
 import os
@@ -10,34 +11,49 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from sclip.cli import main_guard  # noqa: E402
-from sclip.runner import DictAction, load_config, run_test  # noqa: E402
 
-
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Evaluate a training-free CLIP segmentor.')
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Evaluate a training-free CLIP segmentor.',
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('config', help='config file, e.g. configs/sclip_voc21.py')
-    parser.add_argument('--work-dir', help='where logs and metrics.json go')
+    parser.add_argument('--work-dir', help='where logs and metrics.json go (default: work_dirs/<config>)')
     parser.add_argument('--out', help='save every predicted label map as <image>.png here')
-    parser.add_argument('--show-dir', help='save image | prediction | ground truth PNGs here')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config keys, e.g. model.pretrained=ViT-B-16.pt')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--show-dir', help='save image | prediction | ground truth | errors PNGs here')
+    parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+                        help='override config keys, e.g. model.clip_path=ViT-B-16.pt model.prob_thd=0.2')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none',
+                        help='distributed launcher (tools/dist_test.sh sets pytorch)')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument('--verbose', action='store_true',
+                        help="print mmengine's environment, config and hook dumps and every warning")
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    cfg = load_config(args.config, args.cfg_options, args.work_dir)
-    metrics = run_test(cfg, out_dir=args.out, show_dir=args.show_dir, launcher=args.launcher)
-    from mmengine.dist import get_rank
-    if get_rank() == 0:
-        print(f"mIoU {metrics['mIoU']:.2f}  aAcc {metrics['aAcc']:.2f}  mAcc {metrics['mAcc']:.2f}  "
-              f"-> {os.path.join(cfg.work_dir, 'metrics.json')}")
+def run(args: argparse.Namespace) -> None:
+    # imported here, after parsing: --help must not wait for torch/mmseg
+    from sclip.logs import quiet_unless
+    with quiet_unless(args.verbose):
+        from sclip.options import parse_cfg_options
+        from sclip.runner import load_config, run_test
+        overrides = parse_cfg_options(args.cfg_options)
+        cfg = load_config(args.config, overrides, args.work_dir)
+        if not args.verbose:
+            from sclip.logs import quiet_config
+            quiet_config(cfg)
+        metrics = run_test(cfg, out_dir=args.out, show_dir=args.show_dir, launcher=args.launcher,
+                           overrides=overrides)
+        if metrics is not None:  # rank 0 only
+            print(f"mIoU {metrics['mIoU']:.2f}  aAcc {metrics['aAcc']:.2f}  mAcc {metrics['mAcc']:.2f}  "
+                  f"-> {os.path.join(cfg.work_dir, 'metrics.json')}")
+
+
+def main(argv=None) -> None:
+    run(parse_args(argv))
 
 
 if __name__ == '__main__':
-    main_guard(main)
+    arguments = parse_args()
+    from sclip.cli import main_guard  # noqa: E402
+    main_guard(lambda: run(arguments))

@@ -86,6 +86,7 @@ def load_local_clip(path: str, arch: Optional[str], clip_format: str = 'auto') -
             for key in [k for k in state_dict if k == 'attn_mask' or k.endswith('.attn_mask')]:
                 del state_dict[key]  # a traced model's causal-mask buffer, not a weight
             model = build_model_from_openai_state_dict(state_dict, cast_dtype=torch.float32)
+            check_arch_agrees(model, arch, path)
         else:
             if not arch:
                 raise SCLIPError(f'model.clip_path={path!r} is an open_clip checkpoint: set model.arch '
@@ -101,6 +102,47 @@ def load_local_clip(path: str, arch: Optional[str], clip_format: str = 'auto') -
     return model.float().eval()
 
 
+def vision_shape(patch_size, width, layers, image_size) -> tuple:
+    as_int = lambda v: int(v[0] if isinstance(v, (tuple, list)) else v)  # noqa: E731
+    return as_int(patch_size), int(width), int(layers), as_int(image_size)
+
+
+def describe_shape(shape: tuple) -> str:
+    return f'patch {shape[0]}, width {shape[1]}, {shape[2]} layers, {shape[3]} px'
+
+
+def known_architectures() -> Dict[tuple, str]:
+    """Vision shape (patch, width, layers, input size) -> an open_clip ViT name with that shape."""
+    import open_clip
+    known = {}
+    for name in sorted(open_clip.list_models(), key=len):  # the plainest name of each shape
+        vision = (open_clip.get_model_config(name) or {}).get('vision_cfg', {})
+        if isinstance(vision.get('layers'), int) and vision.get('patch_size') and not vision.get('timm_model_name'):
+            shape = vision_shape(vision['patch_size'], vision.get('width', 768), vision['layers'],
+                                 vision.get('image_size', 224))
+            known.setdefault(shape, name)
+    return known
+
+
+def check_arch_agrees(model: torch.nn.Module, arch: Optional[str], path: str) -> None:
+    """An OpenAI file carries its own architecture; when it is a known one and ``model.arch``
+    names another, the config and the weights disagree: fail naming both."""
+    import open_clip
+    if not arch or arch not in open_clip.list_models():
+        return
+    visual = model.visual
+    found = vision_shape(visual.patch_size, visual.conv1.out_channels, len(visual.transformer.resblocks),
+                         visual.image_size)
+    vision = open_clip.get_model_config(arch).get('vision_cfg', {})
+    expected = vision_shape(vision.get('patch_size', 16), vision.get('width', 768), vision.get('layers', 12),
+                            vision.get('image_size', 224))
+    name = known_architectures().get(found)
+    if found != expected and name is not None:
+        raise SCLIPError(f'model.clip_path={path!r} is a {name} ({describe_shape(found)}) but model.arch='
+                         f'{arch!r} is {describe_shape(expected)}; set model.arch={name!r} or pass the '
+                         f'{arch} weights.')
+
+
 def load_tagged_clip(arch: str, tag: str, cache_dir: Optional[str] = None) -> torch.nn.Module:
     """Build an open_clip model by name and pretrained tag, downloading weights if needed."""
     import open_clip
@@ -113,15 +155,56 @@ def load_tagged_clip(arch: str, tag: str, cache_dir: Optional[str] = None) -> to
         known = ', '.join(open_clip.list_pretrained_tags_by_model(arch)) or 'none'
         raise SCLIPError(f'model.clip_path={tag!r} is neither a local file nor an open_clip tag '
                          f'of {arch} (tags: {known}); pass a tag or the path of a checkpoint.')
+    quick_gelu = bool(tag_cfg.get('quick_gelu', False))
+    cached = cached_weights(tag_cfg, cache_dir)
+    if cached is None and not network_reachable(tag_cfg):
+        raise SCLIPError(f'weights {arch}/{tag} are not cached and there is no network; download them once '
+                         'online (or OpenAI\'s ViT-B-16.pt) and pass model.clip_path=/path/to/ViT-B-16.pt.')
     try:
-        model = open_clip.create_model(arch, pretrained=tag, cache_dir=cache_dir,
-                                       force_quick_gelu=bool(tag_cfg.get('quick_gelu', False)))
+        model = open_clip.create_model(arch, pretrained=cached or tag, cache_dir=cache_dir,
+                                       force_quick_gelu=quick_gelu)
     except Exception as error:
-        reason = str(error).strip().splitlines()[0][:200]
+        reason = ' '.join(str(error).split())
         raise SCLIPError(f'weights {arch}/{tag} could not be downloaded ({reason}); connect to the '
                          'internet once so open_clip caches them, or download ViT-B-16.pt '
                          '(OpenAI) and pass model.clip_path=/path/to/ViT-B-16.pt.')
     return model.float().eval()
+
+
+def cached_weights(tag_cfg: dict, cache_dir: Optional[str] = None) -> Optional[str]:
+    """The local file open_clip would load for a pretrained tag, if it is already downloaded."""
+    hub = (tag_cfg.get('hf_hub') or '').strip('/')
+    if hub:
+        try:
+            from huggingface_hub import try_to_load_from_cache
+        except ImportError:
+            return None
+        repo_id = '/'.join(hub.split('/')[:2])
+        for filename in ('open_clip_model.safetensors', 'open_clip_pytorch_model.bin'):
+            found = try_to_load_from_cache(repo_id, filename, cache_dir=cache_dir)
+            if isinstance(found, str) and os.path.isfile(found):
+                return found
+        return None
+    url = tag_cfg.get('url')
+    if url:
+        root = cache_dir or os.path.expanduser('~/.cache/clip')
+        path = os.path.join(root, os.path.basename(url))
+        return path if os.path.isfile(path) else None
+    return None
+
+
+def network_reachable(tag_cfg: dict, timeout: float = 3.0) -> bool:
+    """Can the host serving these weights be reached at all? (one quick TCP connect, no retries)"""
+    import socket
+    from urllib.parse import urlparse
+    host = 'huggingface.co' if tag_cfg.get('hf_hub') else (urlparse(tag_cfg.get('url', '')).hostname or 'huggingface.co')
+    if os.environ.get('HF_HUB_OFFLINE') in ('1', 'true', 'True') and tag_cfg.get('hf_hub'):
+        return False
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
 
 
 def load_clip(pretrained: str, arch: Optional[str] = 'ViT-B-16', clip_format: str = 'auto',

@@ -1,0 +1,104 @@
+"""Writing results safely: atomic files with the usual permissions, writable work dirs, cell locks.
+
+Why: a result file is either whole or absent (never half-written by a full disk or a kill),
+readable by the rest of a cluster group (``mkstemp`` alone makes it 0600), and two processes
+sharing a work dir never write the same result at once.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import os.path as osp
+import tempfile
+from typing import Optional
+
+from .errors import SCLIPError
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_text_atomic(path: str, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path`` and rename it; 0666 minus the umask."""
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=folder, prefix='.', suffix='.tmp')
+    try:
+        with os.fdopen(handle, 'w') as f:
+            f.write(text)
+        os.chmod(tmp, 0o666 & ~current_umask())
+        os.replace(tmp, path)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
+
+
+def write_json_atomic(path: str, payload) -> None:
+    write_text_atomic(path, json.dumps(payload, indent=2))
+
+
+def describe_os_error(error: OSError, path: str, what: str) -> SCLIPError:
+    reason = {errno.EACCES: 'permission denied', errno.EROFS: 'read-only file system',
+              errno.ENOSPC: 'no space left on the device', errno.EDQUOT: 'disk quota exceeded'}.get(
+        error.errno, error.strerror or str(error))
+    return SCLIPError(f'{path}: cannot write {what} ({reason}); free some space or pass another --work-dir.')
+
+
+def ensure_writable(folder: str, what: str = 'results') -> None:
+    """Create ``folder`` and prove a file can be written there, or raise one line naming it."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        handle, probe = tempfile.mkstemp(dir=folder, prefix='.write-test-')
+        os.close(handle)
+        os.remove(probe)
+    except OSError as error:
+        raise describe_os_error(error, folder, what) from None
+
+
+class CellLock:
+    """An exclusive lock on a result folder (``<folder>/.lock``), released when the process ends.
+
+    ``acquire()`` returns False (and sets ``holder``) when another process holds it.
+    """
+
+    def __init__(self, folder: str):
+        self.path = osp.join(folder, '.lock')
+        self.handle = None
+        self.holder: Optional[str] = None
+
+    def acquire(self) -> bool:
+        os.makedirs(osp.dirname(self.path), exist_ok=True)
+        handle = open(self.path, 'a+')
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            self.holder = handle.read().strip() or 'another process'
+            handle.close()
+            return False
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f'pid {os.getpid()} on {os.uname().nodename}')
+        handle.flush()
+        self.handle = handle
+        return True
+
+    def release(self) -> None:
+        if self.handle is not None:
+            fcntl.flock(self.handle, fcntl.LOCK_UN)
+            self.handle.close()
+            self.handle = None
+
+    def __enter__(self) -> 'CellLock':
+        if not self.acquire():
+            raise SCLIPError(f'{osp.dirname(self.path)} is being written by {self.holder} (lock '
+                             f'{self.path}); wait for it to finish or pass another --work-dir.')
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()

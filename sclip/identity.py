@@ -1,0 +1,205 @@
+"""What produced a result: config after overrides, weights, text, data and code, and one fingerprint.
+
+Why: a number is only meaningful with the run it belongs to. Every ``metrics.json`` carries
+this identity; a sweep or ``paper_table.py --run`` reuses an existing result only when its
+fingerprint equals the fingerprint of the run it would start, and otherwise says what changed.
+File hashes of large checkpoints are cached by (path, size, mtime) so computing an identity
+stays cheap.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import os.path as osp
+import subprocess
+from typing import Dict, Optional
+
+from mmengine import Config
+
+PACKAGE_DIR = osp.dirname(osp.abspath(__file__))
+REPO_DIR = osp.dirname(PACKAGE_DIR)
+# Keys that say where something lives or how fast it runs, not what is computed: their
+# content is represented by hashes below (weights, class names) or does not change results.
+LOCATION_KEYS = ('clip_path', 'pretrained', 'text_cache_dir', 'class_names')
+LOADER_KEYS = ('num_workers', 'persistent_workers', 'pin_memory')
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def canonical(value) -> str:
+    """A stable JSON text of a config value (tuples as lists, keys sorted)."""
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _hash_cache_path() -> str:
+    root = os.environ.get('SCLIP_CACHE_DIR', osp.join(osp.expanduser('~'), '.cache', 'sclip'))
+    return osp.join(root, 'file_hashes.json')
+
+
+def file_sha256(path: str) -> Optional[str]:
+    """sha256 of a file, cached by (real path, size, mtime); None when it is not a file."""
+    if not path or not osp.isfile(osp.expanduser(str(path))):
+        return None
+    real = osp.realpath(osp.expanduser(str(path)))
+    stat = os.stat(real)
+    key = f'{real}:{stat.st_size}:{stat.st_mtime_ns}'
+    cache_file = _hash_cache_path()
+    try:
+        with open(cache_file) as f:
+            cache = json.load(f)
+    except (OSError, ValueError):
+        cache = {}
+    if key in cache:
+        return cache[key]
+    digest = hashlib.sha256()
+    with open(real, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 22), b''):
+            digest.update(block)
+    cache[key] = digest.hexdigest()
+    try:
+        from .files import write_text_atomic
+        write_text_atomic(cache_file, json.dumps(cache))
+    except OSError:
+        pass  # a cache that cannot be written only costs time
+    return cache[key]
+
+
+def source_sha256() -> str:
+    """sha256 over every .py file of the sclip package (path and content)."""
+    digest = hashlib.sha256()
+    for root, dirs, files in sorted(os.walk(PACKAGE_DIR)):
+        dirs.sort()
+        for name in sorted(files):
+            if name.endswith('.py'):
+                path = osp.join(root, name)
+                digest.update(osp.relpath(path, PACKAGE_DIR).encode())
+                with open(path, 'rb') as f:
+                    digest.update(f.read())
+    return digest.hexdigest()
+
+
+def git_commit() -> Optional[str]:
+    """The repository's commit (with '+dirty' when sclip/ has uncommitted changes), if any."""
+    if not osp.isdir(osp.join(REPO_DIR, '.git')):
+        return None
+    try:
+        commit = subprocess.run(['git', '-C', REPO_DIR, 'rev-parse', 'HEAD'], capture_output=True,
+                                text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(['git', '-C', REPO_DIR, 'status', '--porcelain', '--', 'sclip'],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (commit + ('+dirty' if dirty else '')) or None
+
+
+def library_versions() -> Dict[str, str]:
+    import mmengine
+    import mmseg
+    import open_clip
+    import torch
+    return {'torch': torch.__version__, 'mmseg': mmseg.__version__, 'mmengine': mmengine.__version__,
+            'open_clip': open_clip.__version__}
+
+
+def resolved_weights(model: dict) -> str:
+    pretrained = model.get('pretrained')
+    return str(pretrained if pretrained is not None else model.get('clip_path') or 'openai')
+
+
+def templates_text(templates) -> str:
+    from .models.text_classifier import resolve_templates
+    return canonical(resolve_templates(templates if templates is not None else 'openai_imagenet'))
+
+
+def data_identity(cfg: Config) -> dict:
+    from .data_check import dataset_paths, expected_pairs
+    dataset = cfg.test_dataloader.dataset
+    root, img_dir, seg_dir, split = dataset_paths(dataset)
+    try:
+        pairs, _, reduce_zero_label = expected_pairs(cfg)
+        count = len(pairs)
+    except Exception:  # noqa: BLE001 - a missing folder is reported by the pre-flight checks
+        count, reduce_zero_label = None, bool(dataset.get('reduce_zero_label', False))
+    return {'type': dataset.get('type'), 'root': root, 'img_dir': img_dir, 'seg_map_dir': seg_dir,
+            'img_suffix': dataset.get('img_suffix'), 'seg_map_suffix': dataset.get('seg_map_suffix'),
+            'split': dataset.get('ann_file') or None, 'num_images': count,
+            'reduce_zero_label': reduce_zero_label}
+
+
+def resolved_config(cfg: Config) -> dict:
+    """What of the config decides the numbers: model (minus locations), data set-up, evaluator."""
+    model = copy.deepcopy(cfg.to_dict().get('model', {}))
+    for key in LOCATION_KEYS:
+        model.pop(key, None)
+    if isinstance(model.get('vfm'), dict):
+        model['vfm'] = {k: v for k, v in model['vfm'].items() if k != 'checkpoint'}
+    loader = {k: v for k, v in copy.deepcopy(cfg.to_dict().get('test_dataloader', {})).items()
+              if k not in LOADER_KEYS}
+    return {'model': model, 'test_dataloader': loader, 'test_evaluator': cfg.to_dict().get('test_evaluator')}
+
+
+def run_identity(cfg: Config, overrides: Optional[dict] = None) -> dict:
+    """The identity of evaluating ``cfg`` (after ``overrides``), with its fingerprint."""
+    model = cfg.get('model', {})
+    weights = resolved_weights(model)
+    vfm = model.get('vfm') or None
+    class_names = model.get('class_names')
+    identity = {
+        'config': {'file': cfg.filename, 'overrides': dict(overrides or {}),
+                   'resolved_sha256': sha256_text(canonical(resolved_config(cfg)))},
+        'weights': {'arch': model.get('arch'), 'source': weights, 'sha256': file_sha256(weights)},
+        'vfm': None if not vfm else {'type': vfm.get('type'), 'source': vfm.get('checkpoint') or 'official-url',
+                                     'sha256': file_sha256(vfm.get('checkpoint'))},
+        'text': {'class_names': class_names, 'class_names_sha256': file_sha256(class_names),
+                 'templates': model.get('templates', 'openai_imagenet')
+                 if isinstance(model.get('templates', 'openai_imagenet'), str) else 'custom',
+                 'templates_sha256': sha256_text(templates_text(model.get('templates')))},
+        'data': data_identity(cfg),
+        'code': {'version': _version(), 'git': git_commit(), 'source_sha256': source_sha256()},
+        'libraries': library_versions(),
+    }
+    identity['fingerprint'] = fingerprint(identity)
+    return identity
+
+
+def _version() -> str:
+    from . import __version__
+    return __version__
+
+
+FINGERPRINT_PARTS = ('config', 'weights', 'vfm', 'text', 'data', 'code', 'libraries')
+
+
+def _fingerprint_view(identity: dict) -> dict:
+    """The parts of an identity that decide the numbers (not file names, not git's dirty flag)."""
+    view = {
+        'config': identity['config']['resolved_sha256'],
+        'weights': [identity['weights']['arch'],
+                    identity['weights']['sha256'] or identity['weights']['source']],
+        'vfm': None if not identity.get('vfm') else [identity['vfm']['type'],
+                                                     identity['vfm']['sha256'] or identity['vfm']['source']],
+        'text': [identity['text']['class_names_sha256'], identity['text']['templates_sha256']],
+        'data': [identity['data'].get(k) for k in ('type', 'root', 'split', 'num_images')],
+        'code': identity['code']['source_sha256'],
+        'libraries': identity['libraries'],
+    }
+    return view
+
+
+def fingerprint(identity: dict) -> str:
+    return sha256_text(canonical(_fingerprint_view(identity)))
+
+
+def changed_parts(old: Optional[dict], new: dict) -> list:
+    """Which parts of ``new`` differ from ``old`` (an identity read from a metrics.json)."""
+    if not old or 'config' not in old:
+        return ['no identity recorded']
+    try:
+        before, after = _fingerprint_view(old), _fingerprint_view(new)
+    except (KeyError, TypeError):
+        return ['identity of another format']
+    return [part for part in FINGERPRINT_PARTS if before.get(part) != after.get(part)]
