@@ -42,20 +42,30 @@ def write_json_atomic(path: str, payload) -> None:
     write_text_atomic(path, json.dumps(payload, indent=2))
 
 
-def describe_os_error(error: OSError, path: str, what: str) -> SCLIPError:
+def describe_os_error(error: OSError, path: str, what: str, option: str = '--work-dir') -> SCLIPError:
+    """One line for a failed write: the path, the reason and the fix (``option`` names where
+    the user chose the path)."""
     reason = {errno.EACCES: 'permission denied', errno.EROFS: 'read-only file system',
               errno.ENOSPC: 'no space left on the device', errno.EDQUOT: 'disk quota exceeded'}.get(
         error.errno, error.strerror or str(error))
-    return SCLIPError(f'{path}: cannot write {what} ({reason}); free some space or pass another --work-dir.')
+    full = error.errno in (errno.ENOSPC, errno.EDQUOT)
+    fix = f'free some space or pass another {option}' if full else f'pass a writable {option}'
+    return SCLIPError(f'{path}: cannot write {what} ({reason}); {fix}.')
 
 
 def ensure_writable(folder: str, what: str = 'results') -> None:
-    """Create ``folder`` and prove a file can be written there, or raise one line naming it."""
+    """Create ``folder`` and prove a file can be written there, or raise one line naming it.
+
+    The probe writes a byte: on a full disk an empty file can still be created, only its
+    data cannot be written."""
     try:
         os.makedirs(folder, exist_ok=True)
         handle, probe = tempfile.mkstemp(dir=folder, prefix='.write-test-')
-        os.close(handle)
-        os.remove(probe)
+        try:
+            os.write(handle, b'\0')
+        finally:
+            os.close(handle)
+            os.remove(probe)
     except OSError as error:
         raise describe_os_error(error, folder, what) from None
 
@@ -81,18 +91,26 @@ class CellLock:
             self.holder = handle.read().strip() or 'another process'
             handle.close()
             return False
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f'pid {os.getpid()} on {os.uname().nodename}')
-        handle.flush()
+        try:  # who holds it, for the message of a second process; the lock itself is the flock
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f'pid {os.getpid()} on {os.uname().nodename}')
+            handle.flush()
+        except OSError:
+            pass
         self.handle = handle
         return True
 
     def release(self) -> None:
         if self.handle is not None:
-            fcntl.flock(self.handle, fcntl.LOCK_UN)
-            self.handle.close()
-            self.handle = None
+            handle, self.handle = self.handle, None
+            try:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+            finally:
+                try:
+                    handle.close()
+                except OSError:  # the holder line could not reach a full disk; the lock ends anyway
+                    pass
 
     def __enter__(self) -> 'CellLock':
         if not self.acquire():

@@ -21,7 +21,7 @@ def check_class_names(cfg: Config) -> None:
     path = model.get('class_names')
     if not path:
         raise SCLIPError('model.class_names is not set; point it at a class-name file.')
-    names = load_class_names(path)
+    names = load_class_names(path, model.get('class_name_separator', ', '))
     dataset = dataset_cfg(cfg)
     classes = dataset_classes(dataset)
     if names.num_classes != len(classes):

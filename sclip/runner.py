@@ -65,10 +65,17 @@ def enable_outputs(cfg: Config, out_dir: Optional[str], show_dir: Optional[str])
                                                out_dir=show_dir)
 
 
-def setup_launcher(cfg: Config, launcher: str) -> None:
-    """Distributed set-up; on machines without CUDA, a gloo group and no DDP wrapper."""
+def setup_launcher(cfg: Config, launcher: str, init_cuda: bool = False) -> None:
+    """Distributed set-up; on machines without CUDA, a gloo group and no DDP wrapper. With
+    ``init_cuda`` (no mmengine Runner to do it) the NCCL group is started here too."""
     cfg.launcher = launcher
     if launcher == 'none':
+        return
+    if init_cuda and torch.cuda.is_available():
+        import torch.distributed as dist
+        if not dist.is_initialized():
+            from mmengine.dist import init_dist
+            init_dist(launcher)
         return
     cfg.model_wrapper_cfg = dict(type='SCLIPInferenceWrapper')
     if not torch.cuda.is_available():
@@ -85,12 +92,12 @@ def rounded(value) -> float:
     return round(float(value), 2)
 
 
-def metrics_payload(runner, metrics: dict, cfg: Config, identity: dict, out_dir: Optional[str]) -> dict:
-    """``metrics.json`` content (schema in docs, see METRICS_SCHEMA)."""
+def metrics_payload(evaluator, metrics: dict, cfg: Config, identity: dict, out_dir: Optional[str]) -> dict:
+    """``metrics.json`` content (schema: METRICS_SCHEMA) from an mmengine ``Evaluator``."""
     payload = {'schema': METRICS_SCHEMA}
     payload.update({key: rounded(value) for key, value in metrics.items()})
-    for evaluator in runner.test_evaluator.metrics:
-        per_class = getattr(evaluator, 'per_class', None)
+    for metric in evaluator.metrics:
+        per_class = getattr(metric, 'per_class', None)
         if per_class:
             payload['per_class'] = {key: dict(values) for key, values in per_class.items()}
     payload.update(config=cfg.filename, method=cfg.get('method'), paper_key=cfg.get('paper_key'),
@@ -135,7 +142,7 @@ def run_test(cfg: Config, out_dir: Optional[str] = None, show_dir: Optional[str]
         runner = Runner.from_cfg(cfg)
         show_info(runner)
         metrics = runner.test()
-        payload = metrics_payload(runner, metrics, cfg, identity, out_dir)
+        payload = metrics_payload(runner.test_evaluator, metrics, cfg, identity, out_dir)
         if get_rank() == 0:
             try:
                 write_json_atomic(osp.join(cfg.work_dir, 'metrics.json'), payload)
@@ -160,9 +167,9 @@ def show_info(runner) -> None:
     logger = runner.logger
     if logger.level > logging.INFO:
         logger.setLevel(logging.INFO)
-        for handler in logger.handlers:
-            if handler.level > logging.INFO:
-                handler.setLevel(logging.INFO)
+    for handler in logger.handlers:
+        if handler.level > logging.INFO:
+            handler.setLevel(logging.INFO)
 
 
 def close_process_group() -> None:

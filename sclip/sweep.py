@@ -1,10 +1,12 @@
 """Grids of config overrides × benchmark configs, resumable, one work dir per cell.
 
-Why: every comparison in the paper is "the same run with one thing changed". A sweep runs
-each cell through the same code as ``tools/test.py`` (``sclip.runner.run_test``), keeps
-each cell's ``metrics.json`` (a cell that has one is never run again), records a failing
-cell's error and goes on, and rewrites ``results.csv`` and ``results.md`` atomically after
-every cell, so killing it loses nothing already finished.
+Why: every comparison in the paper is "the same run with one thing changed". A sweep gives
+each cell its own folder and ``metrics.json`` (with the cell's identity), reuses a cell only
+when its fingerprint is unchanged, evaluates the cells that read the same images together in
+one pass (sclip/group_eval.py) or one by one (``share=False``, each through mmengine's Runner
+like ``tools/test.py``), records a failing cell's error and goes on, and rewrites
+``results.csv`` and ``results.md`` atomically as cells finish, so killing it loses nothing
+already finished.
 """
 from __future__ import annotations
 
@@ -22,10 +24,11 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .errors import SCLIPError, one_line
-from .files import CellLock, ensure_writable, write_json_atomic, write_text_atomic
-from .identity import REPO_DIR as REPO, changed_parts, run_identity
+from .files import ensure_writable, write_json_atomic, write_text_atomic
+from .group_eval import Job, evaluate_jobs
+from .identity import REPO_DIR as REPO, run_identity
 from .logs import quiet_config
-from .runner import load_config, run_test
+from .runner import load_config
 
 PAPER_ORDER = ['voc21', 'context60', 'coco_object', 'voc20', 'cityscapes', 'context59', 'ade20k',
                'coco_stuff164k', 'coco_stuff10k']
@@ -135,83 +138,6 @@ class Result:
     reused: bool = False
 
 
-def existing_result(metrics_path: str, identity: dict) -> Tuple[Optional[dict], List[str]]:
-    """The metrics of ``metrics_path`` if they belong to ``identity``, else (None, what changed)."""
-    if not osp.isfile(metrics_path):
-        return None, []
-    try:
-        with open(metrics_path) as f:
-            metrics = json.load(f)
-        old = metrics.get('identity') or {}
-    except (OSError, ValueError, AttributeError):
-        return None, ['unreadable metrics.json']
-    if old.get('fingerprint') == identity['fingerprint']:
-        return metrics, []
-    return None, changed_parts(old, identity)
-
-
-def ensure_result(cfg, overrides: Dict, launcher: str = 'none', log=print, lock: bool = True) -> Tuple[dict, str]:
-    """The metrics of ``cfg`` in its work dir: reused when their fingerprint matches, else run.
-
-    Returns (metrics, how) with ``how`` 'reused', 'ran' or 're-ran (<parts> changed)'. Raises
-    SCLIPError when another process holds the work dir's lock.
-    """
-    from mmengine.dist import get_rank
-    identity = run_identity(cfg, overrides)
-    metrics_path = osp.join(cfg.work_dir, 'metrics.json')
-    metrics, changed = existing_result(metrics_path, identity)
-    if metrics is not None:
-        return metrics, 'reused'
-    cell_lock = CellLock(cfg.work_dir)
-    if lock and get_rank() == 0 and not cell_lock.acquire():
-        raise CellBusy(f'{cfg.work_dir} is being run by {cell_lock.holder}')
-    try:
-        error_path = osp.join(cfg.work_dir, 'error.txt')
-        if osp.exists(error_path):
-            os.remove(error_path)
-        run_test(cfg, launcher=launcher, overrides=overrides, identity=identity, lock=False)
-    finally:
-        cell_lock.release()
-    with open(metrics_path) as f:
-        metrics = json.load(f)
-    return metrics, (f're-ran ({", ".join(changed)} changed)' if changed else 'ran')
-
-
-class CellBusy(SCLIPError):
-    """Another process is writing this cell right now."""
-
-
-def run_cell(cell: Cell, work_dir: str, cfg_options: Dict, launcher: str = 'none', log=print,
-             quiet: bool = False) -> Result:
-    """Run (or reuse) one cell; never raises for a failing cell."""
-    cell_dir = cell.cell_dir(work_dir)
-    method, benchmark = osp.basename(osp.dirname(cell.config)), osp.splitext(osp.basename(cell.config))[0]
-    try:
-        options = dict(cfg_options)
-        options.update({k: parse_value(v) for k, v in cell.overrides.items()})
-        cfg = load_config(cell.config, options, cell_dir)
-        if quiet:
-            quiet_config(cfg)
-        method, benchmark = cell_labels(cfg, cell.config)
-        metrics, how = ensure_result(cfg, options, launcher, log)
-        log(f'    {how}')
-        return Result(cell.variant, method, benchmark, cell.config, 'ok', metrics.get('mIoU'),
-                      metrics.get('aAcc'), metrics.get('mAcc'), work_dir=cell_dir,
-                      fingerprint=(metrics.get('identity') or {}).get('fingerprint', ''), reused=how == 'reused')
-    except KeyboardInterrupt:
-        raise
-    except CellBusy as busy:
-        return Result(cell.variant, method, benchmark, cell.config, 'busy', error=str(busy), work_dir=cell_dir)
-    except Exception as error:  # noqa: BLE001 - a failing cell is recorded, the sweep goes on
-        message = one_line(error) or type(error).__name__
-        try:
-            os.makedirs(cell_dir, exist_ok=True)
-            write_text_atomic(osp.join(cell_dir, 'error.txt'), traceback.format_exc())
-        except OSError:
-            pass
-        return Result(cell.variant, method, benchmark, cell.config, 'failed', error=message, work_dir=cell_dir)
-
-
 def row_label(result: Result) -> str:
     return result.method if result.variant == 'default' else f'{result.method} {result.variant}'
 
@@ -247,29 +173,92 @@ def csv_text(results: List[Result]) -> str:
     return buffer.getvalue()
 
 
+def prepare_cell(cell: Cell, work_dir: str, cfg_options: Dict, quiet: bool, save_predictions: bool):
+    """(Job, method, benchmark) of a cell: its config loaded with the overrides and its identity."""
+    options = dict(cfg_options)
+    options.update({k: parse_value(v) for k, v in cell.overrides.items()})
+    cell_dir = cell.cell_dir(work_dir)
+    cfg = load_config(cell.config, options, cell_dir)
+    if quiet:
+        quiet_config(cfg)
+    method, benchmark = cell_labels(cfg, cell.config)
+    job = Job(cfg, options, run_identity(cfg, options), label=f'{config_label(cell.config)} {cell.variant}',
+              out_dir=osp.join(cell_dir, 'predictions') if save_predictions else None)
+    return job, method, benchmark
+
+
+def record_failure(cell_dir: str, text: str) -> None:
+    try:
+        os.makedirs(cell_dir, exist_ok=True)
+        write_text_atomic(osp.join(cell_dir, 'error.txt'), text)
+    except OSError:
+        pass
+
+
 def run_sweep(configs: Sequence[str], axes, work_dir: str, cfg_options: Optional[Dict] = None,
-              launcher: str = 'none', log=print, quiet: bool = False) -> List[Result]:
-    """Run every cell of the grid, writing results.csv / results.md after each one."""
+              launcher: str = 'none', log=print, quiet: bool = False, share: bool = True,
+              save_predictions: bool = False) -> List[Result]:
+    """Run every cell of the grid; results.csv / results.md are rewritten as cells finish.
+
+    ``share``: cells that read the same images are evaluated together in one pass over the
+    data (sclip/group_eval.py); otherwise one by one, each through mmengine's Runner.
+    """
     for config in configs:
         if not osp.isfile(config):
             raise SCLIPError(f'config {config!r} not found; pass existing files to --configs.')
     cells = build_grid(configs, axes)
     ensure_writable(work_dir, 'the sweep')
-    results: List[Result] = []
-    for index, cell in enumerate(cells, start=1):
-        log(f'[{index}/{len(cells)}] {cell.config} {cell.variant}')
-        result = run_cell(cell, work_dir, cfg_options or {}, launcher, log, quiet)
-        log(f'[{index}/{len(cells)}] {result.status}' + (f' mIoU {result.mIoU:.2f}' if result.status == 'ok'
-                                                         else f': {result.error}'))
-        results.append(result)
-        write_text_atomic(osp.join(work_dir, 'results.csv'), csv_text(results))
-        write_text_atomic(osp.join(work_dir, 'results.md'), markdown_table(results))
+    results: List[Optional[Result]] = [None] * len(cells)
+    jobs, positions = [], []
+    for index, cell in enumerate(cells):
+        method = osp.basename(osp.dirname(cell.config))
+        benchmark = osp.splitext(osp.basename(cell.config))[0]
+        try:
+            job, method, benchmark = prepare_cell(cell, work_dir, cfg_options or {}, quiet, save_predictions)
+        except KeyboardInterrupt:
+            raise
+        except Exception as error:  # noqa: BLE001 - a failing cell is recorded, the sweep goes on
+            record_failure(cell.cell_dir(work_dir), traceback.format_exc())
+            results[index] = Result(cell.variant, method, benchmark, cell.config, 'failed',
+                                    error=one_line(error) or type(error).__name__, work_dir=cell.cell_dir(work_dir))
+            log(f'[{index + 1}/{len(cells)}] {config_label(cell.config)} {cell.variant}: failed: {results[index].error}')
+            continue
+        jobs.append(job)
+        positions.append((index, method, benchmark))
+
+    def write_tables() -> None:
+        done = [r for r in results if r is not None]
+        write_text_atomic(osp.join(work_dir, 'results.csv'), csv_text(done))
+        write_text_atomic(osp.join(work_dir, 'results.md'), markdown_table(done))
+
+    def on_outcome(position: int, outcome) -> None:
+        index, method, benchmark = positions[position]
+        cell, job = cells[index], jobs[position]
+        metrics = outcome.metrics or {}
+        result = Result(cell.variant, method, benchmark, cell.config, outcome.status, metrics.get('mIoU'),
+                        metrics.get('aAcc'), metrics.get('mAcc'), outcome.error, job.cfg.work_dir,
+                        (metrics.get('identity') or {}).get('fingerprint', ''), outcome.how == 'reused')
+        if outcome.status == 'failed':
+            record_failure(job.cfg.work_dir, outcome.traceback or outcome.error)
+        elif outcome.status == 'ok':
+            error_path = osp.join(job.cfg.work_dir, 'error.txt')
+            if osp.exists(error_path):
+                os.remove(error_path)
+        results[index] = result
+        detail = f'mIoU {result.mIoU:.2f} ({outcome.how})' if outcome.status == 'ok' else outcome.error
+        log(f'[{index + 1}/{len(cells)}] {job.label}: {outcome.status} {detail}')
+        write_tables()
+
+    if positions:
+        evaluate_jobs(jobs, launcher, log, share, quiet, on_outcome)
+    write_tables()
+    done = [r for r in results if r is not None]
     write_json_atomic(osp.join(work_dir, 'sweep.json'), dict(
-        configs=list(configs), axes=[[k, v] for k, v in axes], cfg_options=cfg_options or {},
+        configs=list(configs), axes=[[k, v] for k, v in axes], cfg_options=cfg_options or {}, shared=share,
         cells=[dict(config=r.config, variant=r.variant, work_dir=r.work_dir, status=r.status,
-                    fingerprint=r.fingerprint) for r in results]))
-    reused = sum(r.reused for r in results)
-    log(f'{len(results)} cells: {sum(r.status == "ok" for r in results) - reused} run, {reused} reused, '
-        f'{sum(r.status == "failed" for r in results)} failed, {sum(r.status == "busy" for r in results)} '
+                    fingerprint=r.fingerprint) for r in done]))
+    reused = sum(r.reused for r in done)
+    log(f'{len(done)} cells: {sum(r.status == "ok" for r in done) - reused} run, {reused} reused, '
+        f'{sum(r.status == "failed" for r in done)} failed, {sum(r.status == "busy" for r in done)} '
         'busy in another process')
-    return results
+    return done

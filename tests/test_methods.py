@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from helpers import BENCHMARKS, REPO, make_dataset, run_tool, write_openai_checkpoint
-from sclip import sweep
+from sclip import group_eval, sweep
 from sclip.runner import load_config
 from test_sweep import fake_run_test
 
@@ -47,10 +47,10 @@ def test_method_config_end_to_end(path, tmp_path, tiny_checkpoint):
 
 
 def test_one_sweep_gives_the_method_table(tmp_path, monkeypatch):
-    monkeypatch.setattr(sweep, 'run_test', fake_run_test)
+    monkeypatch.setattr(group_eval, 'run_test', fake_run_test)
     configs = [osp.join(REPO, 'configs', 'sclip_voc21.py'), osp.join(REPO, 'configs', 'clearclip', 'voc21.py'),
                osp.join(REPO, 'configs', 'naclip', 'voc21.py')]
-    sweep.run_sweep(configs, [], str(tmp_path), log=lambda *_: None)
+    sweep.run_sweep(configs, [], str(tmp_path), log=lambda *_: None, share=False)
     lines = (tmp_path / 'results.md').read_text().splitlines()
     assert [line.split('|')[1].strip() for line in lines[2:]] == ['SCLIP', 'ClearCLIP', 'NACLIP']
 

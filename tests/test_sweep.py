@@ -7,7 +7,7 @@ import os.path as osp
 import pytest
 
 from helpers import REPO, load_tool, make_dataset
-from sclip import paper, sweep
+from sclip import group_eval, paper, sweep
 
 
 def test_split_and_parse_values():
@@ -45,9 +45,9 @@ def test_real_sweep_with_failure_and_resume(tmp_path, tiny_checkpoint, monkeypat
 
     # resume: finished cells are not run again
     calls = []
-    monkeypatch.setattr(sweep, 'run_test', lambda cfg, **kw: calls.append(cfg.work_dir))
+    monkeypatch.setattr(group_eval, 'run_test', lambda cfg, **kw: calls.append(cfg.work_dir))
     with pytest.raises(SystemExit):
-        tool.main(args)
+        tool.main(args + ['--no-share'])
     assert len(calls) == 1 and 'not_a_variant' in calls[0]
 
 
@@ -68,13 +68,13 @@ def test_table_and_interrupt_keeps_finished_cells(tmp_path, monkeypatch):
         if len(calls) == 3:
             raise KeyboardInterrupt
         fake_run_test(cfg, **kwargs)
-    monkeypatch.setattr(sweep, 'run_test', interrupted)
+    monkeypatch.setattr(group_eval, 'run_test', interrupted)
     with pytest.raises(KeyboardInterrupt):
-        sweep.run_sweep(configs, axes, str(tmp_path), log=lambda *_: None)
+        sweep.run_sweep(configs, axes, str(tmp_path), log=lambda *_: None, share=False)
     with open(tmp_path / 'results.csv') as f:
         assert len(list(csv.DictReader(f))) == 2
-    monkeypatch.setattr(sweep, 'run_test', fake_run_test)
-    results = sweep.run_sweep(configs, axes, str(tmp_path), log=lambda *_: None)
+    monkeypatch.setattr(group_eval, 'run_test', fake_run_test)
+    results = sweep.run_sweep(configs, axes, str(tmp_path), log=lambda *_: None, share=False)
     assert [r.mIoU for r in results] == [50.0, 51.0, 10.0, 11.0]
     lines = (tmp_path / 'results.md').read_text().splitlines()
     assert lines[0] == '| variant | voc21 | context59 | average |'
@@ -83,11 +83,11 @@ def test_table_and_interrupt_keeps_finished_cells(tmp_path, monkeypatch):
 
 
 def test_grid_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(sweep, 'run_test', fake_run_test)
+    monkeypatch.setattr(group_eval, 'run_test', fake_run_test)
     grid = tmp_path / 'grid.json'
     grid.write_text(json.dumps(dict(configs=[osp.join(REPO, 'configs', 'sclip_voc21.py')],
                                     set={'model.attention.type': ['csa', 'vanilla']})))
-    load_tool('sweep').main(['--grid', str(grid), '--work-dir', str(tmp_path / 'w')])
+    load_tool('sweep').main(['--grid', str(grid), '--work-dir', str(tmp_path / 'w'), '--no-share'])
     assert 'vanilla | 10.00' in (tmp_path / 'w' / 'results.md').read_text()
 
 
@@ -140,7 +140,7 @@ def test_killed_sweep_keeps_finished_cells_and_resumes(tmp_path, tiny_checkpoint
     args = [sys.executable, 'tools/sweep.py', '--configs', 'configs/sclip_voc21.py',
             '--set', 'model.attention.type=csa,vanilla,maskclip', '--work-dir', str(work),
             '--cfg-options', f'model.pretrained={tiny_checkpoint}', f'test_dataloader.dataset.data_root={root}',
-            'test_dataloader.num_workers=0']
+            'test_dataloader.num_workers=0', '--no-share']  # one by one: a cell finishes before the next starts
     process = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline and not (work / 'results.csv').exists():

@@ -1,39 +1,64 @@
-"""Speed of the fast path (batched windows, fused attention) against the simple path.
+"""Speed of the harness: the fast path against the simple one, and shared sweeps against cells one by one.
 
     python tools/benchmark.py [--pretrained openai|FILE] [--images 4] [--device cuda|cpu]
         [--precision fp16|bf16|fp32] [--class-names configs/class_names/voc21.txt]
+    python tools/benchmark.py --sweep postproc|attention|datasets|all [--images 4]
 
-Both paths run in one process on the same weights (a random ViT-B/16 when no weights are
-given) and the same VOC-sized images (500x375, resized to short side 336). Prints images/s,
-windows/s, the speed-up, the vision transformer's achieved GFLOP/s against this machine's
-measured matmul GFLOP/s, the text-classifier build time cold and cached, and peak memory.
+Default mode: both paths run in one process on the same weights (a random ViT-B/16 when no
+weights are given) and the same VOC-sized images (500x375, resized to short side 336). Prints
+images/s, windows/s, the speed-up, the vision transformer's achieved GFLOP/s against this
+machine's measured matmul GFLOP/s, the text-classifier build time cold and cached, peak
+memory, and (on the CPU) the pixel agreement of the opt-in bf16 precision with fp32.
+
+--sweep: times the same grid of sweep cells evaluated together (one pass over the data, shared
+work) and one by one (as tools/sweep.py --no-share), in one process, on a synthetic VOC-layout
+dataset of --images VOC-sized images, and prints both, the ratio, and whether every cell's
+mIoU is the same both ways. Grids: postproc = 8 cells of model.prob_thd × model.logit_scale;
+attention = the SCLIP paper's 6 last-block attentions; datasets = VOC21 and VOC20.
 A benchmark, not a test: nothing here asserts a timing.
 """
 import argparse
 import os
-import resource
 import sys
-import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-import sclip  # noqa: E402,F401
-from sclip.cli import main_guard  # noqa: E402
-from sclip.models.sliding_window import window_grid  # noqa: E402
-
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+GRIDS = {
+    'postproc': dict(configs=['configs/sclip_voc21.py'],
+                     set=['model.prob_thd=0.0,0.1,0.2,0.3', 'model.logit_scale=40,65']),
+    'attention': dict(configs=['configs/sclip_voc21.py'],
+                      # the defaults are the paper's rows: sharpen tau=2, local window=3, early_layer layer=3
+                      set=['model.attention.type=vanilla,maskclip,sharpen,local,early_layer,csa']),
+    'datasets': dict(configs=['configs/sclip_voc21.py', 'configs/sclip_voc20.py'], set=[]),
+}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument('--pretrained', help="'openai' or a checkpoint; default: a random ViT-B/16")
+    parser.add_argument('--images', type=int, default=4, help='how many VOC-sized images to time on')
+    parser.add_argument('--device', default=None, help='cuda or cpu (default: cuda when available)')
+    parser.add_argument('--precision', default='fp16', choices=['fp16', 'bf16', 'fp32'],
+                        help='autocast precision on CUDA (the CPU computes in fp32 unless bf16)')
+    parser.add_argument('--class-names', default=os.path.join(REPO, 'configs', 'class_names', 'voc21.txt'),
+                        help='class-name file of the model')
+    parser.add_argument('--sweep', choices=['postproc', 'attention', 'datasets', 'all'],
+                        help='time a sweep grid shared against one by one instead')
+    return parser.parse_args(argv)
 
 
 def sync(device):
+    import torch
     if device.type == 'cuda':
         torch.cuda.synchronize()
 
 
 def matmul_gflops(device, dtype, size=2048, repeats=10):
+    import time
+
+    import torch
     a, b = torch.randn(size, size, device=device, dtype=dtype), torch.randn(size, size, device=device, dtype=dtype)
     for _ in range(3):
         a @ b
@@ -46,28 +71,35 @@ def matmul_gflops(device, dtype, size=2048, repeats=10):
 
 
 def vit_flops_per_window(model, crop, device):
+    import torch
     from torch.utils.flop_counter import FlopCounterMode
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model.backbone(torch.randn(1, 3, crop, crop, device=device))
     return counter.get_total_flops()
 
 
-def build_model(args, device, cache_dir):
-    from mmseg.registry import MODELS
-    from sclip.runner import load_config
-    pretrained = args.pretrained
-    if pretrained is None:  # a random ViT-B/16 in OpenAI's layout, through the real loader
-        import open_clip
-        path = os.path.join(cache_dir, 'random-vit-b-16.pt')
+def random_vit_b16(folder: str) -> str:
+    """A random ViT-B/16 in OpenAI's layout (fp16 state dict), loaded through the real loader."""
+    import open_clip
+    import torch
+    path = os.path.join(folder, 'random-vit-b-16.pt')
+    if not os.path.isfile(path):
         model = open_clip.create_model('ViT-B-16-quickgelu', pretrained=None)
         torch.save({k: v.half() for k, v in model.state_dict().items()}, path)
-        pretrained = path
-    cfg = load_config(os.path.join(REPO, 'configs', 'sclip_voc21.py'), {'model.pretrained': pretrained})
-    cfg.model.update(class_names=args.class_names, precision=args.precision, text_cache_dir=cache_dir)
+    return path
+
+
+def build_model(args, device, cache_dir, precision=None):
+    from mmseg.registry import MODELS
+    from sclip.runner import load_config
+    weights = args.pretrained or random_vit_b16(cache_dir)
+    cfg = load_config(os.path.join(REPO, 'configs', 'sclip_voc21.py'), {'model.clip_path': weights})
+    cfg.model.update(class_names=args.class_names, precision=precision or args.precision, text_cache_dir=cache_dir)
     return MODELS.build(cfg.model).to(device).eval()
 
 
 def time_text_classifier(model):
+    import time
     start = time.perf_counter()
     model._class_embeddings = None
     model.class_embeddings  # noqa: B018  (cold: encodes and writes the cache)
@@ -79,6 +111,9 @@ def time_text_classifier(model):
 
 
 def run_path(model, images, device, batched):
+    import time
+
+    import torch
     model.slide_mode = 'batched' if batched else 'simple'
     model.backbone.fused = batched
     with torch.no_grad():
@@ -91,50 +126,128 @@ def run_path(model, images, device, batched):
     return time.perf_counter() - start
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--pretrained', help="'openai' or a checkpoint; default: random ViT-B/16")
-    parser.add_argument('--images', type=int, default=4)
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument('--precision', default='fp16', choices=['fp16', 'bf16', 'fp32'])
-    parser.add_argument('--class-names', default=os.path.join(REPO, 'configs', 'class_names', 'voc21.txt'))
-    args = parser.parse_args(argv)
-    device = torch.device(args.device)
+def bf16_agreement(args, images, cache_dir) -> str:
+    """Pixel agreement of the CPU bf16 opt-in with fp32 on the same images."""
+    import torch
+    device = torch.device('cpu')
+    fp32, bf16 = (build_model(args, device, cache_dir, precision) for precision in ('fp32', 'bf16'))
+    same = total = 0
+    with torch.no_grad():
+        for image in images:
+            a = fp32.predict([image.cpu()])[0].pred_sem_seg.data
+            b = bf16.predict([image.cpu()])[0].pred_sem_seg.data
+            same, total = same + int((a == b).sum()), total + a.numel()
+    return f'{100 * same / total:.2f}% of pixels equal to fp32'
+
+
+def path_report(args, device) -> None:
+    import resource
+    import tempfile
+
+    import torch
+    import torch.nn.functional as F
+    from sclip.models.sliding_window import window_grid
     with tempfile.TemporaryDirectory() as cache_dir:
         model = build_model(args, device, cache_dir)
         cold, cached = time_text_classifier(model)
-    generator = torch.Generator().manual_seed(0)
-    images = [F.interpolate(torch.randn(1, 3, 375, 500, generator=generator), size=(336, 448),
-                            mode='bilinear')[0].to(device) for _ in range(args.images)]
-    windows = len(window_grid(336, 448, model.slide_crop, model.slide_stride)) * len(images)
-    simple = run_path(model, images, device, batched=False)
-    fast = run_path(model, images, device, batched=True)
-    amp = device.type == 'cuda' and args.precision != 'fp32'
-    dtype = {'fp16': torch.float16, 'bf16': torch.bfloat16}.get(args.precision) if amp else torch.float32
-    peak_matmul = matmul_gflops(device, dtype)
-    vit_gflop = vit_flops_per_window(model, model.slide_crop[0], device) / 1e9
-    memory = (f'{torch.cuda.max_memory_allocated(device) / 2 ** 20:.0f} MiB (CUDA)' if device.type == 'cuda'
-              else f'{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB (process RSS)')
-    rows = [
-        ('device', f'{device} ({torch.get_num_threads()} threads)' if device.type == 'cpu'
-         else torch.cuda.get_device_name(device)),
-        ('compute dtype', str(dtype).replace('torch.', '')),
-        ('images (500x375 -> 448x336)', f'{len(images)}, {windows // len(images)} windows each'),
-        ('simple path', f'{len(images) / simple:.3f} images/s, {windows / simple:.2f} windows/s'),
-        ('fast path', f'{len(images) / fast:.3f} images/s, {windows / fast:.2f} windows/s'),
-        ('speed-up (fast / simple)', f'{simple / fast:.2f}x'),
-        ('ViT GFLOP per window', f'{vit_gflop:.1f}'),
-        ('ViT achieved, fast path', f'{vit_gflop * windows / fast:.0f} GFLOP/s '
-                                    f'({100 * vit_gflop * windows / fast / peak_matmul:.0f}% of matmul)'),
-        ('matmul peak (2048^2)', f'{peak_matmul:.0f} GFLOP/s'),
-        ('text classifier cold', f'{cold:.2f} s ({len(model.names.queries)} names x {len(model.templates)} templates)'),
-        ('text classifier cached', f'{cached:.3f} s'),
-        ('peak memory', memory),
-    ]
+        generator = torch.Generator().manual_seed(0)
+        images = [F.interpolate(torch.randn(1, 3, 375, 500, generator=generator), size=(336, 448),
+                                mode='bilinear')[0].to(device) for _ in range(args.images)]
+        windows = len(window_grid(336, 448, model.slide_crop, model.slide_stride)) * len(images)
+        simple = run_path(model, images, device, batched=False)
+        fast = run_path(model, images, device, batched=True)
+        amp = device.type == 'cuda' and args.precision != 'fp32'
+        dtype = {'fp16': torch.float16, 'bf16': torch.bfloat16}.get(args.precision) if amp else torch.float32
+        peak_matmul = matmul_gflops(device, dtype)
+        vit_gflop = vit_flops_per_window(model, model.slide_crop[0], device) / 1e9
+        memory = (f'{torch.cuda.max_memory_allocated(device) / 2 ** 20:.0f} MiB (CUDA)' if device.type == 'cuda'
+                  else f'{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB (process RSS)')
+        rows = [
+            ('device', f'{device} ({torch.get_num_threads()} threads)' if device.type == 'cpu'
+             else torch.cuda.get_device_name(device)),
+            ('compute dtype', str(dtype).replace('torch.', '')),
+            ('images (500x375 -> 448x336)', f'{len(images)}, {windows // len(images)} windows each'),
+            ('simple path', f'{len(images) / simple:.3f} images/s, {windows / simple:.2f} windows/s'),
+            ('fast path', f'{len(images) / fast:.3f} images/s, {windows / fast:.2f} windows/s'),
+            ('speed-up (fast / simple)', f'{simple / fast:.2f}x'),
+            ('ViT GFLOP per window', f'{vit_gflop:.1f}'),
+            ('ViT achieved, fast path', f'{vit_gflop * windows / fast:.0f} GFLOP/s '
+                                        f'({100 * vit_gflop * windows / fast / peak_matmul:.0f}% of matmul)'),
+            ('matmul peak (2048^2)', f'{peak_matmul:.0f} GFLOP/s'),
+            ('text classifier cold', f'{cold:.2f} s ({len(model.names.queries)} names x {len(model.templates)} '
+                                     'templates)'),
+            ('text classifier cached', f'{cached:.3f} s'),
+            ('peak memory', memory),
+        ]
+        if device.type == 'cpu':
+            rows.append(('CPU bf16 (opt-in) vs fp32', bf16_agreement(args, images[:2], cache_dir)))
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f'{key.ljust(width)}  {value}')
 
 
+def sweep_report(args, grids) -> None:
+    import shutil
+    import tempfile
+    import time
+    sys.path.insert(0, os.path.join(REPO, 'tests'))
+    from helpers import make_dataset
+    from sclip.sweep import parse_axes, run_sweep
+    with tempfile.TemporaryDirectory() as folder:
+        os.environ.setdefault('SCLIP_CACHE_DIR', os.path.join(folder, 'cache'))
+        weights = args.pretrained or random_vit_b16(folder)
+        root = make_dataset('voc21', os.path.join(folder, 'data'), sizes=[(500, 375)] * args.images)
+        options = {'model.clip_path': weights, 'test_dataloader.dataset.data_root': root,
+                   'test_dataloader.num_workers': 0}
+        rows = []
+        for name in grids:
+            grid = GRIDS[name]
+            configs = [os.path.join(REPO, c) for c in grid['configs']]
+            axes = parse_axes(grid['set'])
+            timings, mious = {}, {}
+            run_sweep(configs[:1], [], os.path.join(folder, 'warm'), options, log=lambda *a: None, quiet=True)
+            for share in (True, False):  # the text cache is warm for both
+                work = os.path.join(folder, f'{name}-{share}')
+                start = time.perf_counter()
+                results = run_sweep(configs, axes, work, options, log=lambda *a: None, quiet=True, share=share)
+                timings[share] = time.perf_counter() - start
+                mious[share] = [(r.status, r.mIoU) for r in results]
+                shutil.rmtree(work, ignore_errors=True)
+            cells = len(mious[True])
+            rows.append((name, cells, timings[True], timings[False], mious[True] == mious[False]))
+    print(f'sweep grids on {args.images} VOC-sized images (500x375), one process:')
+    print('| grid | cells | shared | one by one | speed-up | same mIoU |')
+    print('|---|---|---|---|---|---|')
+    for name, cells, shared, alone, same in rows:
+        print(f'| {name} | {cells} | {shared:.1f} s | {alone:.1f} s | {alone / shared:.2f}x | {"yes" if same else "NO"} |')
+
+
+def run(args: argparse.Namespace) -> None:
+    from sclip.errors import SCLIPError
+    if args.images < 1:
+        raise SCLIPError(f'--images {args.images}: time at least one image.')
+    import torch
+    device_name = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    if device_name.startswith('cuda') and not torch.cuda.is_available():
+        raise SCLIPError(f'--device {device_name}: no CUDA GPU is available here; use --device cpu.')
+    try:
+        device = torch.device(device_name)
+    except RuntimeError:
+        raise SCLIPError(f'--device {device_name!r} is not a device; use cuda or cpu.') from None
+    import sclip  # noqa: F401  (registers the models and datasets)
+    if args.sweep:
+        sweep_report(args, list(GRIDS) if args.sweep == 'all' else [args.sweep])
+    else:
+        path_report(args, device)
+
+
+def main(argv=None) -> None:
+    run(parse_args(argv))
+
+
 if __name__ == '__main__':
-    main_guard(main)
+    arguments = parse_args()
+    from sclip.cli import main_guard  # noqa: E402
+    from sclip.logs import quiet_unless  # noqa: E402
+    with quiet_unless(False):
+        main_guard(lambda: run(arguments))

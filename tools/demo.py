@@ -65,8 +65,13 @@ def run(args: argparse.Namespace) -> None:
     from sclip.class_names import load_class_names, parse_class_names
     from sclip.errors import SCLIPError
     from sclip.visualize import draw_segmentation, palette_for_classes, save_png
+    from sclip.files import describe_os_error
     if bool(args.classes) == bool(args.class_file):
         raise SCLIPError('pass exactly one of --classes "cat; dog" or --class-file FILE.')
+    label_map_folder = os.path.dirname(os.path.abspath(args.label_map)) if args.label_map else None
+    if label_map_folder and not os.path.isdir(label_map_folder):  # checked before the model is built
+        raise SCLIPError(f'--label-map {args.label_map}: the folder {label_map_folder} does not exist; '
+                         'create it or pass a path in an existing folder.')
     try:
         image = np.array(Image.open(args.image).convert('RGB'))
     except Exception:
@@ -87,11 +92,17 @@ def run(args: argparse.Namespace) -> None:
         result = inference_model(model, image[..., ::-1].copy())  # mmseg pipelines take BGR arrays
     labels = result.pred_sem_seg.data[0].cpu().numpy().astype(np.int64)
     picture = draw_segmentation(image, labels, names.display_names, palette_for_classes(names.classes))
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     found = [names.display_names[c] for c in np.unique(labels)]
-    save_png(picture, args.out, found)
+    try:  # a read-only or full disk is one line naming the file, not an errno
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        save_png(picture, args.out, found)
+    except OSError as error:
+        raise describe_os_error(error, args.out, 'the overlay', '--out') from None
     if args.label_map:
-        Image.fromarray(labels.astype(np.uint8 if names.num_classes <= 256 else np.uint16)).save(args.label_map)
+        try:
+            Image.fromarray(labels.astype(np.uint8 if names.num_classes <= 256 else np.uint16)).save(args.label_map)
+        except OSError as error:
+            raise describe_os_error(error, args.label_map, 'the label map', '--label-map') from None
     print(f'wrote {args.out} ({image.shape[1]}x{image.shape[0]}); classes found: {", ".join(found)}')
 
 

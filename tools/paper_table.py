@@ -30,6 +30,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--check', type=float, metavar='TOL', help='exit 1 if any |ours - published| > TOL')
     parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
                         help='overrides for --run (e.g. model.clip_path=...)')
+    parser.add_argument('--no-share', action='store_true',
+                        help='with --run: evaluate the benchmarks one by one instead of sharing passes over '
+                             'the same images (VOC21+VOC20, Context60+Context59)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none',
+                        help='distributed launcher for --run')
     parser.add_argument('--verbose', action='store_true', help="mmengine's dumps and library warnings")
     return parser.parse_args(argv)
 
@@ -42,17 +47,21 @@ def run(args: argparse.Namespace) -> None:
         from sclip.paper import (METHOD_CONFIGS, PUBLISHED, SOURCES, TABLE1_COLUMNS, check, collect,
                                  format_table, result_dir, table)
         if args.run:
+            from sclip.group_eval import Job, evaluate_jobs
+            from sclip.identity import run_identity
             from sclip.logs import quiet_config
             from sclip.runner import load_config
-            from sclip.sweep import ensure_result
             options = parse_cfg_options(args.cfg_options)
+            jobs = []
             for benchmark, _ in TABLE1_COLUMNS:
                 config = osp.join(REPO, METHOD_CONFIGS[args.method].format(benchmark))
                 cfg = load_config(config, options, result_dir(args.results_dir, args.method, benchmark))
                 if not args.verbose:
                     quiet_config(cfg)
-                _, how = ensure_result(cfg, options)
-                print(f'{benchmark}: {how}')
+                jobs.append(Job(cfg, options, run_identity(cfg, options), label=benchmark))
+            outcomes = evaluate_jobs(jobs, args.launcher, share=not args.no_share, quiet=not args.verbose)
+            for job, outcome in zip(jobs, outcomes):
+                print(f'{job.label}: {outcome.status} {outcome.how or outcome.error}')
         ours = collect(args.results_dir, args.method)
         if not ours and not args.run:
             where = result_dir(args.results_dir, args.method, '<benchmark>')

@@ -32,6 +32,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='overrides applied to every cell (e.g. model.clip_path=...)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none',
                         help='distributed launcher')
+    parser.add_argument('--no-share', action='store_true',
+                        help='run cells one by one (each through the Runner) instead of one pass per group of '
+                             'cells reading the same images; for checking')
+    parser.add_argument('--save-predictions', action='store_true',
+                        help="save each cell's label maps under <cell>/predictions (as tools/test.py --out)")
     parser.add_argument('--verbose', action='store_true', help="mmengine's dumps and library warnings")
     return parser.parse_args(argv)
 
@@ -56,7 +61,8 @@ def run(args: argparse.Namespace) -> None:
             options = {**grid.get('cfg_options', {}), **options}
         if not configs:
             raise SCLIPError('no configs: pass --configs CFG [CFG ...] or a --grid file.')
-        results = run_sweep(configs, axes, args.work_dir, options, args.launcher, quiet=not args.verbose)
+        results = run_sweep(configs, axes, args.work_dir, options, args.launcher, quiet=not args.verbose,
+                            share=not args.no_share, save_predictions=args.save_predictions)
         with open(os.path.join(args.work_dir, 'results.md')) as f:
             print(f.read())
         failed = sum(r.status == 'failed' for r in results)

@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from .clip_vit import CLIPViT, Trunk, check_supported, make_trunk, qkv_heads, resize_positional_embedding
+from .clip_vit import CLIPViT, Trunk, check_supported, qkv_heads, resize_positional_embedding
 from .methods import LastBlockAttention, Method, TextSide, build_method
 
 __all__ = ['CLIPDenseViT', 'check_supported', 'qkv_heads', 'resize_positional_embedding']
@@ -79,10 +79,26 @@ class CLIPDenseViT(nn.Module):
     def embed(self, images: Tensor):
         return self.vit.embed(images)
 
-    def forward(self, images: Tensor, text: Optional[TextSide] = None, shared: Optional[Dict] = None) -> Tensor:
-        """Windows (B, 3, H, W) -> patch features (B, gh, gw, D), not normalised. ``shared``: a
-        dict living as long as these windows, through which callers share CLIP's blocks."""
-        return self.method(make_trunk(self.vit, images, shared), text)
+    def forward(self, images: Tensor, text: Optional[TextSide] = None, shared: Optional[Dict] = None,
+                key=None, signature: str = '') -> Tensor:
+        """Windows (B, 3, H, W) -> patch features (B, gh, gw, D), not normalised.
+
+        ``shared`` (a dict living as long as these windows, e.g. one loader batch of a sweep)
+        with ``key`` (what identifies the windows: which images, which crops) lets several
+        models on the same CLIP weights share CLIP's unmodified blocks (the ``Trunk``), and the
+        whole output when their ``signature`` (method and text side) is equal too.
+        """
+        if shared is None or key is None:
+            return self.method(Trunk(self.vit, images), text)
+        trunk_key = ('trunk', id(self.vit.visual), self.vit.fused, images.dtype,
+                     torch.is_autocast_enabled(images.device.type), key)
+        trunk = shared.get(trunk_key)
+        if trunk is None:
+            trunk = shared[trunk_key] = Trunk(self.vit, images)
+        feature_key = ('features', trunk_key, signature)
+        if feature_key not in shared:
+            shared[feature_key] = self.method(trunk, text)
+        return shared[feature_key]
 
     @torch.no_grad()
     def attention_maps(self, images: Tensor) -> Tensor:

@@ -20,7 +20,7 @@ from typing import Dict, Optional
 
 import torch
 
-from ..errors import SCLIPError
+from ..errors import SCLIPError, load_failure_reason
 
 OPENAI_HEADER_KEYS = ('input_resolution', 'context_length', 'vocab_size')
 CLIP_VIT_KEYS = ('visual.conv1.weight', 'visual.proj', 'token_embedding.weight',
@@ -42,7 +42,7 @@ def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
             return dict(torch.jit.load(path, map_location='cpu').state_dict())
         checkpoint = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as error:  # corrupt file, unsafe pickle, not a checkpoint at all
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = load_failure_reason(error)
         raise SCLIPError(f'model.clip_path={path!r} could not be read as a CLIP checkpoint '
                          f'({reason[:200]}); pass an OpenAI .pt file or an open_clip checkpoint.')
     if isinstance(checkpoint, dict) and isinstance(checkpoint.get('state_dict'), dict):

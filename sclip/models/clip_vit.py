@@ -25,8 +25,12 @@ from ..errors import SCLIPError
 
 def resize_positional_embedding(pos: Tensor, native_grid: Tuple[int, int], grid: Tuple[int, int]) -> Tensor:
     """Resize CLIP's (1 + gh*gw, C) positional embedding to ``grid`` as the official code does:
-    bicubic, with the scale factor ``(n + 0.1) / native`` per axis, computed in float32."""
-    if tuple(grid) == tuple(native_grid):
+    bicubic, with the scale factor ``(n + 0.1) / native`` per axis, computed in float32.
+
+    official: the embedding is used as it is whenever the number of patches equals the native
+    one (``x.shape[1] == pos.shape[0]``), even for a non-square grid such as 7×28.
+    """
+    if grid[0] * grid[1] == native_grid[0] * native_grid[1]:
         return pos
     cls_pos, patch_pos = pos[:1], pos[1:]
     rows, cols = native_grid
@@ -212,14 +216,3 @@ class Trunk:
         if key not in self._memo:
             self._memo[key] = compute()
         return self._memo[key]
-
-
-def make_trunk(vit: CLIPViT, images: Tensor, shared: Optional[Dict] = None) -> Trunk:
-    """A trunk for ``images``; with ``shared`` (a dict living as long as the windows), the same
-    trunk is returned to every caller that asks for the same windows and weights."""
-    if shared is None:
-        return Trunk(vit, images)
-    key = (id(vit.visual), images.data_ptr(), tuple(images.shape), images.dtype, vit.fused)
-    if key not in shared:
-        shared[key] = Trunk(vit, images)
-    return shared[key]

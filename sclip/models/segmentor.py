@@ -9,6 +9,8 @@ thresholds, windows) is a constructor argument, hence one config key.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
 import os
 from typing import List, Optional, Sequence, Union
@@ -159,9 +161,9 @@ class SCLIPSegmentor(BaseSegmentor):
         self.precision = precision
         self.official = precision == 'official'
         clip = load_clip(weights, arch, clip_format)
+        method_spec = self._method_spec(method, attention, num_modified_blocks, last_block_residual, last_block_mlp)
         self.backbone = CLIPDenseViT(clip.visual, fused=bool(fused_attention) and not self.official,
-                                     method=self._method_spec(method, attention, num_modified_blocks,
-                                                              last_block_residual, last_block_mlp))
+                                     method=method_spec)
         clip.visual = None  # the vision tower lives in the backbone; `clip` keeps the text tower
         self.text_model = clip
         self.tokenizer = self._tokenizer(arch, clip)
@@ -196,6 +198,9 @@ class SCLIPSegmentor(BaseSegmentor):
         self.window_batch_size = int(window_batch_size or 1)
         self.official_cast_input = bool(official_cast_input)
         self._attach_vfm(vfm, crop)
+        # what decides this model's patch features besides CLIP's weights and the windows
+        self.method_signature = json.dumps(dict(method=method_spec, vfm=vfm, crop=crop, precision=precision),
+                                           sort_keys=True, default=str)
         if self.official:
             to_official_fp16(self.backbone.vit.visual)
             to_official_fp16(self.text_model)
@@ -278,6 +283,14 @@ class SCLIPSegmentor(BaseSegmentor):
     def text_side(self) -> TextSide:
         return TextSide(self.class_embeddings, self.logit_scale)
 
+    def text_signature(self) -> str:
+        """Identifies the class embeddings by content (two models with the same names, templates
+        and weights share it), for sharing work between models in a sweep."""
+        if getattr(self, '_text_signature', None) is None:
+            embeddings = self.class_embeddings.detach().cpu().contiguous()
+            self._text_signature = hashlib.sha256(embeddings.view(torch.uint8).numpy().tobytes()).hexdigest()
+        return self._text_signature
+
     # --- vision side ------------------------------------------------------------------------
     def autocast(self):
         dtype = AUTOCAST.get(self.precision)
@@ -289,18 +302,24 @@ class SCLIPSegmentor(BaseSegmentor):
             return torch.autocast('cpu', dtype=dtype)  # opt-in CPU bf16 (never the default)
         return contextlib.nullcontext()
 
-    def extract_feat(self, inputs: Tensor, shared=None) -> Tensor:
+    def features_signature(self) -> str:
+        """What, besides the windows and CLIP's weights, decides this model's patch features."""
+        text = (self.text_signature(), self.logit_scale) if self.backbone.method.needs_text else None
+        return json.dumps([self.method_signature, text])
+
+    def extract_feat(self, inputs: Tensor, shared=None, key=None) -> Tensor:
         """Normalised patch features (B, gh, gw, D); fp16 under the official precision."""
         text = self.text_side() if self.backbone.method.needs_text else None
+        signature = self.features_signature() if shared is not None else ''
         with self.autocast():
-            features = self.backbone(inputs, text, shared)
+            features = self.backbone(inputs, text, shared, key, signature)
         if self.official:  # official: f /= f.norm(), in fp16
             return features / features.norm(dim=-1, keepdim=True)
         return F.normalize(features.float(), dim=-1)
 
-    def patch_logits(self, crops: Tensor, shared=None) -> Tensor:
+    def patch_logits(self, crops: Tensor, shared=None, key=None) -> Tensor:
         """Cosine similarity of every patch with every class name, (B, Q, gh, gw)."""
-        features = self.extract_feat(crops, shared)
+        features = self.extract_feat(crops, shared, key)
         logits = features @ self.class_embeddings.to(features.dtype).T
         return logits.permute(0, 3, 1, 2)
 
@@ -315,7 +334,20 @@ class SCLIPSegmentor(BaseSegmentor):
 
         Sliding window: canvas at input resolution, then bilinear to the size. Whole image
         (``slide_crop=0``): patch logits to the size directly or through the input size.
+        ``shared``: a dict that lives as long as these images (one loader batch of a sweep);
+        models given the same dict share whatever they compute identically.
         """
+        if shared is None:
+            return self._query_logits(images, sizes, None)
+        key = ('logits', id(self.backbone.vit.visual), self.backbone.fused, self.features_signature(),
+               self.text_signature(), self.slide_crop, self.slide_stride, self.slide_pad,
+               self.whole_image_upsample, self.window_batch_size if self.slide_mode == 'batched' else 1,
+               self.official_cast_input, tuple(sizes), tuple(tuple(i.shape) for i in images))
+        if key not in shared:
+            shared[key] = self._query_logits(images, sizes, shared)
+        return shared[key]
+
+    def _query_logits(self, images: List[Tensor], sizes: List[tuple], shared) -> List[Tensor]:
         if self.official and self.official_cast_input:
             images = [image.half() for image in images]
 
@@ -323,16 +355,17 @@ class SCLIPSegmentor(BaseSegmentor):
             return F.interpolate(logits[None], size=size, mode='bilinear', align_corners=False)[0]
         if self.slide_crop[0] <= 0:
             out = []
-            for image, size in zip(images, sizes):
-                logits = self.patch_logits(image[None], shared)[0]
+            for index, (image, size) in enumerate(zip(images, sizes)):
+                logits = self.patch_logits(image[None], shared, ('whole', index, tuple(image.shape)))[0]
                 if self.whole_image_upsample == 'via_input':
                     logits = resize(logits, image.shape[-2:])
                 out.append(resize(logits, size))
             return out
         batch = self.window_batch_size if self.slide_mode == 'batched' else 1
-        canvases = slide_inference(images, lambda crops: self.patch_logits(crops, shared),
+        geometry = (self.slide_crop, self.slide_stride, tuple(tuple(i.shape) for i in images))
+        canvases = slide_inference(images, lambda crops, chunk: self.patch_logits(crops, shared, (geometry, chunk)),
                                    len(self.names.queries), self.slide_crop, self.slide_stride, batch,
-                                   pad_multiple=self.slide_pad)
+                                   pad_multiple=self.slide_pad, keyed=True)
         return [resize(canvas, size) for canvas, size in zip(canvases, sizes)]
 
     def check_sizes(self, images: List[Tensor], data_samples) -> None:

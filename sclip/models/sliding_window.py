@@ -80,12 +80,14 @@ def window_logits(encode: Callable[[Tensor], Tensor], crops: Tensor, pad_multipl
     return upsample_window(encode(padded), tuple(crops.shape[-2:]), pad)
 
 
-def slide_inference(images: Sequence[Tensor], encode: Callable[[Tensor], Tensor], num_queries: int,
+def slide_inference(images: Sequence[Tensor], encode: Callable[..., Tensor], num_queries: int,
                     crop: Tuple[int, int], stride: Tuple[int, int], window_batch_size: int = 0,
-                    pad_multiple: int = 0) -> List[Tensor]:
+                    pad_multiple: int = 0, keyed: bool = False) -> List[Tensor]:
     """Canvas logits (Q, H, W) of each image (3, H, W), averaged over covering windows.
 
-    ``encode`` maps windows (n, 3, h, w) to patch logits (n, Q, gh, gw). ``window_batch_size``
+    ``encode`` maps windows (n, 3, h, w) to patch logits (n, Q, gh, gw); with ``keyed`` it is
+    called as ``encode(windows, key)`` where ``key`` names the chunk (which windows of which
+    images, and their padding), so callers can share work on the same chunk. ``window_batch_size``
     <= 1 runs the simple one-window-at-a-time loop. The canvas has the images' dtype when
     they are half precision (ClearCLIP's official fp16 input), else float32.
     """
@@ -114,7 +116,8 @@ def slide_inference(images: Sequence[Tensor], encode: Callable[[Tensor], Tensor]
                   for start in range(0, len(group), window_batch_size)]
     for group in groups:
         padded, pad = pad_windows(torch.stack([crop_of(jobs[number]) for number in group]), pad_multiple)
-        for number, logits in zip(group, encode(padded)):
+        chunk_logits = encode(padded, (tuple(jobs[number] for number in group), pad)) if keyed else encode(padded)
+        for number, logits in zip(group, chunk_logits):
             grid_logits[number] = (logits, pad)
     for number, (index, (y1, y2, x1, x2)) in enumerate(jobs):  # the official order
         logits, pad = grid_logits.pop(number)

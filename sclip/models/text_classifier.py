@@ -124,19 +124,32 @@ def tensor_checksum(tensor: Tensor) -> str:
     return hashlib.sha256(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes()).hexdigest()
 
 
-def verify_cached(entry, num_names: int) -> Optional[Tensor]:
+def embedding_dim(model: torch.nn.Module) -> Optional[int]:
+    """The size of the model's text embeddings (None when the text head is not a known kind)."""
+    projection = getattr(model, 'text_projection', None)
+    if isinstance(projection, torch.nn.Linear):
+        return projection.out_features
+    if isinstance(projection, torch.Tensor) and projection.ndim == 2:
+        return int(projection.shape[1])
+    return None
+
+
+def verify_cached(entry, num_names: int, dim: Optional[int] = None) -> Optional[Tensor]:
     """The embeddings of a cache entry if it is intact, else None (with the reason logged).
 
-    Intact: a dict with the embeddings, their shape, dtype and checksum, all agreeing; every
-    value finite; every row of unit norm (a cache of zeros or NaNs is never used).
+    Intact: a dict with the embeddings, their shape, dtype and checksum, all agreeing; one row
+    per name, of ``dim`` values when given; every value finite; every row of unit norm (a
+    cache of zeros or NaNs is never used).
     """
     logger = logging.getLogger('sclip')
     if not isinstance(entry, dict) or not isinstance(entry.get('embeddings'), torch.Tensor):
+        logger.warning('text cache entry rejected (not a cache entry); rebuilding it')
         return None
     embeddings = entry['embeddings']
     problems = []
-    if list(embeddings.shape) != list(entry.get('shape', [])) or embeddings.shape[0] != num_names:
-        problems.append(f'shape {tuple(embeddings.shape)}')
+    if (list(embeddings.shape) != list(entry.get('shape', [])) or embeddings.ndim != 2
+            or embeddings.shape[0] != num_names or (dim is not None and embeddings.shape[1] != dim)):
+        problems.append(f'shape {tuple(embeddings.shape)}, expected ({num_names}, {dim or "D"})')
     if str(embeddings.dtype) != entry.get('dtype'):
         problems.append(f'dtype {embeddings.dtype}')
     if tensor_checksum(embeddings) != entry.get('sha256'):
@@ -195,7 +208,8 @@ def load_or_build(model: torch.nn.Module, tokenizer: Callable, names: Sequence[s
     path = os.path.join(os.path.expanduser(cache_dir), 'text', f'{key}.pt')
     if os.path.isfile(path):
         try:
-            cached = verify_cached(torch.load(path, map_location='cpu', weights_only=True), len(names))
+            cached = verify_cached(torch.load(path, map_location='cpu', weights_only=True), len(names),
+                                   embedding_dim(model))
         except Exception:  # noqa: BLE001 - an unreadable cache file is rebuilt, never trusted
             logging.getLogger('sclip').warning('text cache %s is unreadable; rebuilding it', path)
             cached = None

@@ -46,13 +46,14 @@ def patch_queries(probabilities: Tensor, patch: int, grid: Tuple[int, int], temp
     return torch.mode(patches, dim=-1)[0]
 
 
-def same_entity_paths(labels: Tensor) -> Tuple[Tensor, Tensor]:
+def same_entity_paths(labels: Tensor, pairs_per_chunk: int = 1 << 16) -> Tuple[Tensor, Tensor]:
     """For every patch pair (p, q): whether the sampled straight path from p towards q stays on
     p's label, and the Chebyshev distance (steps) between them, both (T, T).
 
     official: the path is sampled at ``t = s / max_steps`` for ``s = 0..steps(p, q)``, with
     ``max_steps`` the largest distance in the window, so a short pair's path covers only
-    ``steps / max_steps`` of the way to q; coordinates are rounded half to even.
+    ``steps / max_steps`` of the way to q; coordinates are rounded half to even. Pairs are
+    processed in chunks (the same arithmetic per pair) so memory stays bounded on whole images.
     """
     rows, cols = labels.shape
     index = torch.arange(rows * cols, device=labels.device)
@@ -62,12 +63,16 @@ def same_entity_paths(labels: Tensor) -> Tuple[Tensor, Tensor]:
     steps = torch.max(torch.abs(end - start), dim=1)[0]
     max_steps = int(steps.max())
     t = torch.linspace(0, 1, steps=max_steps + 1, device=labels.device).unsqueeze(1).unsqueeze(0)
-    points = (start.unsqueeze(1) * (1 - t) + end.unsqueeze(1) * t).round().long()
-    within = torch.arange(max_steps + 1, device=labels.device).unsqueeze(0) <= steps.unsqueeze(1)
-    start_labels = labels[start[:, 0], start[:, 1]].unsqueeze(1)
-    on_entity = (labels[points[:, :, 0], points[:, :, 1]] == start_labels) | ~within
+    sample = torch.arange(max_steps + 1, device=labels.device).unsqueeze(0)
+    on_entity = torch.empty(start.shape[0], dtype=torch.bool, device=labels.device)
+    for first in range(0, start.shape[0], pairs_per_chunk):
+        a, b, s = start[first:first + pairs_per_chunk], end[first:first + pairs_per_chunk], steps[first:first + pairs_per_chunk]
+        points = (a.unsqueeze(1) * (1 - t) + b.unsqueeze(1) * t).round().long()
+        start_labels = labels[a[:, 0], a[:, 1]].unsqueeze(1)
+        on_path = (labels[points[:, :, 0], points[:, :, 1]] == start_labels) | ~(sample <= s.unsqueeze(1))
+        on_entity[first:first + pairs_per_chunk] = on_path.all(dim=1)
     total = rows * cols
-    return on_entity.all(dim=1).view(total, total), steps.view(total, total)
+    return on_entity.view(total, total), steps.view(total, total)
 
 
 def semantic_attention(labels: Tensor, sigma: float, delete_same_entity: bool) -> Tensor:

@@ -69,12 +69,13 @@ def outlier_grid(outliers: Tensor, grid: Tuple[int, int]) -> Tensor:
     official: a flat index ``f`` goes to ``(f // rows, f % rows)`` (it divides by the grid's
     first side for both). That is the row-major position on square grids, which every
     official configuration produces; on a non-square grid the official position is kept when
-    it lies inside the grid and the row-major one used where the official code would fail.
+    it lies inside the grid and the row-major one used where the official code would fail
+    (row past the last row on wide grids, column past the last column on tall ones).
     """
     rows, cols = grid
     batch, flat = torch.nonzero(outliers, as_tuple=True)
     row, col = flat // rows, flat % rows
-    outside = row >= rows
+    outside = (row >= rows) | (col >= cols)
     row = torch.where(outside, flat // cols, row)
     col = torch.where(outside, flat % cols, col)
     mask = torch.zeros(outliers.shape[0], rows, cols, dtype=torch.bool, device=outliers.device)

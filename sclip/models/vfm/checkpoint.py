@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 from torch.hub import download_url_to_file
 
-from ...errors import SCLIPError
+from ...errors import SCLIPError, load_failure_reason
 from .specs import VFMSpec, guess_type
 
 WRAPPER_KEYS = ('teacher', 'model', 'state_dict', 'student')
@@ -94,7 +94,7 @@ def read_checkpoint(path: str, spec: VFMSpec) -> dict:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location='cpu', weights_only=True)
     except Exception as error:  # corrupt, truncated, not a checkpoint, unsafe pickle
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = load_failure_reason(error)
         raise SCLIPError(f'model.vfm.checkpoint={path!r} could not be read as a PyTorch checkpoint '
                          f'({reason[:150]}); pass the {spec.name} checkpoint ({spec.filename}).') from None
 
