@@ -20,6 +20,7 @@ shared dict lives for one loader batch.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
@@ -162,10 +163,14 @@ class ModelBuilder:
         self.device = device
         self.towers: Dict[str, tuple] = {}
         self.vfms: Dict[str, object] = {}
+        self.loaded: Dict[tuple, object] = {}  # CLIP loads, by source
 
     def build(self, job: Job):
         from mmseg.registry import MODELS
-        model = MODELS.build(copy.deepcopy(job.cfg.model))
+        from .models.clip_loader import reusing_weights
+        official = job.cfg.model.get('precision') == 'official'  # casts the weights in place: never reused
+        with reusing_weights(self.loaded) if not official else contextlib.nullcontext():
+            model = MODELS.build(copy.deepcopy(job.cfg.model))
         signature = weights_signature(job.cfg, job.identity)
         if signature in self.towers:
             model.backbone.vit.visual, model.text_model = self.towers[signature]
@@ -199,7 +204,8 @@ def run_group(jobs: List[Job], models: list, log=print, quiet: bool = True) -> L
     if quiet:  # the per-class tables of many runs: results.md summarises them
         from mmengine.logging import MMLogger
         MMLogger.get_current_instance().setLevel(logging.WARNING)
-    datasets = [DATASETS.build(copy.deepcopy(job.cfg.test_dataloader.dataset)) for job in jobs]
+    datasets = [DATASETS.build(dict(copy.deepcopy(job.cfg.test_dataloader.dataset), serialize_data=False))
+                for job in jobs]  # no serialisation: its gc.collect() per dataset costs more than the pass
     evaluators = [build_evaluator(job.cfg, dataset, job.out_dir) for job, dataset in zip(jobs, datasets)]
     loader_cfg = jobs[0].cfg.test_dataloader
     group = GroupDataset(datasets)
@@ -279,7 +285,7 @@ def evaluate_jobs(jobs: List[Job], launcher: str = 'none', log=print, share: boo
                 log(f'{job.label}: running')
                 try:
                     payload = run_test(job.cfg, out_dir=job.out_dir, launcher=launcher, overrides=job.overrides,
-                                       identity=job.identity, lock=False)
+                                       identity=job.identity, lock=False, show_progress=not quiet)
                     if payload is None:  # another rank: rank 0 wrote it
                         with open(osp.join(job.cfg.work_dir, 'metrics.json')) as f:
                             payload = json.load(f)

@@ -114,7 +114,7 @@ def _remove_empty_tree(folder: Optional[str]) -> None:
 
 def run_test(cfg: Config, out_dir: Optional[str] = None, show_dir: Optional[str] = None,
              launcher: str = 'none', check_files: bool = True, overrides: Optional[dict] = None,
-             identity: Optional[dict] = None, lock: bool = True) -> dict:
+             identity: Optional[dict] = None, lock: bool = True, show_progress: bool = True) -> dict:
     """Evaluate ``cfg`` and write ``<work_dir>/metrics.json``; returns the payload on rank 0 and
     None on the other ranks of a distributed run (so only one process reports)."""
     from mmengine.dist import get_rank
@@ -127,6 +127,8 @@ def run_test(cfg: Config, out_dir: Optional[str] = None, show_dir: Optional[str]
     if not cfg.get('experiment_name'):  # unique, so runs in one process never share a logger
         stem = osp.splitext(osp.basename(cfg.filename or 'sclip'))[0]
         cfg.experiment_name = f'{stem}_{time.strftime("%Y%m%d_%H%M%S")}_{uuid.uuid4().hex[:6]}'
+    if cfg.get('visualizer'):  # mmengine keeps one visualizer per name for the whole process
+        cfg.visualizer['name'] = cfg.experiment_name
     work_dir_existed = osp.isdir(cfg.work_dir)
     cell_lock = CellLock(cfg.work_dir)
     if get_rank() == 0:
@@ -140,7 +142,8 @@ def run_test(cfg: Config, out_dir: Optional[str] = None, show_dir: Optional[str]
     rank = get_rank()
     try:
         runner = Runner.from_cfg(cfg)
-        show_info(runner)
+        if show_progress:
+            show_info(runner)
         metrics = runner.test()
         payload = metrics_payload(runner.test_evaluator, metrics, cfg, identity, out_dir)
         if get_rank() == 0:

@@ -14,6 +14,8 @@ runs; a TorchScript archive is read with ``torch.jit.load`` (code, but no pickle
 """
 from __future__ import annotations
 
+import contextlib
+import copy
 import os
 import zipfile
 from typing import Dict, Optional
@@ -207,9 +209,46 @@ def network_reachable(tag_cfg: dict, timeout: float = 3.0) -> bool:
         return False
 
 
+_REUSED: Optional[dict] = None  # loaded models by source, while `reusing_weights()` is active
+
+
+@contextlib.contextmanager
+def reusing_weights(loaded: Optional[dict] = None):
+    """Inside, loading the same weights twice returns the first load's modules (in a new shell
+    that its owner may modify), so the models of one sweep group hold one copy of CLIP.
+    ``loaded``: a dict that keeps the loads across several ``with`` blocks."""
+    global _REUSED
+    previous = _REUSED
+    _REUSED = loaded if loaded is not None else ({} if previous is None else previous)
+    try:
+        yield
+    finally:
+        _REUSED = previous
+
+
+def _shell(model: torch.nn.Module) -> torch.nn.Module:
+    """A new module object with the same submodules and parameters (its own attribute dicts)."""
+    shell = copy.copy(model)
+    for name in ('_modules', '_parameters', '_buffers'):
+        setattr(shell, name, dict(getattr(model, name)))
+    return shell
+
+
 def load_clip(pretrained: str, arch: Optional[str] = 'ViT-B-16', clip_format: str = 'auto',
               cache_dir: Optional[str] = None) -> torch.nn.Module:
     """A float32, eval-mode open_clip CLIP from a tag (``'openai'``) or a local checkpoint."""
+    if _REUSED is None:
+        return _load_clip(pretrained, arch, clip_format, cache_dir)
+    source = os.path.expanduser(str(pretrained))
+    stamp = os.stat(source).st_mtime_ns if os.path.isfile(source) else None
+    key = (os.path.realpath(source) if stamp else source, stamp, arch, clip_format, cache_dir)
+    if key not in _REUSED:
+        _REUSED[key] = _load_clip(pretrained, arch, clip_format, cache_dir)
+    return _shell(_REUSED[key])
+
+
+def _load_clip(pretrained: str, arch: Optional[str] = 'ViT-B-16', clip_format: str = 'auto',
+               cache_dir: Optional[str] = None) -> torch.nn.Module:
     if not pretrained:
         raise SCLIPError("model.clip_path is empty: set it to 'openai' or to a local checkpoint path.")
     pretrained = os.path.expanduser(str(pretrained))

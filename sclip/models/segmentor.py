@@ -9,6 +9,7 @@ thresholds, windows) is a constructor argument, hence one config key.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -48,6 +49,15 @@ def windows_per_chunk(vit, crop, memory_budget_mb: float) -> int:
     tokens = (crop[0] // vit.patch_size[0]) * (crop[1] // vit.patch_size[1]) + 1
     floats = tokens * vit.width * 12 + vit.num_heads * tokens * tokens * 3  # activations + attention maps
     return max(1, int(memory_budget_mb * 2 ** 20 // (floats * 4)))
+
+
+@functools.lru_cache(maxsize=8)
+def tokenizer_for(arch: Optional[str], context_length: int):
+    """open_clip's tokenizer of ``arch`` (built once per process: it reads a 1.3 MB vocabulary)."""
+    import open_clip
+    if arch and arch in open_clip.list_models():
+        return open_clip.get_tokenizer(arch, context_length=context_length)
+    return open_clip.tokenizer.SimpleTokenizer(context_length=context_length)
 
 
 def resolve_weights(clip_path: Optional[str], pretrained: Optional[str]) -> str:
@@ -258,11 +268,7 @@ class SCLIPSegmentor(BaseSegmentor):
 
     @staticmethod
     def _tokenizer(arch: Optional[str], clip):
-        import open_clip
-        context_length = getattr(clip, 'context_length', 77)
-        if arch and arch in open_clip.list_models():
-            return open_clip.get_tokenizer(arch, context_length=context_length)
-        return open_clip.tokenizer.SimpleTokenizer(context_length=context_length)
+        return tokenizer_for(arch, getattr(clip, 'context_length', 77))
 
     # --- text side --------------------------------------------------------------------------
     @property

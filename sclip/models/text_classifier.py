@@ -47,11 +47,19 @@ def resolve_templates(templates) -> List[str]:
 
 
 def weights_fingerprint(model: torch.nn.Module) -> str:
-    """Hash of the text tower's parameters, so a cache never outlives the weights it came from."""
+    """Hash of the text tower's parameters, so a cache never outlives the weights it came from
+    (remembered on the tower's transformer, which models of one sweep group share)."""
+    holder = getattr(model, 'transformer', None)
+    dtype = next(model.parameters()).dtype
+    cached = getattr(holder, '_sclip_text_fingerprint', None)
+    if cached is not None and cached[0] == dtype:
+        return cached[1]
     digest = hashlib.blake2b(digest_size=16)
     for name, tensor in sorted(text_tower_state(model).items()):
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().float().numpy().tobytes())
+    if holder is not None:
+        holder._sclip_text_fingerprint = (dtype, digest.hexdigest())
     return digest.hexdigest()
 
 
