@@ -1,4 +1,4 @@
-# SCLIP on coco_stuff10k (per-dataset settings from PROTOCOL.md).
+# SCLIP on coco_stuff10k (per-dataset settings: docs/PROTOCOL.md).
 _base_ = ['./_base_/sclip.py', './_base_/datasets/coco_stuff10k.py']
 model = dict(
     class_names='{{fileDirname}}/class_names/coco_stuff.txt',

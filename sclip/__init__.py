@@ -7,5 +7,5 @@ from . import compat  # noqa: F401  (must come before anything from mmseg)
 from . import datasets, evaluation, hooks, models  # noqa: F401,E402
 from .errors import SCLIPError  # noqa: E402
 
-__version__ = '0.1.0'
+__version__ = '0.2.0'
 __all__ = ['SCLIPError', '__version__']

@@ -12,7 +12,12 @@ from mmseg.registry import METRICS
 
 @METRICS.register_module()
 class SCLIPIoUMetric(IoUMetric):
-    """``IoUMetric`` + ``self.per_class``: ``{'IoU': {name: %}, 'Acc': {name: %}}`` after evaluation."""
+    """``IoUMetric`` + ``self.per_class``: ``{'IoU': {name: %}, 'Acc': {name: %}}`` after evaluation.
+
+    ``default_prefix = ''``: metric names stay unprefixed (``mIoU``) and mmengine does not warn
+    "The prefix is not set" on every run.
+    """
+    default_prefix = ''
 
     def compute_metrics(self, results: list) -> dict:
         metrics = super().compute_metrics(results)

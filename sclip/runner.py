@@ -61,8 +61,8 @@ def enable_outputs(cfg: Config, out_dir: Optional[str], show_dir: Optional[str])
         cfg.test_evaluator['output_dir'] = out_dir
         cfg.test_evaluator['keep_results'] = True
     if show_dir:
-        cfg.default_hooks.visualization.update(type='SCLIPVisualizationHook', draw=True, interval=1,
-                                               out_dir=show_dir)
+        cfg.default_hooks['visualization'] = dict(type='SCLIPVisualizationHook', draw=True, interval=1,
+                                                  out_dir=show_dir)
 
 
 def setup_launcher(cfg: Config, launcher: str, init_cuda: bool = False) -> None:

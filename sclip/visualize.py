@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os.path as osp
+import re
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -25,12 +26,16 @@ CLASS_NAME_DIR = osp.join(REPO, 'configs', 'class_names')
 # configs pair them (tests/test_pictures.py checks this table against every config).
 CLASS_FILE_DATASETS: Dict[str, str] = {
     'voc21.txt': 'PascalVOCDataset',
-    'voc21_background.txt': 'PascalVOCDataset',
+    'clearclip/voc21.txt': 'PascalVOCDataset',
+    'proxyclip/voc21.txt': 'PascalVOCDataset',
     'voc20.txt': 'PascalVOC20Dataset',
+    'clearclip/voc20.txt': 'PascalVOC20Dataset',
+    'proxyclip/voc20.txt': 'PascalVOC20Dataset',
     'context59.txt': 'PascalContext59Dataset',
     'context60.txt': 'PascalContext60Dataset',
     'coco_object.txt': 'COCOObjectDataset',
-    'coco_object_background.txt': 'COCOObjectDataset',
+    'clearclip/coco_object.txt': 'COCOObjectDataset',
+    'proxyclip/coco_object.txt': 'COCOObjectDataset',
     'coco_stuff.txt': 'COCOStuffDataset',
     'city_scapes.txt': 'CityscapesDataset',
     'ade20k.txt': 'ADE20KDataset',
@@ -141,9 +146,10 @@ def distinct_palette(num_classes: int) -> List[RGB]:
 
 
 def _first_name(entry: Union[str, Sequence[str]]) -> str:
-    """Normalised first name of a class given as "name", "name, synonym" or [name, synonym]."""
+    """Normalised first name of a class given as "name", "name, synonym", "name; synonym"
+    (ProxyCLIP's files) or [name, synonym]."""
     name = entry if isinstance(entry, str) else (entry[0] if len(entry) else '')
-    return name.split(',')[0].strip().lower().replace('_', ' ')
+    return re.split('[,;]', name)[0].strip().lower().replace('_', ' ')
 
 
 def _class_file_names(path: str) -> Tuple[str, ...]:

@@ -129,15 +129,16 @@ def test_known_benchmarks_get_their_mmseg_palette():
 def test_class_file_table_matches_the_configs():
     from mmengine import Config
     configs = sorted(glob.glob(osp.join(REPO, 'configs', 'sclip_*.py'))
-                     + glob.glob(osp.join(REPO, 'configs', 'clearclip', '*.py'))
-                     + glob.glob(osp.join(REPO, 'configs', 'naclip', '*.py')))
+                     + [p for method in ('clearclip', 'naclip', 'naclip_pamr', 'scclip', 'resclip', 'proxyclip')
+                        for p in glob.glob(osp.join(REPO, 'configs', method, '*.py'))])
     pairs = set()
     for path in configs:
         cfg = Config.fromfile(path)
         dataset = cfg.get('test_dataloader', {}).get('dataset', {}).get('type')
         if dataset and cfg.model.get('class_names'):
-            pairs.add((osp.basename(cfg.model.class_names), dataset))
-    assert len(pairs) >= 10
+            class_file = osp.relpath(osp.abspath(cfg.model.class_names), osp.join(REPO, 'configs', 'class_names'))
+            pairs.add((class_file, dataset))
+    assert len(pairs) == 14  # 8 SCLIP files (COCO-Stuff twice), ClearCLIP's 3, ProxyCLIP's 3
     for class_file, dataset in pairs:
         assert visualize.CLASS_FILE_DATASETS[class_file] == dataset, class_file
         assert visualize.benchmark_of(class_lines(class_file)) == dataset, class_file

@@ -21,15 +21,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Verify benchmark datasets before a run.')
     parser.add_argument('configs', nargs='+', metavar='CONFIG')
-    parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+    parser.add_argument('--cfg-options', nargs='+', action='extend', default=[], metavar='KEY=VALUE',
                         help='config overrides, as in tools/test.py')
     parser.add_argument('--no-count', action='store_true', help='do not compare with the official split size')
     parser.add_argument('--max-problems', type=int, default=50, metavar='N', help='lines printed per config')
     args = parser.parse_args(argv)
     cfg_options, args.cfg_options = args.cfg_options, {}
     if cfg_options:  # KEY=VALUE parsed exactly as tools/test.py does, once --help is out of the way
-        from mmengine.config import DictAction
-        DictAction(option_strings=['--cfg-options'], dest='cfg_options')(parser, args, cfg_options)
+        from sclip.options import parse_cfg_options  # as tools/test.py: quoted values and spaces kept
+        args.cfg_options = parse_cfg_options(cfg_options)
     return args
 
 

@@ -39,17 +39,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('image')
     parser.add_argument('--classes', help='"cat; dog; grass, lawn": ";" between classes, "," between synonyms')
     parser.add_argument('--class-file', help='one class a line, synonyms separated by ", "')
-    parser.add_argument('--out', default='overlay.png')
+    parser.add_argument('--out', default='overlay.png', help='the overlay PNG to write (default: overlay.png)')
     parser.add_argument('--label-map', help='also save the label map (class index per pixel) here')
-    parser.add_argument('--config', default=os.path.join(REPO, 'configs', 'demo', 'sclip.py'))
+    parser.add_argument('--config', default=os.path.join(REPO, 'configs', 'demo', 'sclip.py'),
+                        help='model config (default: configs/demo/sclip.py); any method config works')
     parser.add_argument('--device', help='cuda or cpu (default: cuda when available)')
-    parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+    parser.add_argument('--cfg-options', nargs='+', action='extend', default=[], metavar='KEY=VALUE',
                         help='config overrides, as in tools/test.py')
     args = parser.parse_args(argv)
     cfg_options, args.cfg_options = args.cfg_options, {}
     if cfg_options:  # KEY=VALUE parsed exactly as tools/test.py does, once --help is out of the way
-        from mmengine.config import DictAction
-        DictAction(option_strings=['--cfg-options'], dest='cfg_options')(parser, args, cfg_options)
+        from sclip.options import parse_cfg_options  # as tools/test.py: quoted values and spaces kept
+        args.cfg_options = parse_cfg_options(cfg_options)
     return args
 
 

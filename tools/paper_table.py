@@ -28,7 +28,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                              'their own --results-dir and --cfg-options model.attention.type=vanilla|maskclip')
     parser.add_argument('--run', action='store_true', help='run the benchmarks that have no result of this identity')
     parser.add_argument('--check', type=float, metavar='TOL', help='exit 1 if any |ours - published| > TOL')
-    parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+    parser.add_argument('--cfg-options', nargs='+', action='extend', default=[], metavar='KEY=VALUE',
                         help='overrides for --run (e.g. model.clip_path=...)')
     parser.add_argument('--no-share', action='store_true',
                         help='with --run: evaluate the benchmarks one by one instead of sharing passes over '

@@ -28,7 +28,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='one axis of the grid; repeat for more axes')
     parser.add_argument('--grid', help='JSON grid file (configs, set, cfg_options)')
     parser.add_argument('--work-dir', required=True, help='where every cell and the tables go')
-    parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+    parser.add_argument('--cfg-options', nargs='+', action='extend', default=[], metavar='KEY=VALUE',
                         help='overrides applied to every cell (e.g. model.clip_path=...)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none',
                         help='distributed launcher')

@@ -19,7 +19,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--work-dir', help='where logs and metrics.json go (default: work_dirs/<config>)')
     parser.add_argument('--out', help='save every predicted label map as <image>.png here')
     parser.add_argument('--show-dir', help='save image | prediction | ground truth | errors PNGs here')
-    parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+    parser.add_argument('--cfg-options', nargs='+', action='extend', default=[], metavar='KEY=VALUE',
                         help='override config keys, e.g. model.clip_path=ViT-B-16.pt model.prob_thd=0.2')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none',
                         help='distributed launcher (tools/dist_test.sh sets pytorch)')

@@ -60,16 +60,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--points', nargs='+', required=True, help='X,Y pixel coordinates in the image')
     parser.add_argument('--variants', nargs='+', default=['vanilla', 'csa'],
                         help='registered attention variants (sclip/models/attention.py), e.g. vanilla csa maskclip')
-    parser.add_argument('--out', default='attention.png')
+    parser.add_argument('--out', default='attention.png', help='the figure to write (default: attention.png)')
     parser.add_argument('--size', type=int, help="side of the square model input (default: the model's)")
-    parser.add_argument('--config', default=os.path.join(REPO, 'configs', 'demo', 'sclip.py'))
-    parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+    parser.add_argument('--config', default=os.path.join(REPO, 'configs', 'demo', 'sclip.py'),
+                        help='model config (default: configs/demo/sclip.py)')
+    parser.add_argument('--cfg-options', nargs='+', action='extend', default=[], metavar='KEY=VALUE',
                         help='config overrides, as in tools/test.py')
     args = parser.parse_args(argv)
     cfg_options, args.cfg_options = args.cfg_options, {}
     if cfg_options:  # KEY=VALUE parsed exactly as tools/test.py does, once --help is out of the way
-        from mmengine.config import DictAction
-        DictAction(option_strings=['--cfg-options'], dest='cfg_options')(parser, args, cfg_options)
+        from sclip.options import parse_cfg_options  # as tools/test.py: quoted values and spaces kept
+        args.cfg_options = parse_cfg_options(cfg_options)
     return args
 
 

@@ -16,5 +16,9 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     progress=dict(type='SCLIPProgressHook', interval=50),
-    visualization=dict(type='SegVisualizationHook', draw=False, interval=1))
+    # evaluation only: none of mmengine's training hooks
+    param_scheduler=None,
+    checkpoint=None,
+    sampler_seed=None)
+# no visualisation hook unless --show-dir asks for one (sclip/runner.py enable_outputs)
 test_evaluator = dict(type='SCLIPIoUMetric', iou_metrics=['mIoU'])

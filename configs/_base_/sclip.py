@@ -1,4 +1,4 @@
-# SCLIP on CLIP ViT-B/16 with OpenAI's weights (PROTOCOL.md). Benchmark configs set the
+# SCLIP on CLIP ViT-B/16 with OpenAI's weights (docs/PROTOCOL.md). Benchmark configs set the
 # class names and the per-dataset post-processing; everything else is shared.
 _base_ = ['./default_runtime.py']
 method = 'SCLIP'  # row name in sweeps and the paper table

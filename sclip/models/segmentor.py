@@ -261,7 +261,7 @@ class SCLIPSegmentor(BaseSegmentor):
         for key in spec:
             if key not in allowed:
                 raise unknown_key_error('model.vfm', key, ('type',) + allowed)
-        spec.setdefault('fused', self.backbone.fused)
+        spec.setdefault('fused', False)  # the official explicit attention: fused moves masked similarities
         method.vfm = build_vfm(vfm_type, **spec)
         method.crop = crop
         self.vfm_name = f"{vfm_type}:{vfm.get('checkpoint') or 'official-url'}"

@@ -13,6 +13,7 @@ code runs one window at a time).
 """
 from __future__ import annotations
 
+import logging
 from typing import Optional
 
 import torch
@@ -65,5 +66,9 @@ class ProxyCLIP(Method):
         v = F.interpolate(v, size=(rows, cols), mode='bilinear', align_corners=False)
         v = v.permute(0, 2, 3, 1).reshape(batch, heads, rows * cols, dim)
         attention = proxy_attention(features, self.beta, self.gamma, v.dtype)
+        if torch.isnan(attention).any():  # official too: a flat window masks every similarity
+            logging.getLogger('sclip').warning(
+                'ProxyCLIP: the proxy attention of a window masked every token (a flat image region); '
+                'its logits are NaN, as in the official code')
         out = vit.attention_output(depth, attention[:, None] @ v)
         return vit.project(out).reshape(batch, rows, cols, -1)
