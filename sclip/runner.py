@@ -106,10 +106,18 @@ def metrics_payload(evaluator, metrics: dict, cfg: Config, identity: dict, out_d
     return payload
 
 
-def _remove_empty_tree(folder: Optional[str]) -> None:
-    """Remove ``folder`` if nothing but empty folders is in it (a run that failed early)."""
-    if folder and osp.isdir(folder) and not any(files for _, _, files in os.walk(folder)):
-        shutil.rmtree(folder, ignore_errors=True)
+def _remove_empty_logs(work_dir: str, before: set) -> None:
+    """Remove the log folders a failed run created in ``work_dir`` when they hold nothing worth
+    reading: only empty files and mmengine's copy of the config (``vis_data/config.py``)."""
+    if not osp.isdir(work_dir):
+        return
+    for name in set(os.listdir(work_dir)) - before:
+        folder = osp.join(work_dir, name)
+        if not osp.isdir(folder):
+            continue
+        files = [osp.join(root, f) for root, _, names in os.walk(folder) for f in names]
+        if all(os.path.getsize(f) == 0 or f.endswith(osp.join('vis_data', 'config.py')) for f in files):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def run_test(cfg: Config, out_dir: Optional[str] = None, show_dir: Optional[str] = None,
@@ -138,7 +146,7 @@ def run_test(cfg: Config, out_dir: Optional[str] = None, show_dir: Optional[str]
                 ensure_writable(folder, 'predictions')
         if lock:
             cell_lock.__enter__()
-    log_dir = osp.join(cfg.work_dir, cfg.experiment_name)
+    existing = set(os.listdir(cfg.work_dir)) if osp.isdir(cfg.work_dir) else set()
     rank = get_rank()
     try:
         runner = Runner.from_cfg(cfg)
@@ -152,7 +160,7 @@ def run_test(cfg: Config, out_dir: Optional[str] = None, show_dir: Optional[str]
             except OSError as error:
                 raise describe_os_error(error, osp.join(cfg.work_dir, 'metrics.json'), 'metrics.json') from None
     except BaseException:
-        _remove_empty_tree(log_dir)
+        _remove_empty_logs(cfg.work_dir, existing)
         cell_lock.release()
         if not work_dir_existed and set(os.listdir(cfg.work_dir)) <= {'.lock'}:
             shutil.rmtree(cfg.work_dir, ignore_errors=True)

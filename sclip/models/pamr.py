@@ -16,26 +16,26 @@ from torch import Tensor
 _NEIGHBOURS = [(0, 0), (0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1), (2, 2)]
 
 
-def _shift_kernel(centre: float) -> Tensor:
-    """(8, 1, 3, 3): neighbour n minus ``centre`` × the pixel itself."""
-    kernel = torch.zeros(8, 1, 3, 3)
-    for index, (y, x) in enumerate(_NEIGHBOURS):
-        kernel[index, 0, y, x] = 1.0
-        kernel[index, 0, 1, 1] -= centre
-    return kernel
+def _neighbours(x: Tensor, positions, dilations: Sequence[int], minus_centre: bool = False) -> Tensor:
+    """(B, K, H, W) -> (B, K, P, H, W): each position of the 3×3 neighbourhood (row, col in 0..2)
+    at each dilation, replicate padding; ``minus_centre`` subtracts the pixel itself.
 
-
-def _neighbours(x: Tensor, kernel: Tensor, dilations: Sequence[int]) -> Tensor:
-    """(B, K, H, W) -> (B, K, P, H, W): the kernel applied at each dilation, replicate padding."""
+    The official code convolves with one-hot 3×3 kernels; slicing the padded map gives the
+    same values exactly (a one-hot kernel only copies, or takes one difference) at a fraction
+    of the time and memory of a dilated convolution per channel.
+    """
     batch, channels, height, width = x.shape
     flat = x.reshape(batch * channels, 1, height, width)
-    out = [F.conv2d(F.pad(flat, [d] * 4, mode='replicate'), kernel.to(x), dilation=d) for d in dilations]
+    out = []
+    for d in dilations:
+        padded = F.pad(flat, [d] * 4, mode='replicate')
+        for y, col in positions:
+            shifted = padded[:, :, y * d:y * d + height, col * d:col * d + width]
+            out.append(shifted - flat if minus_centre else shifted)
     return torch.cat(out, dim=1).view(batch, channels, -1, height, width)
 
 
-def _one_hot_kernel() -> Tensor:
-    """(9, 1, 3, 3): each of the 3×3 positions, the pixel itself included."""
-    return torch.eye(9).view(9, 1, 3, 3)
+_WINDOW = [(y, x) for y in range(3) for x in range(3)]  # the pixel itself included
 
 
 class PAMR(nn.Module):
@@ -43,15 +43,12 @@ class PAMR(nn.Module):
         super().__init__()
         self.num_iter = int(num_iter)
         self.dilations = [int(d) for d in dilations]
-        self.register_buffer('diff_kernel', _shift_kernel(1.0), persistent=False)
-        self.register_buffer('copy_kernel', _shift_kernel(0.0), persistent=False)
-        self.register_buffer('window_kernel', _one_hot_kernel(), persistent=False)
 
     def affinity(self, image: Tensor) -> Tensor:
         """(B, 1, P, H, W): softmax over neighbours of -|colour difference| / (0.1 · local std),
         averaged over colour channels; the std is over all dilations' 3×3 windows."""
-        diffs = _neighbours(image, self.diff_kernel, self.dilations).abs()
-        std = _neighbours(image, self.window_kernel, self.dilations).std(dim=2, keepdim=True)
+        diffs = _neighbours(image, _NEIGHBOURS, self.dilations, minus_centre=True).abs()
+        std = _neighbours(image, _WINDOW, self.dilations).std(dim=2, keepdim=True)
         affinity = -diffs / (1e-8 + 0.1 * std)
         return affinity.mean(dim=1, keepdim=True).softmax(dim=2)
 
@@ -60,5 +57,5 @@ class PAMR(nn.Module):
         mask = F.interpolate(mask, size=image.shape[-2:], mode='bilinear', align_corners=True)
         affinity = self.affinity(image)
         for _ in range(self.num_iter):
-            mask = (_neighbours(mask, self.copy_kernel, self.dilations) * affinity).sum(dim=2)
+            mask = (_neighbours(mask, _NEIGHBOURS, self.dilations) * affinity).sum(dim=2)
         return mask
