@@ -114,12 +114,14 @@ def describe_shape(shape: tuple) -> str:
 
 
 def known_architectures() -> Dict[tuple, str]:
-    """Vision shape (patch, width, layers, input size) -> a released open_clip ViT with that shape
-    (one with published weights, so a custom or test architecture never counts)."""
+    """Vision shape (patch, width, layers, input size) -> an open_clip ViT with that shape, among
+    the architectures open_clip ships (a config registered at run time never counts)."""
     import open_clip
-    released = {name for name, _ in open_clip.list_pretrained()}
+    shipped_dir = os.path.join(os.path.dirname(open_clip.__file__), 'model_configs')
+    shipped = [name for name in open_clip.list_models()
+               if os.path.isfile(os.path.join(shipped_dir, f'{name}.json'))]
     known = {}
-    for name in sorted(released, key=len):  # the plainest name of each shape
+    for name in sorted(shipped, key=len):  # the plainest name of each shape
         vision = (open_clip.get_model_config(name) or {}).get('vision_cfg', {})
         if isinstance(vision.get('layers'), int) and vision.get('patch_size') and not vision.get('timm_model_name'):
             shape = vision_shape(vision['patch_size'], vision.get('width', 768), vision['layers'],
