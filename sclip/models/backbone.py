@@ -79,7 +79,7 @@ class CLIPDenseViT(nn.Module):
     def embed(self, images: Tensor):
         return self.vit.embed(images)
 
-    def forward(self, images: Tensor, text: Optional[TextSide] = None, shared: Optional[Dict] = None,
+    def forward(self, images, text: Optional[TextSide] = None, shared: Optional[Dict] = None,
                 key=None, signature: str = '') -> Tensor:
         """Windows (B, 3, H, W) -> patch features (B, gh, gw, D), not normalised.
 
@@ -89,12 +89,12 @@ class CLIPDenseViT(nn.Module):
         whole output when their ``signature`` (method and text side) is equal too.
         """
         if shared is None or key is None:
-            return self.method(Trunk(self.vit, images), text)
-        trunk_key = ('trunk', id(self.vit.visual), self.vit.fused, images.dtype,
-                     torch.is_autocast_enabled(images.device.type), key)
+            return self.method(Trunk(self.vit, images() if callable(images) else images), text)
+        device = self.vit.visual.conv1.weight.device
+        trunk_key = ('trunk', id(self.vit.visual), self.vit.fused, torch.is_autocast_enabled(device.type), key)
         trunk = shared.get(trunk_key)
         if trunk is None:
-            trunk = shared[trunk_key] = Trunk(self.vit, images)
+            trunk = shared[trunk_key] = Trunk(self.vit, images() if callable(images) else images)
         feature_key = ('features', trunk_key, signature)
         if feature_key not in shared:
             shared[feature_key] = self.method(trunk, text)

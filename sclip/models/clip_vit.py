@@ -211,6 +211,13 @@ class Trunk:
             self._attention[block] = (q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5).softmax(dim=-1)
         return self._attention[block]
 
+    def qkv(self, block: int, tokens: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """q, k, v of ``block`` for its input ``tokens``; when ``tokens`` is CLIP's own output of
+        the block before (as for every last-block variant), computed once for all callers."""
+        if self._tokens.get(block - 1) is tokens:
+            return self.memo(('qkv', block), lambda: self.vit.qkv(block, self.vit.block(block).ln_1(tokens)))
+        return self.vit.qkv(block, self.vit.block(block).ln_1(tokens))
+
     def memo(self, key: Hashable, compute: Callable[[], object]):
         """``compute()`` once per ``key`` for these windows."""
         if key not in self._memo:

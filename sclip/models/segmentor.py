@@ -313,7 +313,7 @@ class SCLIPSegmentor(BaseSegmentor):
         text = (self.text_signature(), self.logit_scale) if self.backbone.method.needs_text else None
         return json.dumps([self.method_signature, text])
 
-    def extract_feat(self, inputs: Tensor, shared=None, key=None) -> Tensor:
+    def extract_feat(self, inputs, shared=None, key=None) -> Tensor:
         """Normalised patch features (B, gh, gw, D); fp16 under the official precision."""
         text = self.text_side() if self.backbone.method.needs_text else None
         signature = self.features_signature() if shared is not None else ''
@@ -323,8 +323,9 @@ class SCLIPSegmentor(BaseSegmentor):
             return features / features.norm(dim=-1, keepdim=True)
         return F.normalize(features.float(), dim=-1)
 
-    def patch_logits(self, crops: Tensor, shared=None, key=None) -> Tensor:
-        """Cosine similarity of every patch with every class name, (B, Q, gh, gw)."""
+    def patch_logits(self, crops, shared=None, key=None) -> Tensor:
+        """Cosine similarity of every patch with every class name, (B, Q, gh, gw). ``crops``: the
+        windows, or a function that builds them (only called when their features are not shared)."""
         features = self.extract_feat(crops, shared, key)
         logits = features @ self.class_embeddings.to(features.dtype).T
         return logits.permute(0, 3, 1, 2)
@@ -362,14 +363,14 @@ class SCLIPSegmentor(BaseSegmentor):
         if self.slide_crop[0] <= 0:
             out = []
             for index, (image, size) in enumerate(zip(images, sizes)):
-                logits = self.patch_logits(image[None], shared, ('whole', index, tuple(image.shape)))[0]
+                logits = self.patch_logits(image[None], shared, ('whole', index, tuple(image.shape), image.dtype))[0]
                 if self.whole_image_upsample == 'via_input':
                     logits = resize(logits, image.shape[-2:])
                 out.append(resize(logits, size))
             return out
         batch = self.window_batch_size if self.slide_mode == 'batched' else 1
-        geometry = (self.slide_crop, self.slide_stride, tuple(tuple(i.shape) for i in images))
-        canvases = slide_inference(images, lambda crops, chunk: self.patch_logits(crops, shared, (geometry, chunk)),
+        geometry = (self.slide_crop, self.slide_stride, tuple(tuple(i.shape) for i in images), images[0].dtype)
+        canvases = slide_inference(images, lambda windows, chunk: self.patch_logits(windows, shared, (geometry, chunk)),
                                    len(self.names.queries), self.slide_crop, self.slide_stride, batch,
                                    pad_multiple=self.slide_pad, keyed=True)
         return [resize(canvas, size) for canvas, size in zip(canvases, sizes)]

@@ -86,8 +86,9 @@ def slide_inference(images: Sequence[Tensor], encode: Callable[..., Tensor], num
     """Canvas logits (Q, H, W) of each image (3, H, W), averaged over covering windows.
 
     ``encode`` maps windows (n, 3, h, w) to patch logits (n, Q, gh, gw); with ``keyed`` it is
-    called as ``encode(windows, key)`` where ``key`` names the chunk (which windows of which
-    images, and their padding), so callers can share work on the same chunk. ``window_batch_size``
+    called as ``encode(make_windows, key)``, ``make_windows()`` building the windows on demand and
+    ``key`` naming the chunk (which windows of which images, and their padding), so callers can
+    share work on the same chunk. ``window_batch_size``
     <= 1 runs the simple one-window-at-a-time loop. The canvas has the images' dtype when
     they are half precision (ClearCLIP's official fp16 input), else float32.
     """
@@ -115,8 +116,14 @@ def slide_inference(images: Sequence[Tensor], encode: Callable[..., Tensor], num
         groups = [group[start:start + window_batch_size] for group in by_size.values()
                   for start in range(0, len(group), window_batch_size)]
     for group in groups:
-        padded, pad = pad_windows(torch.stack([crop_of(jobs[number]) for number in group]), pad_multiple)
-        chunk_logits = encode(padded, (tuple(jobs[number] for number in group), pad)) if keyed else encode(padded)
+        height, width = crop_of(jobs[group[0]]).shape[-2:]
+        pad = padding(height, width, pad_multiple)
+
+        def windows(group=group, pad=pad) -> Tensor:
+            crops = torch.stack([crop_of(jobs[number]) for number in group])
+            return F.pad(crops, pad) if any(pad) else crops
+        # keyed: the windows are built only if the caller has not computed this chunk already
+        chunk_logits = encode(windows, (tuple(jobs[number] for number in group), pad)) if keyed else encode(windows())
         for number, logits in zip(group, chunk_logits):
             grid_logits[number] = (logits, pad)
     for number, (index, (y1, y2, x1, x2)) in enumerate(jobs):  # the official order

@@ -60,7 +60,7 @@ class LastBlockAttention(Method):
 
     def inputs(self, trunk: Trunk, index: int, x: Tensor) -> AttentionInputs:
         h = trunk.vit.block(index).ln_1(x)
-        q, k, v = trunk.vit.qkv(index, h)
+        q, k, v = trunk.qkv(index, x)  # shared by every variant reading CLIP's own block input
         return AttentionInputs(x=h, q=q, k=k, v=v, grid=trunk.grid, recorded=RecordedMaps(trunk))
 
     def modified_block(self, trunk: Trunk, index: int, x: Tensor) -> Tensor:
