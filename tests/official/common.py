@@ -273,23 +273,45 @@ def postprocess_sclip(seg_logits: Tensor, query_idx: Tensor, logit_scale: float,
 def postprocess_clearclip(seg_logits: Tensor, query_idx: Tensor, logit_scale: float, prob_thd: float) -> Tensor:
     """ClearCLIP / ProxyCLIP ``postprocess_result`` (no area threshold) -> ``seg_pred``.
 
-    Same batch-of-one rebinding as SCLIP's; with ``data_samples=None`` the official code
-    returns inside the loop, which is what this does."""
-    batch_size = seg_logits.shape[0]
-    for i in range(batch_size):
-        seg_logits = seg_logits[i] * logit_scale
-        seg_logits = seg_logits.softmax(0)  # n_queries * w * h
+    Line for line SCLIP's without its ``area_thd`` block; with ``data_samples=None`` the
+    official code returns inside the loop, i.e. after the first image."""
+    return postprocess_sclip(seg_logits[:1], query_idx, logit_scale, prob_thd, area_thd=None)
 
-        num_cls, num_queries = max(query_idx) + 1, len(query_idx)
-        if num_cls != num_queries:
-            seg_logits = seg_logits.unsqueeze(0)
-            cls_index = nn.functional.one_hot(query_idx)
-            cls_index = cls_index.T.view(num_cls, num_queries, 1, 1)
-            seg_logits = (seg_logits * cls_index).max(1)[0]
 
-        seg_pred = seg_logits.argmax(0, keepdim=True)
-        seg_pred[seg_logits.max(0, keepdim=True)[0] < prob_thd] = 0
-        return seg_pred
+
+class NACLIPFamilySegmentor:
+    """What NACLIP's ``naclip.py`` and ResCLIP's fork of it share to the letter: patch
+    features to window logits, and the sliding window (no padding, logits at input size)."""
+
+    def patch_logits(self, image_features: Tensor, img: Tensor) -> Tensor:
+        image_features = image_features[:, 1:]
+        image_features /= image_features.norm(dim=-1, keepdim=True)
+
+        logits = image_features @ self.query_features.T
+
+        patch_size = self.visual.patch_size
+        w, h = img[0].shape[-2] // patch_size, img[0].shape[-1] // patch_size
+        out_dim = logits.shape[-1]
+        logits = logits.permute(0, 2, 1).reshape(-1, out_dim, w, h)
+        logits = nn.functional.interpolate(logits, size=img.shape[-2:], mode='bilinear',
+                                           align_corners=self.align_corners)
+        return logits
+
+    def forward_slide(self, img: Tensor, stride=112, crop_size=224) -> Tensor:
+        batch_size, _, h_img, w_img = img.shape
+        out_channels = self.num_queries
+        preds = img.new_zeros((batch_size, out_channels, h_img, w_img))
+        count_mat = img.new_zeros((batch_size, 1, h_img, w_img))
+        for y1, y2, x1, x2 in window_grid(h_img, w_img, stride, crop_size):
+            crop_img = img[:, :, y1:y2, x1:x2]
+            crop_seg_logit = self.forward_feature(crop_img)
+            preds += nn.functional.pad(crop_seg_logit,
+                                       (int(x1), int(preds.shape[3] - x2), int(y1), int(preds.shape[2] - y2)))
+            count_mat[:, :, y1:y2, x1:x2] += 1
+        assert (count_mat == 0).sum() == 0
+
+        logits = preds / count_mat
+        return logits
 
 
 def raise_not_implemented(what: str):

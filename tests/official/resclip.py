@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .common import (PAMR, embed, layer_norm, mlp, official_fp16, query_index_tensor, raise_not_implemented,
-                     window_grid)
+                     NACLIPFamilySegmentor)
 from .naclip import gaussian_window, get_attention_addition
 
 ATTN_STRATEGIES = ('resclip', 'naclip', 'sclip', 'clearclip', 'vanilla')
@@ -338,7 +338,7 @@ class OfficialVisual:
         return attn_output
 
 
-class OfficialResCLIP:
+class OfficialResCLIP(NACLIPFamilySegmentor):
     """``ResCLIPSegmentation`` of the official code, from an already built model and text features."""
 
     def __init__(self, clip_model: nn.Module, query_features: Tensor, query_idx: Sequence[int],
@@ -378,34 +378,7 @@ class OfficialResCLIP:
             query_features=self.query_features, img=img,
             patch_size=self.visual.patch_size, logit_scale=self.logit_scale, dtype=self.dtype,
             align_corners=self.align_corners)
-        image_features = image_features[:, 1:]
-        image_features /= image_features.norm(dim=-1, keepdim=True)
-
-        logits = image_features @ self.query_features.T
-
-        patch_size = self.visual.patch_size
-        w, h = img[0].shape[-2] // patch_size, img[0].shape[-1] // patch_size
-        out_dim = logits.shape[-1]
-        logits = logits.permute(0, 2, 1).reshape(-1, out_dim, w, h)
-        logits = nn.functional.interpolate(logits, size=img.shape[-2:], mode='bilinear',
-                                           align_corners=self.align_corners)
-        return logits
-
-    def forward_slide(self, img: Tensor, stride=112, crop_size=224) -> Tensor:
-        batch_size, _, h_img, w_img = img.shape
-        out_channels = self.num_queries
-        preds = img.new_zeros((batch_size, out_channels, h_img, w_img))
-        count_mat = img.new_zeros((batch_size, 1, h_img, w_img))
-        for y1, y2, x1, x2 in window_grid(h_img, w_img, stride, crop_size):
-            crop_img = img[:, :, y1:y2, x1:x2]
-            crop_seg_logit = self.forward_feature(crop_img)
-            preds += nn.functional.pad(crop_seg_logit,
-                                       (int(x1), int(preds.shape[3] - x2), int(y1), int(preds.shape[2] - y2)))
-            count_mat[:, :, y1:y2, x1:x2] += 1
-        assert (count_mat == 0).sum() == 0
-
-        logits = preds / count_mat
-        return logits
+        return self.patch_logits(image_features, img)
 
     def inference(self, inputs: Tensor, ori_shape) -> Tensor:
         """``predict`` up to ``postprocess_result``."""
