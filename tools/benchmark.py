@@ -18,6 +18,7 @@ attention = the SCLIP paper's 6 last-block attentions; datasets = VOC21 and VOC2
 A benchmark, not a test: nothing here asserts a timing.
 """
 import argparse
+import logging
 import os
 import sys
 
@@ -84,7 +85,12 @@ def random_vit_b16(folder: str) -> str:
     import torch
     path = os.path.join(folder, 'random-vit-b-16.pt')
     if not os.path.isfile(path):
-        model = open_clip.create_model('ViT-B-16-quickgelu', pretrained=None)
+        root, level = logging.getLogger(), logging.getLogger().level
+        root.setLevel(logging.ERROR)  # open_clip warns "no pretrained weights": random is the point here
+        try:
+            model = open_clip.create_model('ViT-B-16-quickgelu', pretrained=None)
+        finally:
+            root.setLevel(level)
         torch.save({k: v.half() for k, v in model.state_dict().items()}, path)
     return path
 
