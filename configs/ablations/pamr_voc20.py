@@ -1,4 +1,4 @@
-# SCLIP + PAMR post-processing (paper: 40.1 average), official settings: 10 steps, dilations (8, 16).
+# SCLIP + PAMR post-processing (paper: 40.1 average), SCLIP's PAMR dilations (8, 16); SCLIP publishes no step count, the 10 steps are NACLIP's default.
 _base_ = ['../sclip_voc20.py']
 method = 'SCLIP+PAMR'
 model = dict(pamr_steps=10, pamr_dilations=(8, 16))

@@ -1,4 +1,4 @@
-# ResCLIP on cityscapes (official cfg_cityscapes).
+# ResCLIP on cityscapes (official cfg_city_scapes.py).
 _base_ = ['../_base_/datasets/cityscapes.py', '../_base_/resclip.py']
 model = dict(
     class_names='{{fileDirname}}/../class_names/city_scapes.txt',

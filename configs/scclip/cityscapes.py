@@ -1,4 +1,4 @@
-# SC-CLIP on cityscapes (official cfg_cityscapes).
+# SC-CLIP on cityscapes (official cfg_city_scapes.py).
 _base_ = ['../_base_/datasets/cityscapes.py', '../_base_/scclip.py']
 model = dict(
     class_names='{{fileDirname}}/../class_names/city_scapes.txt')
