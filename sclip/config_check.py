@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import math
 import numbers
 import typing
 from typing import Any, Callable, Dict, Iterable, Optional, Tuple
@@ -96,7 +97,54 @@ def check_arguments(function, values: Dict[str, Any], prefix: str = 'model') -> 
         types = _expected_types(parameter.annotation)
         if types is not None and not _type_ok(value, types):
             raise SCLIPError(f'{prefix}.{key}={value!r} must be {_type_name(types)}.')
+        if isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isfinite(value):
+            raise SCLIPError(f'{prefix}.{key}={value!r} must be a finite number.')
         if key in RANGES:
             check, description = RANGES[key]
             if not check(value):
                 raise SCLIPError(f'{prefix}.{key}={value!r} is out of range: it must be {description}.')
+
+
+def check_positive_ints(key: str, values, what: str) -> None:
+    """A non-empty sequence of positive integers (PAMR dilations, window sizes...)."""
+    ok = isinstance(values, (list, tuple)) and len(values) > 0 and all(
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0 for v in values)
+    if not ok:
+        raise SCLIPError(f'{key}={values!r} must be {what}, e.g. (8, 16).')
+
+
+def accepted_keys(cls) -> Optional[set]:
+    """Keyword arguments ``cls(...)`` accepts: the named parameters of its ``__init__`` and, while
+    an ``__init__`` takes ``**kwargs``, those of its parents'; None when no ``__init__`` of the
+    chain closes it (anything may be accepted, nothing to check)."""
+    keys = set()
+    for klass in cls.__mro__:
+        init = vars(klass).get('__init__')
+        if init is None or klass is object:
+            continue
+        parameters = inspect.signature(init).parameters
+        keys.update(k for k, p in parameters.items()
+                    if k != 'self' and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+        if not any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
+            return keys
+    return None
+
+
+def check_registered_keys(prefix: str, spec, registry, extra_ignored: Iterable[str] = ()) -> None:
+    """``spec`` is a dict whose ``type`` is registered and whose keys the class accepts.
+
+    Why: mmseg's dataset classes raise a TypeError traceback on a misspelt key, and its
+    ``IoUMetric`` silently drops one (``iou_metric=['mIoU']`` then measures the default)."""
+    if not isinstance(spec, dict):
+        raise SCLIPError(f'{prefix}={spec!r} must be a dict (with a type key); fix the config or '
+                         f'the --cfg-options item that set it.')
+    cls = registry.get(spec.get('type')) if isinstance(spec.get('type'), str) else spec.get('type')
+    if cls is None:
+        raise SCLIPError(f"{prefix}.type={spec.get('type')!r} is not registered{closest(spec.get('type'), registry.module_dict)}.")
+    valid = accepted_keys(cls) if inspect.isclass(cls) else None
+    if valid is None:
+        return
+    valid |= {'type', *extra_ignored}
+    for key in spec:
+        if key not in valid:
+            raise unknown_key_error(prefix, key, valid)

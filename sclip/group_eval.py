@@ -68,6 +68,8 @@ def existing_metrics(job: Job):
         with open(path) as f:
             metrics = json.load(f)
         old = metrics.get('identity') or {}
+        if not isinstance(old, dict):
+            raise ValueError('identity is not an object')
     except (OSError, ValueError, AttributeError):
         return None, ['unreadable metrics.json']
     if old.get('fingerprint') == job.identity['fingerprint']:

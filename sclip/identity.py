@@ -53,8 +53,11 @@ def file_sha256(path: str) -> Optional[str]:
             cache = json.load(f)
     except (OSError, ValueError):
         cache = {}
-    if key in cache:
-        return cache[key]
+    if not isinstance(cache, dict):
+        cache = {}  # not ours (or damaged): rebuilt
+    cached = cache.get(key)
+    if isinstance(cached, str) and len(cached) == 64:
+        return cached
     digest = hashlib.sha256()
     with open(real, 'rb') as f:
         for block in iter(lambda: f.read(1 << 22), b''):
@@ -121,13 +124,33 @@ def data_identity(cfg: Config) -> dict:
     root, img_dir, seg_dir, split = dataset_paths(dataset)
     try:
         pairs, _, reduce_zero_label = expected_pairs(cfg)
-        count = len(pairs)
+        count, files = len(pairs), files_sha256(pairs, root)
     except Exception:  # noqa: BLE001 - a missing folder is reported by the pre-flight checks
-        count, reduce_zero_label = None, bool(dataset.get('reduce_zero_label', False))
+        count, files, reduce_zero_label = None, None, bool(dataset.get('reduce_zero_label', False))
     return {'type': dataset.get('type'), 'root': root, 'img_dir': img_dir, 'seg_map_dir': seg_dir,
             'img_suffix': dataset.get('img_suffix'), 'seg_map_suffix': dataset.get('seg_map_suffix'),
-            'split': dataset.get('ann_file') or None, 'num_images': count,
+            'split': dataset.get('ann_file') or None, 'num_images': count, 'files_sha256': files,
             'reduce_zero_label': reduce_zero_label}
+
+
+def files_sha256(pairs, root: str) -> str:
+    """sha256 over the listed image/label files: names (relative to the data root) and sizes.
+
+    Why: a split file edited in place, an image renamed or replaced by another of another size
+    changes what a run measures while the root, split name and count stay the same. Sizes, not
+    contents: hashing a whole dataset on every resume would cost minutes; mtimes would make a
+    copied dataset look new."""
+    digest = hashlib.sha256()
+    for paths in pairs:
+        for path in paths:
+            if path is None:
+                continue
+            try:
+                size = os.stat(path).st_size
+            except OSError:
+                size = -1
+            digest.update(f'{osp.relpath(path, root or ".")}\0{size}\n'.encode())
+    return digest.hexdigest()
 
 
 def resolved_config(cfg: Config) -> dict:
@@ -183,7 +206,7 @@ def _fingerprint_view(identity: dict) -> dict:
         'vfm': None if not identity.get('vfm') else [identity['vfm']['type'],
                                                      identity['vfm']['sha256'] or identity['vfm']['source']],
         'text': [identity['text']['class_names_sha256'], identity['text']['templates_sha256']],
-        'data': [identity['data'].get(k) for k in ('type', 'root', 'split', 'num_images')],
+        'data': [identity['data'].get(k) for k in ('type', 'root', 'split', 'num_images', 'files_sha256')],
         'code': identity['code']['source_sha256'],
         'libraries': identity['libraries'],
     }

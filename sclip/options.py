@@ -3,7 +3,8 @@
 Why: mmengine's ``DictAction`` removes every space from a value (a quoted path with spaces
 loses them) and raises a bare ValueError on an argument without ``=``. Values here follow
 mmengine's rules (ints, floats, true/false, None, ``a,b`` lists, ``[..]``/``(..)``), except
-that a value in quotes, or a plain value with spaces, is kept verbatim as a string.
+that spaces inside a value are kept (``data_root=/my data (copy)/VOC`` stays that path) and a
+value in quotes is a string verbatim.
 """
 from __future__ import annotations
 
@@ -12,18 +13,46 @@ from typing import Dict, Iterable
 from .errors import SCLIPError
 
 
-def parse_value(text: str):
-    """One value, as mmengine's DictAction parses it, but quoted or spaced strings kept whole."""
+def _next_comma(text: str, item: str) -> int:
+    """Index of the first top-level comma of ``text`` (its length when there is none)."""
+    depth = 0
+    for index, char in enumerate(text):
+        if char in '([':
+            depth += 1
+        elif char in ')]':
+            depth -= 1
+        elif char == ',' and depth == 0:
+            return index
+        if depth < 0:
+            break
+    if depth != 0:
+        raise SCLIPError(f'--cfg-options value {item!r}: unbalanced brackets; balance them or quote the value.')
+    return len(text)
+
+
+def _parse(text: str, item: str):
+    """mmengine's ``DictAction._parse_iterable`` without its ``replace(' ', '')``: elements are
+    stripped, spaces inside them kept."""
     from mmengine.config import DictAction
-    stripped = text.strip()
-    if len(stripped) >= 2 and stripped[0] == stripped[-1] and stripped[0] in '\'"':
-        return stripped[1:-1]
-    if ' ' in stripped and not any(c in stripped for c in ',[]()'):
-        return stripped
-    try:
-        return DictAction._parse_iterable(text)
-    except AssertionError as error:  # mmengine asserts on unbalanced brackets
-        raise SCLIPError(f'--cfg-options value {text!r}: {error}; balance the brackets or quote the value.')
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in '\'"':
+        return text[1:-1]
+    is_tuple = text.startswith('(') and text.endswith(')')
+    if is_tuple or (text.startswith('[') and text.endswith(']')):
+        text = text[1:-1]
+    elif ',' not in text:
+        return DictAction._parse_int_float_bool(text)
+    values = []
+    while text.strip():
+        comma = _next_comma(text, item)
+        values.append(_parse(text[:comma], item))
+        text = text[comma + 1:]
+    return tuple(values) if is_tuple else values
+
+
+def parse_value(text: str):
+    """One value, as mmengine's DictAction parses it, but spaces inside a value kept."""
+    return _parse(text, text)
 
 
 def parse_cfg_options(items: Iterable[str]) -> Dict[str, object]:

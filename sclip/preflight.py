@@ -12,8 +12,26 @@ import os.path as osp
 from mmengine import Config
 
 from .class_names import load_class_names
+from .config_check import check_registered_keys
 from .data_check import check_data_paths, check_dataset, dataset_cfg, dataset_classes
 from .errors import SCLIPError
+
+
+def check_structure(cfg: Config) -> None:
+    """``model`` is a dict; the dataset's and the evaluator's keys are ones their classes take."""
+    from mmseg.registry import DATASETS, METRICS
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmseg')
+    model = cfg.get('model')
+    if not isinstance(model, dict):
+        raise SCLIPError(f'model={model!r} must be a dict; set its keys one by one, e.g. '
+                         '--cfg-options model.logit_scale=40.')
+    check_registered_keys('test_dataloader.dataset', dataset_cfg(cfg), DATASETS)
+    evaluators = cfg.get('test_evaluator')
+    for i, evaluator in enumerate(evaluators if isinstance(evaluators, (list, tuple)) else [evaluators]):
+        if evaluator is not None:
+            name = 'test_evaluator' if not isinstance(evaluators, (list, tuple)) else f'test_evaluator[{i}]'
+            check_registered_keys(name, evaluator, METRICS)
 
 
 def check_class_names(cfg: Config) -> None:
@@ -38,7 +56,9 @@ def check_weights(cfg: Config) -> None:
 
 
 def preflight(cfg: Config, check_files: bool = True) -> None:
-    """Every cheap check: data paths, class names, weights path, and (optionally) file pairs."""
+    """Every cheap check: config structure, data paths, class names, weights path, and
+    (optionally) file pairs."""
+    check_structure(cfg)
     check_data_paths(cfg)
     check_class_names(cfg)
     check_weights(cfg)

@@ -23,6 +23,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from .config_check import closest
 from .errors import SCLIPError, one_line
 from .files import ensure_writable, write_json_atomic, write_text_atomic
 from .group_eval import Job, evaluate_jobs
@@ -111,9 +112,46 @@ def config_label(config_path: str) -> str:
     return osp.join('external', f'{osp.splitext(osp.basename(path))[0]}-{digest}')
 
 
+GRID_KEYS = ('configs', 'set', 'cfg_options')
+
+
+def read_grid(path: str) -> Tuple[List[str], List[Tuple[str, List[str]]], Dict]:
+    """(configs, axes, cfg_options) of a JSON grid file, each part checked for its shape.
+
+    Format: ``{"configs": [CFG, ...], "set": {"KEY": [V1, V2]}, "cfg_options": {"k": v}}``."""
+    try:
+        with open(path) as f:
+            grid = json.load(f)
+    except (OSError, ValueError) as error:
+        raise SCLIPError(f'--grid {path!r}: {one_line(error)}')
+    example = '{"configs": ["configs/sclip_voc21.py"], "set": {"model.logit_scale": [40, 50]}}'
+    if not isinstance(grid, dict):
+        raise SCLIPError(f'--grid {path!r} must hold a JSON object, e.g. {example}.')
+    for key in grid:
+        if key not in GRID_KEYS:
+            raise SCLIPError(f'--grid {path!r}: {key!r} is not a grid key{closest(key, GRID_KEYS)} '
+                             f'(valid: {", ".join(GRID_KEYS)}).')
+    configs, axes_spec, options = grid.get('configs', []), grid.get('set', {}), grid.get('cfg_options', {})
+    if not isinstance(configs, list) or not all(isinstance(c, str) for c in configs):
+        raise SCLIPError(f'--grid {path!r}: "configs" must be a list of config paths, e.g. {example}.')
+    if not isinstance(axes_spec, dict) or not all(isinstance(v, list) and v for v in axes_spec.values()):
+        raise SCLIPError(f'--grid {path!r}: "set" must map each key to a non-empty list of values, e.g. {example}.')
+    if not isinstance(options, dict):
+        raise SCLIPError(f'--grid {path!r}: "cfg_options" must be an object of key: value.')
+    axes = [(k, [json.dumps(v) if not isinstance(v, str) else v for v in values]) for k, values in axes_spec.items()]
+    return configs, axes, options
+
+
 def build_grid(configs: Sequence[str], axes: List[Tuple[str, List[str]]]) -> List[Cell]:
+    """Every (overrides, config) cell once: a config named twice (``a.py`` and ``./a.py``) or
+    a value repeated on an axis is one cell, not two runs racing for one folder."""
     combos = list(itertools.product(*[[(key, v) for v in values] for key, values in axes])) or [()]
-    return [Cell(config, dict(combo)) for combo in combos for config in configs]
+    cells: Dict[Tuple[str, str], Cell] = {}
+    for combo in combos:
+        for config in configs:
+            cell = Cell(config, dict(combo))
+            cells.setdefault((cell.variant_dir(), config_label(config)), cell)
+    return list(cells.values())
 
 
 def cell_labels(cfg, config_path: str) -> Tuple[str, str]:

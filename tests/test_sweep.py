@@ -20,6 +20,32 @@ def test_split_and_parse_values():
     assert len(cells) == 8 and cells[0].overrides == {'model.attention.type': 'csa', 'model.logit_scale': '40'}
 
 
+def test_a_cell_named_twice_is_one_cell():
+    config = osp.join(REPO, 'configs', 'sclip_voc21.py')
+    relative = osp.relpath(config)
+    cells = sweep.build_grid([config, relative], sweep.parse_axes(['model.prob_thd=0.1,0.1,0.2']))
+    assert [(c.config, c.overrides['model.prob_thd']) for c in cells] == [(config, '0.1'), (config, '0.2')]
+
+
+@pytest.mark.parametrize('content,needle', [
+    ('{"configs": ["a.py"], "set": {"model.prob_thd": 0.2}}', '"set" must map each key to a non-empty list'),
+    ('[{"configs": ["a.py"]}]', 'must hold a JSON object'),
+    ('{"configs": "a.py"}', '"configs" must be a list'),
+    ('{"config": ["a.py"]}', "did you mean 'configs'"),
+    ('{"configs": ["a.py"], "cfg_options": [1]}', '"cfg_options" must be an object'),
+    ('{"configs": [', 'grid.json'),
+])
+def test_bad_grid_file_is_one_line(tmp_path, capsys, content, needle):
+    grid = tmp_path / 'grid.json'
+    grid.write_text(content)
+    from sclip.cli import main_guard
+    with pytest.raises(SystemExit) as exit_info:
+        main_guard(lambda: load_tool('sweep').main(['--grid', str(grid), '--work-dir', str(tmp_path / 'w')]))
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and len(err.splitlines()) == 1 and err.startswith('error:'), err
+    assert needle in err and str(grid) in err
+
+
 def test_real_sweep_with_failure_and_resume(tmp_path, tiny_checkpoint, monkeypatch):
     root = make_dataset('voc21', str(tmp_path / 'data'))
     work = str(tmp_path / 'sweep')

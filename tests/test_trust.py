@@ -194,6 +194,20 @@ def test_resume_reruns_when_weights_data_or_overrides_change(tmp_path):
     assert read_metrics(result.work_dir)['identity']['data']['num_images'] == 3
     before = written(result.work_dir)
 
+    split = osp.join(root, 'ImageSets/Segmentation/val.txt')  # the same count, another image listed
+    with open(split) as f:
+        stems = f.read().split()
+    other = '2008_000010'
+    write_image(osp.join(root, 'JPEGImages', other + '.jpg'), (40, 44), seed=9)
+    write_label(osp.join(root, 'SegmentationClass', other + '.png'), (40, 44), [0, 1], seed=10)
+    with open(split, 'w') as f:
+        f.write('\n'.join(stems[:-1] + [other]) + '\n')
+    result, changed = sweep_once()
+    assert not result.reused and written(result.work_dir) != before
+    assert len(changed) == 1 and 'data' in changed[0], log
+    assert read_metrics(result.work_dir)['identity']['data']['num_images'] == 3
+    before = written(result.work_dir)
+
     cfg_options['model.prob_thd'] = 0.2  # an override for every cell (the config has 0.1): same folder, another run
     result, changed = sweep_once()
     assert not result.reused and written(result.work_dir) != before
@@ -266,6 +280,13 @@ def test_a_locked_cell_is_left_to_its_writer(capsys, tmp_path, voc, tiny_checkpo
         (VOC, 'model.logit_scael=40', ['model.logit_scael', "'logit_scale'"]),
         (RESCLIP_VOC, 'model.method.tempthd=0.1', ['tempthd', "'temp_thd'"]),
         (RESCLIP_VOC, 'model.method.type=resclipp', ['model.method.type', 'resclipp', "'resclip'"]),
+        (VOC, 'model.logit_scale=inf', ['model.logit_scale=inf', 'finite']),
+        (VOC, 'model.memory_budget_mb=inf', ['model.memory_budget_mb=inf', 'finite']),
+        (VOC, 'model.slide_stride=300', ['model.slide_stride=300', 'model.slide_crop=224']),
+        (VOC, 'model.pamr_dilations=(-8,16)', ['model.pamr_dilations=(-8, 16)', 'positive']),
+        (VOC, 'model=abc', ["model='abc'", 'dict']),
+        (VOC, 'test_dataloader.dataset.data_rooot=/x', ['test_dataloader.dataset.data_rooot', "'data_root'"]),
+        (VOC, 'test_evaluator.iou_metric=[mIoU]', ['test_evaluator.iou_metric', "'iou_metrics'"]),
     ]])
 def test_bad_config_value_or_key_is_one_line(capsys, tmp_path, voc, tiny_checkpoint, config, override, needles):
     work = tmp_path / 'w'
@@ -279,7 +300,7 @@ def test_quoted_and_spaced_paths_in_cfg_options(tmp_path, tiny_checkpoint):
     weights = str(tmp_path / 'my weights' / 'ViT-B-16.pt')
     os.makedirs(osp.dirname(weights))
     shutil.copy(tiny_checkpoint, weights)
-    root = make_dataset('voc21', str(tmp_path / 'my data'))
+    root = make_dataset('voc21', str(tmp_path / 'my data (copy)'))  # unquoted below: spaces and brackets
     work = str(tmp_path / 'w')
     load_tool('test').main([VOC, '--work-dir', work, '--cfg-options', f'model.clip_path="{weights}"',
                             f'test_dataloader.dataset.data_root={root}', 'test_dataloader.num_workers=0'])
@@ -288,6 +309,20 @@ def test_quoted_and_spaced_paths_in_cfg_options(tmp_path, tiny_checkpoint):
     assert identity['weights']['source'] == weights and ' ' in identity['weights']['source']
     assert identity['weights']['sha256'] == sha256_file(weights)
     assert identity['data']['root'] == root and identity['data']['num_images'] == 2
+
+
+def test_cfg_option_values_parse_as_mmengine_but_keep_inner_spaces():
+    from mmengine.config import DictAction
+    from sclip.errors import SCLIPError
+    from sclip.options import parse_value
+    for text in ['1', '-0.5', 'true', 'None', 'a,b', '[1,2]', '(8,16)', '[(1,2),[3,4]]', '[]', '1,', 'csa_q',
+                 '"quoted"', '[a,b]']:
+        assert parse_value(text) == DictAction._parse_iterable(text), text
+    assert parse_value('/d/my data (copy)/VOC') == '/d/my data (copy)/VOC'
+    assert parse_value("['a cat', 'dog']") == ['a cat', 'dog'] and parse_value('"a, b"') == 'a, b'
+    assert parse_value(' (8, 16) ') == (8, 16)
+    with pytest.raises(SCLIPError, match='unbalanced'):
+        parse_value('[1,2')
 
 
 # --- the text cache ---------------------------------------------------------------------------------
@@ -592,3 +627,26 @@ def test_checkpoint_of_another_patch_size_than_the_arch_fails_naming_both(capsys
     weights = write_openai_checkpoint(str(tmp_path / 'vit-s-32.pt'), patch_size=32, width=384, layers=12)
     code, err = run_main(capsys, VOC, '--work-dir', str(tmp_path / 'w'), *options(voc, weights))
     assert_one_line(code, err, 'vit-s-32.pt', 'ViT-S-32', 'patch 32', "model.arch='ViT-B-16'", 'patch 16')
+
+
+@pytest.mark.parametrize('content', ['{"mIoU": 1.0, "identity": "abc"}', '[1, 2]', '{"identity": {"fingerprint": 3}}'])
+def test_damaged_metrics_json_is_rerun_not_trusted(tmp_path, content):
+    from types import SimpleNamespace
+    from sclip.group_eval import Job, existing_metrics
+    (tmp_path / 'metrics.json').write_text(content)
+    job = Job(SimpleNamespace(work_dir=str(tmp_path)), {}, {'fingerprint': 'f' * 64})
+    metrics, changed = existing_metrics(job)
+    assert metrics is None and changed
+
+
+@pytest.mark.parametrize('content', ['null', '[1]', '{"x": 1}', '{bad json'])
+def test_damaged_file_hash_cache_is_rebuilt(tmp_path, monkeypatch, content):
+    from sclip.identity import file_sha256
+    monkeypatch.setenv('SCLIP_CACHE_DIR', str(tmp_path / 'cache'))
+    os.makedirs(tmp_path / 'cache')
+    (tmp_path / 'cache' / 'file_hashes.json').write_text(content)
+    target = tmp_path / 'weights.pt'
+    target.write_bytes(b'weights')
+    assert file_sha256(str(target)) == sha256_file(str(target))
+    with open(tmp_path / 'cache' / 'file_hashes.json') as f:
+        assert sha256_file(str(target)) in json.load(f).values()

@@ -13,7 +13,6 @@ work dir share the grid: a cell another process is running is left to it.
 A grid file is JSON: {"configs": [...], "set": {"KEY": [V1, V2]}, "cfg_options": {"k": v}}.
 """
 import argparse
-import json
 import os
 import sys
 
@@ -46,19 +45,12 @@ def run(args: argparse.Namespace) -> None:
     with quiet_unless(args.verbose):
         from sclip.errors import SCLIPError
         from sclip.options import parse_cfg_options
-        from sclip.sweep import parse_axes, run_sweep
+        from sclip.sweep import parse_axes, read_grid, run_sweep
         configs, axes = list(args.configs), parse_axes(args.set)
         options = parse_cfg_options(args.cfg_options)
         if args.grid:
-            try:
-                with open(args.grid) as f:
-                    grid = json.load(f)
-            except (OSError, ValueError) as error:
-                raise SCLIPError(f'--grid {args.grid!r}: {error}')
-            configs += grid.get('configs', [])
-            axes += [(k, [json.dumps(v) if not isinstance(v, str) else v for v in values])
-                     for k, values in grid.get('set', {}).items()]
-            options = {**grid.get('cfg_options', {}), **options}
+            grid_configs, grid_axes, grid_options = read_grid(args.grid)
+            configs, axes, options = configs + grid_configs, axes + grid_axes, {**grid_options, **options}
         if not configs:
             raise SCLIPError('no configs: pass --configs CFG [CFG ...] or a --grid file.')
         results = run_sweep(configs, axes, args.work_dir, options, args.launcher, quiet=not args.verbose,

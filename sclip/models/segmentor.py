@@ -25,7 +25,7 @@ from mmseg.structures import SegDataSample
 from torch import Tensor
 
 from ..class_names import load_class_names
-from ..config_check import check_arguments, unknown_key_error
+from ..config_check import check_arguments, check_positive_ints, unknown_key_error
 from ..errors import SCLIPError
 from ..visualize import palette_for_classes
 from .backbone import CLIPDenseViT
@@ -192,6 +192,9 @@ class SCLIPSegmentor(BaseSegmentor):
         crop = native[0] if slide_crop is None else int(slide_crop)
         stride = max(crop // 2, 1) if slide_stride is None else int(slide_stride)
         self.slide_crop, self.slide_stride = (crop, crop), (stride, stride)
+        if crop > 0 and stride > crop:
+            raise SCLIPError(f'model.slide_stride={stride} is larger than model.slide_crop={crop}: pixels '
+                             'between windows would get no logits; use a stride of at most the crop.')
         if 0 < crop < self.backbone.patch_size[0]:
             raise SCLIPError(f'model.slide_crop={crop} is smaller than one {self.backbone.patch_size[0]}-pixel '
                              'patch; use 0 (whole image) or at least the patch size.')
@@ -220,6 +223,7 @@ class SCLIPSegmentor(BaseSegmentor):
         self.text_cache_dir = (None if text_cache_dir is False else
                                (text_cache_dir or default_cache_dir()))
         self.text_batch_size = int(text_batch_size)
+        check_positive_ints('model.pamr_dilations', pamr_dilations, 'a non-empty list of positive integers')
         self.pamr = PAMR(pamr_steps, pamr_dilations) if pamr_steps and pamr_steps > 0 else None
         self._class_embeddings: Optional[Tensor] = None
         self.dataset_meta = dict(classes=tuple(self.names.display_names),
