@@ -23,14 +23,15 @@ def current_umask() -> int:
     return mask
 
 
-def write_text_atomic(path: str, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path`` and rename it; 0666 minus the umask."""
+def write_bytes_atomic(path: str, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path`` and rename it; 0666 minus the umask.
+    On any failure the temporary file is removed and ``path`` is untouched."""
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=folder, prefix='.', suffix='.tmp')
     try:
-        with os.fdopen(handle, 'w') as f:
-            f.write(text)
+        with os.fdopen(handle, 'wb') as f:
+            f.write(data)
         os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     finally:
@@ -38,8 +39,24 @@ def write_text_atomic(path: str, text: str) -> None:
             os.remove(tmp)
 
 
+def write_text_atomic(path: str, text: str) -> None:
+    write_bytes_atomic(path, text.encode())
+
+
 def write_json_atomic(path: str, payload) -> None:
     write_text_atomic(path, json.dumps(payload, indent=2))
+
+
+# a write that failed because of where it writes (the user's to fix), not because of a bug
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES)
+
+
+def write_result_text(path: str, text: str, what: str, option: str = '--work-dir') -> None:
+    """``write_text_atomic``, with a failed write as one line naming ``path`` (see below)."""
+    try:
+        write_text_atomic(path, text)
+    except OSError as error:
+        raise describe_os_error(error, path, what, option) from None
 
 
 def describe_os_error(error: OSError, path: str, what: str, option: str = '--work-dir') -> SCLIPError:

@@ -15,14 +15,30 @@ NOISY_MODULES = r'(mmengine|mmseg|mmcv|torch|timm|open_clip|huggingface_hub)(\..
 
 @contextlib.contextmanager
 def quiet_unless(verbose: bool):
-    """Inside: library warnings are hidden unless ``verbose``."""
+    """Inside: library warnings, and OpenCV's own log lines (``[ERROR:0@2.7] imdecode_ ...``
+    printed before our one-line error for a corrupt image), are hidden unless ``verbose``."""
     if verbose:
         yield
         return
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), opencv_silent():
         for category in (UserWarning, DeprecationWarning, FutureWarning):
             warnings.filterwarnings('ignore', category=category, module=NOISY_MODULES)
         yield
+
+
+@contextlib.contextmanager
+def opencv_silent():
+    try:
+        from cv2.utils import logging as cv_logging
+        previous = cv_logging.getLogLevel()
+        cv_logging.setLogLevel(cv_logging.LOG_LEVEL_SILENT)
+    except (ImportError, AttributeError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        cv_logging.setLogLevel(previous)
 
 
 def quiet_config(cfg) -> None:

@@ -21,7 +21,7 @@ from mmengine import Config
 
 from . import compat  # noqa: F401
 from .errors import SCLIPError
-from .files import CellLock, describe_os_error, ensure_writable, write_json_atomic  # noqa: F401 (re-export)
+from .files import WRITE_ERRNOS, CellLock, describe_os_error, ensure_writable, write_json_atomic  # noqa: F401 (re-export)
 from .identity import run_identity
 from .preflight import preflight
 
@@ -106,13 +106,18 @@ def metrics_payload(evaluator, metrics: dict, cfg: Config, identity: dict, out_d
     return payload
 
 
-def _remove_empty_logs(work_dir: str, before: set) -> None:
-    """Remove the log folders a failed run created in ``work_dir`` when they hold nothing worth
-    reading: only empty files and mmengine's copy of the config (``vis_data/config.py``)."""
+def _remove_failed_run_files(cfg: Config, before: set) -> None:
+    """Remove what a failed run created in its work dir and holds nothing worth reading: empty
+    files, mmengine's copy of the config (top level and ``vis_data/config.py``), and log
+    folders of nothing else."""
+    work_dir = cfg.work_dir
     if not osp.isdir(work_dir):
         return
+    config_copy = osp.basename(cfg.filename or '')
     for name in set(os.listdir(work_dir)) - before:
         folder = osp.join(work_dir, name)
+        if osp.isfile(folder) and (name == config_copy or os.path.getsize(folder) == 0) and name != '.lock':
+            os.remove(folder)
         if not osp.isdir(folder):
             continue
         files = [osp.join(root, f) for root, _, names in os.walk(folder) for f in names]
@@ -159,11 +164,13 @@ def run_test(cfg: Config, out_dir: Optional[str] = None, show_dir: Optional[str]
                 write_json_atomic(osp.join(cfg.work_dir, 'metrics.json'), payload)
             except OSError as error:
                 raise describe_os_error(error, osp.join(cfg.work_dir, 'metrics.json'), 'metrics.json') from None
-    except BaseException:
-        _remove_empty_logs(cfg.work_dir, existing)
+    except BaseException as error:
+        _remove_failed_run_files(cfg, existing)
         cell_lock.release()
         if not work_dir_existed and set(os.listdir(cfg.work_dir)) <= {'.lock'}:
             shutil.rmtree(cfg.work_dir, ignore_errors=True)
+        if isinstance(error, OSError) and error.errno in WRITE_ERRNOS:  # e.g. the disk filled up mid-run
+            raise describe_os_error(error, error.filename or cfg.work_dir, "the run's logs and results") from None
         raise
     finally:
         cell_lock.release()

@@ -25,7 +25,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from .config_check import closest
 from .errors import SCLIPError, one_line
-from .files import ensure_writable, write_json_atomic, write_text_atomic
+from .files import ensure_writable, write_result_text, write_text_atomic
 from .group_eval import Job, evaluate_jobs
 from .identity import REPO_DIR as REPO, run_identity
 from .logs import quiet_config
@@ -266,8 +266,8 @@ def run_sweep(configs: Sequence[str], axes, work_dir: str, cfg_options: Optional
 
     def write_tables() -> None:
         done = [r for r in results if r is not None]
-        write_text_atomic(osp.join(work_dir, 'results.csv'), csv_text(done))
-        write_text_atomic(osp.join(work_dir, 'results.md'), markdown_table(done))
+        write_result_text(osp.join(work_dir, 'results.csv'), csv_text(done), 'the sweep table')
+        write_result_text(osp.join(work_dir, 'results.md'), markdown_table(done), 'the sweep table')
 
     def on_outcome(position: int, outcome) -> None:
         index, method, benchmark = positions[position]
@@ -291,10 +291,10 @@ def run_sweep(configs: Sequence[str], axes, work_dir: str, cfg_options: Optional
         evaluate_jobs(jobs, launcher, log, share, quiet, on_outcome)
     write_tables()
     done = [r for r in results if r is not None]
-    write_json_atomic(osp.join(work_dir, 'sweep.json'), dict(
+    write_result_text(osp.join(work_dir, 'sweep.json'), json.dumps(dict(
         configs=list(configs), axes=[[k, v] for k, v in axes], cfg_options=cfg_options or {}, shared=share,
         cells=[dict(config=r.config, variant=r.variant, work_dir=r.work_dir, status=r.status,
-                    fingerprint=r.fingerprint) for r in done]))
+                    fingerprint=r.fingerprint) for r in done]), indent=2), 'the sweep record')
     reused = sum(r.reused for r in done)
     log(f'{len(done)} cells: {sum(r.status == "ok" for r in done) - reused} run, {reused} reused, '
         f'{sum(r.status == "failed" for r in done)} failed, {sum(r.status == "busy" for r in done)} '

@@ -193,6 +193,23 @@ def test_truncated_jpeg_image_even_when_pil_pads(capsys, voc, monkeypatch):
     assert check_data(capsys, voc)[:2] == (2, [str(error.value)])
 
 
+@pytest.mark.parametrize('fmt', ['BMP', 'TIFF'])
+def test_truncated_image_of_other_formats_is_one_line_without_opencv_logs(capfd, voc, fmt):
+    """OpenCV logs its own decode errors straight to the terminal (file descriptor 2)."""
+    buffer = __import__('io').BytesIO()
+    Image.open(image_of(voc)).save(buffer, format=fmt)
+    with open(image_of(voc), 'wb') as f:  # the .jpg name is kept: decoders go by content
+        f.write(buffer.getvalue()[:len(buffer.getvalue()) * 3 // 4])
+    code, problems, _ = check_data(capfd, voc)
+    assert code == 2 and len(problems) == 1 and image_of(voc) in problems[0], problems
+    capfd.readouterr()
+    tool = load_tool('check_data')
+    with pytest.raises(SystemExit):
+        tool.main([VOC, '--no-count', '--cfg-options', f'test_dataloader.dataset.data_root={voc}'])
+    err = capfd.readouterr().err
+    assert [line for line in err.splitlines() if line.strip()] == [f'error: {problems[0]}'], err
+
+
 def test_progressive_jpeg_is_complete(voc):
     Image.open(image_of(voc)).save(image_of(voc), progressive=True, quality=90)
     assert load_new(image_of(voc), label_of(voc))['img'].shape == (52, 40, 3)

@@ -188,3 +188,24 @@ def test_killed_sweep_keeps_finished_cells_and_resumes(tmp_path, tiny_checkpoint
     for row in rows:
         if row['work_dir'] in finished:  # resumed, not rerun: its log folder count is unchanged
             assert len([d for d in os.listdir(row['work_dir']) if d[:8].isdigit()]) == 1
+
+
+def test_full_disk_for_the_sweep_table_is_one_line(tmp_path, monkeypatch, capsys):
+    import errno
+    from sclip import files
+    from sclip.cli import main_guard
+    monkeypatch.setattr(group_eval, 'run_test', fake_run_test)
+    real_write = files.write_text_atomic
+
+    def full_for_tables(path, text):
+        if osp.basename(path) in ('results.csv', 'results.md', 'sweep.json'):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(path, text)
+    monkeypatch.setattr(files, 'write_text_atomic', full_for_tables)
+    work = tmp_path / 'w'
+    with pytest.raises(SystemExit) as exit_info:
+        main_guard(lambda: load_tool('sweep').main(['--configs', osp.join(REPO, 'configs', 'sclip_voc21.py'),
+                                                    '--work-dir', str(work), '--no-share']))
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and len(err.splitlines()) == 1, err
+    assert str(work / 'results.csv') in err and 'no space left' in err

@@ -390,7 +390,8 @@ def test_damaged_text_cache_is_detected_and_rebuilt(tmp_path, text_model, fresh_
     with caplog.at_level(logging.WARNING, logger='sclip'):
         rebuilt = load_or_build(text_model, tmp_path)
     assert torch.equal(rebuilt, fresh_embeddings)
-    assert any('rebuil' in record.getMessage() and reason in record.getMessage() for record in caplog.records)
+    assert any('rebuil' in record.getMessage() and reason in record.getMessage() and str(path) in record.getMessage()
+               for record in caplog.records)
     cached = tc.verify_cached(torch.load(path, weights_only=True), len(NAMES))  # rewritten, valid
     assert cached is not None and torch.equal(cached, fresh_embeddings)
     assert [p.name for p in (tmp_path / 'text').iterdir()] == [path.name]
@@ -398,18 +399,28 @@ def test_damaged_text_cache_is_detected_and_rebuilt(tmp_path, text_model, fresh_
 
 def test_full_disk_while_writing_the_text_cache_warns_and_goes_on(tmp_path, text_model, fresh_embeddings,
                                                                    monkeypatch, caplog):
-    from sclip.models import text_classifier as tc
-
-    def full_disk(obj, target, *args, **kwargs):
-        with open(target, 'wb') as f:
-            f.write(b'PK\x03\x04 half a file')
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-    monkeypatch.setattr(tc.torch, 'save', full_disk)
+    FaultyFolder(monkeypatch, tmp_path, errno.ENOSPC, write=True)  # half of the bytes land, then ENOSPC
     with caplog.at_level(logging.WARNING, logger='sclip'):
         embeddings = load_or_build(text_model, tmp_path)
     assert torch.equal(embeddings, fresh_embeddings)
-    assert any('could not write the text cache' in record.getMessage() for record in caplog.records)
+    assert any('could not write the text cache' in record.getMessage() and 'No space left' in record.getMessage()
+               for record in caplog.records), [r.getMessage() for r in caplog.records]
     assert files_under(tmp_path) == []  # no temporary file, no partial cache file
+
+
+def test_cache_entry_of_other_names_under_this_key_is_refused(tmp_path, text_model, fresh_embeddings, caplog):
+    """A valid entry copied over another key's file (same number of names) is not used."""
+    import open_clip
+    from sclip.models import text_classifier as tc
+    assert torch.equal(load_or_build(text_model, tmp_path), fresh_embeddings)
+    (path,) = (tmp_path / 'text').glob('*.pt')
+    other = tc.load_or_build(text_model, open_clip.tokenize, ['dog', 'sofa'], TEMPLATES, 'cpu', 'tiny', str(tmp_path))
+    assert not torch.equal(other, fresh_embeddings)
+    (other_path,) = [p for p in (tmp_path / 'text').glob('*.pt') if p != path]
+    shutil.copy(other_path, path)
+    with caplog.at_level(logging.WARNING, logger='sclip'):
+        assert torch.equal(load_or_build(text_model, tmp_path), fresh_embeddings)
+    assert any(str(path) in r.getMessage() and 'other names' in r.getMessage() for r in caplog.records)
 
 
 # --- permissions ------------------------------------------------------------------------------------
@@ -574,6 +585,26 @@ def test_disk_full_while_writing_metrics_is_one_line(capsys, tmp_path, voc, tiny
     assert 'metrics.json' not in left and not [name for name in left if name.endswith('.tmp')], left
 
 
+def test_disk_filling_up_during_the_run_is_one_line(capsys, tmp_path, voc, tiny_checkpoint, monkeypatch):
+    """The work dir is writable at the start; the disk fills up while mmengine writes its logs
+    and its copy of the config: one line, and no copy of the config or empty file left."""
+    from mmengine.runner import Runner
+    work = tmp_path / 'w'
+    work.mkdir()
+    disk = FaultyFolder(monkeypatch, work, errno.ENOSPC)
+    real_from_cfg = Runner.from_cfg.__func__
+
+    def from_cfg_on_a_filling_disk(cls, cfg):
+        disk.write = True
+        return real_from_cfg(cls, cfg)
+    monkeypatch.setattr(Runner, 'from_cfg', classmethod(from_cfg_on_a_filling_disk))
+    code, err = run_main(capsys, VOC, '--work-dir', str(work), *options(voc, tiny_checkpoint))
+    assert_one_line(code, err, 'no space left')
+    left = files_under(str(work))
+    assert 'metrics.json' not in left and 'sclip_voc21.py' not in left, left
+    assert not [name for name in left if osp.getsize(osp.join(work, name)) == 0 and name != '.lock'], left
+
+
 # --- other fault paths --------------------------------------------------------------------------------
 
 def test_demo_label_map_into_a_missing_folder_is_one_line(capsys, tmp_path, tiny_checkpoint):
@@ -588,6 +619,22 @@ def test_demo_label_map_into_a_missing_folder_is_one_line(capsys, tmp_path, tiny
                                       '--cfg-options', f'model.pretrained={tiny_checkpoint}']))
     line = assert_one_line(exit_info.value.code, capsys.readouterr().err, osp.dirname(label_map))
     assert not re.match(r'error: \d+\b', line)
+
+
+@pytest.mark.parametrize('option,name', [('--label-map', 'labels.jpg'), ('--label-map', 'labels'),
+                                         ('--label-map', '.'), ('--out', 'overlay.jpg')])
+def test_demo_outputs_must_be_png_files(capsys, tmp_path, option, name):
+    """A JPEG label map changes class indices silently; a folder or no suffix cannot be saved."""
+    from sclip.cli import main_guard
+    image = str(tmp_path / 'photo.jpg')
+    write_image(image, (50, 40), seed=5)
+    target = str(tmp_path / name)
+    args = [image, '--classes', 'cat; dog', '--cfg-options', 'model.pretrained=/nonexistent.pt']
+    args += ['--out', str(tmp_path / 'overlay.png')] if option == '--label-map' else []
+    with pytest.raises(SystemExit) as exit_info:
+        main_guard(lambda: load_tool('demo').main(args + [option, target]))
+    assert_one_line(exit_info.value.code, capsys.readouterr().err, option, '.png')
+    assert sorted(os.listdir(tmp_path)) == ['photo.jpg']
 
 
 def test_no_message_suggests_weights_only_false(capsys, tmp_path, voc):

@@ -34,6 +34,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> None:
+    from sclip.logs import opencv_silent
+    with opencv_silent():  # our line names the corrupt file; OpenCV's own log lines say no more
+        review(args)
+
+
+def review(args: argparse.Namespace) -> None:
     # imported here, after parsing: --help and argument errors must not wait for torch/mmseg
     from sclip.data_check import review_dataset
     from sclip.runner import load_config

@@ -40,7 +40,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--classes', help='"cat; dog; grass, lawn": ";" between classes, "," between synonyms')
     parser.add_argument('--class-file', help='one class a line, synonyms separated by ", "')
     parser.add_argument('--out', default='overlay.png', help='the overlay PNG to write (default: overlay.png)')
-    parser.add_argument('--label-map', help='also save the label map (class index per pixel) here')
+    parser.add_argument('--label-map', help='also save the label map (class index per pixel) as this .png')
     parser.add_argument('--config', default=os.path.join(REPO, 'configs', 'demo', 'sclip.py'),
                         help='model config (default: configs/demo/sclip.py); any method config works')
     parser.add_argument('--device', help='cuda or cpu (default: cuda when available)')
@@ -69,8 +69,12 @@ def run(args: argparse.Namespace) -> None:
     from sclip.files import describe_os_error
     if bool(args.classes) == bool(args.class_file):
         raise SCLIPError('pass exactly one of --classes "cat; dog" or --class-file FILE.')
+    for option, path in (('--out', args.out), ('--label-map', args.label_map)):  # before the model is built
+        if path and (os.path.isdir(path) or not path.lower().endswith('.png')):
+            raise SCLIPError(f'{option} {path}: pass a file name ending in .png (PNG is lossless: a JPEG '
+                             'would change class indices).')
     label_map_folder = os.path.dirname(os.path.abspath(args.label_map)) if args.label_map else None
-    if label_map_folder and not os.path.isdir(label_map_folder):  # checked before the model is built
+    if label_map_folder and not os.path.isdir(label_map_folder):
         raise SCLIPError(f'--label-map {args.label_map}: the folder {label_map_folder} does not exist; '
                          'create it or pass a path in an existing folder.')
     try:

@@ -9,17 +9,17 @@ under a key that hashes all four inputs, so a changed input never reuses a stale
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
-import tempfile
 from typing import Callable, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # 3: entries record their key
 
 
 def openai_imagenet_templates() -> List[str]:
@@ -142,19 +142,23 @@ def embedding_dim(model: torch.nn.Module) -> Optional[int]:
     return None
 
 
-def verify_cached(entry, num_names: int, dim: Optional[int] = None) -> Optional[Tensor]:
+def verify_cached(entry, num_names: int, dim: Optional[int] = None, key: Optional[str] = None,
+                  path: str = 'text cache entry') -> Optional[Tensor]:
     """The embeddings of a cache entry if it is intact, else None (with the reason logged).
 
-    Intact: a dict with the embeddings, their shape, dtype and checksum, all agreeing; one row
-    per name, of ``dim`` values when given; every value finite; every row of unit norm (a
-    cache of zeros or NaNs is never used).
+    Intact: a dict with the embeddings, their shape, dtype and checksum, all agreeing; written
+    under ``key`` (an entry copied over another key's file is refused); one row per name, of
+    ``dim`` values when given; every value finite; every row of unit norm (a cache of zeros or
+    NaNs is never used).
     """
     logger = logging.getLogger('sclip')
     if not isinstance(entry, dict) or not isinstance(entry.get('embeddings'), torch.Tensor):
-        logger.warning('text cache entry rejected (not a cache entry); rebuilding it')
+        logger.warning('%s rejected (not a cache entry); rebuilding it', path)
         return None
     embeddings = entry['embeddings']
     problems = []
+    if key is not None and entry.get('key') != key:
+        problems.append('written for other names, templates or weights')
     if (list(embeddings.shape) != list(entry.get('shape', [])) or embeddings.ndim != 2
             or embeddings.shape[0] != num_names or (dim is not None and embeddings.shape[1] != dim)):
         problems.append(f'shape {tuple(embeddings.shape)}, expected ({num_names}, {dim or "D"})')
@@ -168,39 +172,26 @@ def verify_cached(entry, num_names: int, dim: Optional[int] = None) -> Optional[
                                                      torch.ones(embeddings.shape[0]), atol=1e-2):
         problems.append('rows not of unit norm')
     if problems:
-        logger.warning('text cache entry rejected (%s); rebuilding it', ', '.join(problems))
+        logger.warning('%s rejected (%s); rebuilding it', path, ', '.join(problems))
         return None
     return embeddings
 
 
-def write_cache(path: str, embeddings: Tensor) -> None:
-    """Write a cache entry atomically; on any failure warn, remove the temporary file, go on."""
-    logger = logging.getLogger('sclip')
-    tmp = None
+def write_cache(path: str, embeddings: Tensor, key: Optional[str] = None) -> None:
+    """Write a cache entry atomically; on any failure warn, remove the temporary file, go on.
+
+    Serialised in memory first, so a failed write is the file system's OSError (e.g. "No
+    space left on device"), not torch's "basic_ios::clear"."""
+    from ..files import write_bytes_atomic
+    cpu = embeddings.detach().cpu().contiguous()
+    buffer = io.BytesIO()
+    torch.save(dict(embeddings=cpu, shape=list(cpu.shape), dtype=str(cpu.dtype), key=key,
+                    sha256=tensor_checksum(cpu), version=CACHE_VERSION), buffer)
     try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix='.tmp')
-        os.close(handle)
-        cpu = embeddings.detach().cpu().contiguous()
-        torch.save(dict(embeddings=cpu, shape=list(cpu.shape), dtype=str(cpu.dtype),
-                        sha256=tensor_checksum(cpu), version=CACHE_VERSION), tmp)
-        os.chmod(tmp, 0o666 & ~current_umask())
-        os.replace(tmp, path)
-        tmp = None
-    except (OSError, RuntimeError) as error:
-        logger.warning('could not write the text cache %s (%s); continuing without it', path, error)
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            try:
-                os.remove(tmp)
-            except OSError:
-                pass
-
-
-def current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+        write_bytes_atomic(path, buffer.getvalue())
+    except OSError as error:
+        logging.getLogger('sclip').warning('could not write the text cache %s (%s); continuing without it',
+                                           path, error.strerror or error)
 
 
 def load_or_build(model: torch.nn.Module, tokenizer: Callable, names: Sequence[str],
@@ -217,12 +208,12 @@ def load_or_build(model: torch.nn.Module, tokenizer: Callable, names: Sequence[s
     if os.path.isfile(path):
         try:
             cached = verify_cached(torch.load(path, map_location='cpu', weights_only=True), len(names),
-                                   embedding_dim(model))
+                                   embedding_dim(model), key=key, path=path)
         except Exception:  # noqa: BLE001 - an unreadable cache file is rebuilt, never trusted
             logging.getLogger('sclip').warning('text cache %s is unreadable; rebuilding it', path)
             cached = None
         if cached is not None:
             return cached.to(device)
     embeddings = build()
-    write_cache(path, embeddings)
+    write_cache(path, embeddings, key)
     return embeddings
