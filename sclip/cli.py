@@ -46,3 +46,15 @@ def main_guard(main) -> None:
             raise
         print(f'error: {message}', file=sys.stderr)
         sys.exit(2)
+
+
+def resolve_device(name):
+    """``--device``: a torch device that exists here (default: cuda when available), or one line."""
+    import torch
+    name = name or ('cuda' if torch.cuda.is_available() else 'cpu')
+    if name.startswith('cuda') and not torch.cuda.is_available():
+        raise SCLIPError(f'--device {name}: no CUDA GPU is available here; use --device cpu.')
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise SCLIPError(f'--device {name!r} is not a device; use cuda or cpu.') from None

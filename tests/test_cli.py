@@ -44,7 +44,21 @@ def test_every_option_has_a_help_text(tool, monkeypatch):
     monkeypatch.setattr(sys, 'argv', [tool, '--help'])
     with pytest.raises(SystemExit):
         runpy.run_path(tool, run_name='__main__')
-    options = [a for a in seen if a.option_strings and a.help != argparse.SUPPRESS and '--help' not in a.option_strings]
+    shown = [a for a in seen if a.help != argparse.SUPPRESS and '--help' not in a.option_strings]
+    options = [a for a in shown if a.option_strings]
     assert options, 'no options recorded'
-    missing = [a.option_strings[0] for a in options if not a.help]
-    assert not missing, f'{osp.basename(tool)}: options without help: {missing}'
+    missing = [(a.option_strings or [a.dest])[0] for a in shown if not a.help]
+    assert not missing, f'{osp.basename(tool)}: arguments without help: {missing}'
+    silent = [a.option_strings[0] for a in options
+              if a.default not in (None, False, [], argparse.SUPPRESS) and 'default' not in a.help
+              and not (a.choices and len(a.choices) == 1)]
+    assert not silent, f'{osp.basename(tool)}: defaults not shown in the help of {silent}'
+
+
+@pytest.mark.parametrize('tool', TOOLS, ids=osp.basename)
+def test_help_has_no_noise(tool):
+    result = subprocess.run([sys.executable, tool, '--help'], capture_output=True, text=True, timeout=60, cwd=REPO)
+    text = ' '.join(result.stdout.split())
+    assert '(default: None)' not in text and '(default: [])' not in text and '(default: False)' not in text
+    for chunk in text.split('--')[1:]:  # no option says its default twice
+        assert chunk.count('(default:') <= 1, chunk

@@ -63,7 +63,7 @@ def test_attention_maps_and_figure(tmp_path, tiny_checkpoint):
     write_image(image_path, (300, 120), seed=2)
     out = str(tmp_path / 'attention.png')
     tool.main([image_path, '--points', '30,40', '250,100', '--variants', 'vanilla', 'csa', 'maskclip',
-               '--out', out, '--cfg-options', f'model.pretrained={tiny_checkpoint}'])
+               '--out', out, '--cfg-options', f'model.clip_path={tiny_checkpoint}'])  # the documented key
     picture = Image.open(out)
     assert picture.text['sclip:grid'] == '2x4'  # rows: points; columns: the photo, then each variant
     assert picture.text['sclip:panels'].split('\n') == [
@@ -155,3 +155,25 @@ def test_check_data_finds_each_kind_of_problem(tmp_path, capsys):
     assert '2008_000003.jpg: cannot be read as an image' in capsys.readouterr().err
     assert check('configs/sclip_voc21.py', str(tmp_path / 'nowhere'), '--no-count') == 2
     assert 'not found' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('tool,args,needle', [
+    ('check_data', ['configs/sclip_voc21.py', '--cfg-options', 'bad'], "--cfg-options 'bad'"),
+    ('demo', ['PHOTO', '--classes', 'cat', '--cfg-options', 'bad'], "--cfg-options 'bad'"),
+    ('demo', ['PHOTO', '--classes', 'cat', '--device', 'tpu'], "--device 'tpu'"),
+    ('visualize_attention', ['PHOTO', '--points', '1,1', '--cfg-options', 'bad'], "--cfg-options 'bad'"),
+    ('visualize_attention', ['PHOTO', '--points', '1,1', '--size', '-5'], '--size -5'),
+    ('visualize_attention', ['PHOTO', '--points', '1,1', '--size', '8', '--cfg-options', 'model.clip_path=CKPT'],
+     'smaller than one'),
+    ('visualize_attention', ['PHOTO', '--points', '1,1', '--out', 'x.jpg'], '--out x.jpg'),
+])
+def test_tool_input_errors_are_one_line(tmp_path, capsys, tiny_checkpoint, tool, args, needle):
+    from sclip.cli import main_guard
+    photo = str(tmp_path / 'photo.jpg')
+    write_image(photo, (50, 40), seed=5)
+    args = [photo if a == 'PHOTO' else a.replace('CKPT', tiny_checkpoint) for a in args]
+    with pytest.raises(SystemExit) as exit_info:
+        main_guard(lambda: load_tool(tool).main(args))
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and len(err.splitlines()) == 1 and err.startswith('error:'), err
+    assert needle in err, err

@@ -36,15 +36,14 @@ GRIDS = {
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--pretrained', help="'openai' or a checkpoint; default: a random ViT-B/16")
-    parser.add_argument('--images', type=int, default=4, help='how many VOC-sized images to time on')
+    parser.add_argument('--images', type=int, default=4, help='how many VOC-sized images to time on (default: 4)')
     parser.add_argument('--device', default=None, help='cuda or cpu (default: cuda when available)')
     parser.add_argument('--precision', default='fp16', choices=['fp16', 'bf16', 'fp32'],
-                        help='autocast precision on CUDA (the CPU computes in fp32 unless bf16)')
+                        help='autocast precision on CUDA (default: fp16; the CPU computes in fp32 unless bf16)')
     parser.add_argument('--class-names', default=os.path.join(REPO, 'configs', 'class_names', 'voc21.txt'),
-                        help='class-name file of the model')
+                        help='class-name file of the model (default: configs/class_names/voc21.txt)')
     parser.add_argument('--sweep', choices=['postproc', 'attention', 'datasets', 'all'],
                         help='time a sweep grid shared against one by one instead')
     return parser.parse_args(argv)
@@ -237,14 +236,8 @@ def run(args: argparse.Namespace) -> None:
     from sclip.errors import SCLIPError
     if args.images < 1:
         raise SCLIPError(f'--images {args.images}: time at least one image.')
-    import torch
-    device_name = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
-    if device_name.startswith('cuda') and not torch.cuda.is_available():
-        raise SCLIPError(f'--device {device_name}: no CUDA GPU is available here; use --device cpu.')
-    try:
-        device = torch.device(device_name)
-    except RuntimeError:
-        raise SCLIPError(f'--device {device_name!r} is not a device; use cuda or cpu.') from None
+    from sclip.cli import resolve_device
+    device = resolve_device(args.device)
     import sclip  # noqa: F401  (registers the models and datasets)
     if args.sweep:
         sweep_report(args, list(GRIDS) if args.sweep == 'all' else [args.sweep])

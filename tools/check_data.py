@@ -20,16 +20,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Verify benchmark datasets before a run.')
-    parser.add_argument('configs', nargs='+', metavar='CONFIG')
+    parser.add_argument('configs', nargs='+', metavar='CONFIG', help='one or more configs, e.g. configs/sclip_*.py')
     parser.add_argument('--cfg-options', nargs='+', action='extend', default=[], metavar='KEY=VALUE',
                         help='config overrides, as in tools/test.py')
     parser.add_argument('--no-count', action='store_true', help='do not compare with the official split size')
-    parser.add_argument('--max-problems', type=int, default=50, metavar='N', help='lines printed per config')
+    parser.add_argument('--max-problems', type=int, default=50, metavar='N', help='lines printed per config (default: 50)')
     args = parser.parse_args(argv)
-    cfg_options, args.cfg_options = args.cfg_options, {}
-    if cfg_options:  # KEY=VALUE parsed exactly as tools/test.py does, once --help is out of the way
-        from sclip.options import parse_cfg_options  # as tools/test.py: quoted values and spaces kept
-        args.cfg_options = parse_cfg_options(cfg_options)
     return args
 
 
@@ -42,7 +38,9 @@ def run(args: argparse.Namespace) -> None:
 def review(args: argparse.Namespace) -> None:
     # imported here, after parsing: --help and argument errors must not wait for torch/mmseg
     from sclip.data_check import review_dataset
+    from sclip.options import parse_cfg_options
     from sclip.runner import load_config
+    args.cfg_options = parse_cfg_options(args.cfg_options)
     failed = False
     for config in args.configs:
         cfg = load_config(config, args.cfg_options)

@@ -36,7 +36,7 @@ def build_model(config: str, class_file: str, cfg_options, device: str):
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Segment an image with free-form class names.')
-    parser.add_argument('image')
+    parser.add_argument('image', help='the photo to segment (JPEG, PNG, ...)')
     parser.add_argument('--classes', help='"cat; dog; grass, lawn": ";" between classes, "," between synonyms')
     parser.add_argument('--class-file', help='one class a line, synonyms separated by ", "')
     parser.add_argument('--out', default='overlay.png', help='the overlay PNG to write (default: overlay.png)')
@@ -46,11 +46,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--device', help='cuda or cpu (default: cuda when available)')
     parser.add_argument('--cfg-options', nargs='+', action='extend', default=[], metavar='KEY=VALUE',
                         help='config overrides, as in tools/test.py')
+    parser.add_argument('--verbose', action='store_true', help='show library warnings')
     args = parser.parse_args(argv)
-    cfg_options, args.cfg_options = args.cfg_options, {}
-    if cfg_options:  # KEY=VALUE parsed exactly as tools/test.py does, once --help is out of the way
-        from sclip.options import parse_cfg_options  # as tools/test.py: quoted values and spaces kept
-        args.cfg_options = parse_cfg_options(cfg_options)
     return args
 
 
@@ -59,12 +56,19 @@ def main(argv=None):
 
 
 def run(args: argparse.Namespace) -> None:
+    from sclip.logs import quiet_unless
+    with quiet_unless(args.verbose):
+        segment(args)
+
+
+def segment(args: argparse.Namespace) -> None:
     import numpy as np
-    import torch
     from PIL import Image
 
     from sclip.class_names import load_class_names, parse_class_names
+    from sclip.cli import resolve_device
     from sclip.errors import SCLIPError
+    from sclip.options import parse_cfg_options
     from sclip.visualize import draw_segmentation, palette_for_classes, save_png
     from sclip.files import describe_os_error
     if bool(args.classes) == bool(args.class_file):
@@ -81,7 +85,7 @@ def run(args: argparse.Namespace) -> None:
         image = np.array(Image.open(args.image).convert('RGB'))
     except Exception:
         raise SCLIPError(f'{args.image}: cannot be read as an image; pass a JPEG or PNG file.')
-    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    device = resolve_device(args.device)
     with tempfile.TemporaryDirectory() as tmp:
         if args.classes:
             # "cat; dog; grass, lawn": spaces around names are the user's typing, not prompt text
@@ -92,7 +96,7 @@ def run(args: argparse.Namespace) -> None:
                 f.write('\n'.join(', '.join(c) for c in names.classes))
         else:
             names, class_file = load_class_names(args.class_file), args.class_file
-        model = build_model(args.config, class_file, args.cfg_options, device)
+        model = build_model(args.config, class_file, parse_cfg_options(args.cfg_options), device)
         from mmseg.apis import inference_model
         result = inference_model(model, image[..., ::-1].copy())  # mmseg pipelines take BGR arrays
     labels = result.pred_sem_seg.data[0].cpu().numpy().astype(np.int64)

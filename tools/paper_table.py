@@ -20,12 +20,12 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Table 1 of the paper for our results.',
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument('--results-dir', default='work_dirs', help='where the benchmarks\' work dirs are')
+    parser = argparse.ArgumentParser(description='Table 1 of the paper for our results.')
+    parser.add_argument('--results-dir', default='work_dirs', help='where the benchmarks\' work dirs are (default: work_dirs)')
     parser.add_argument('--method', default='sclip', choices=METHODS,
                         help='published row to compare with; clip/maskclip reuse the sclip configs: give them '
-                             'their own --results-dir and --cfg-options model.attention.type=vanilla|maskclip')
+                             'their own --results-dir and --cfg-options model.attention.type=vanilla|maskclip '
+                             '(default: sclip)')
     parser.add_argument('--run', action='store_true', help='run the benchmarks that have no result of this identity')
     parser.add_argument('--check', type=float, metavar='TOL', help='exit 1 if any |ours - published| > TOL')
     parser.add_argument('--cfg-options', nargs='+', action='extend', default=[], metavar='KEY=VALUE',
@@ -34,7 +34,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='with --run: evaluate the benchmarks one by one instead of sharing passes over '
                              'the same images (VOC21+VOC20, Context60+Context59)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none',
-                        help='distributed launcher for --run')
+                        help='distributed launcher for --run (default: none)')
     parser.add_argument('--verbose', action='store_true', help="mmengine's dumps and library warnings")
     return parser.parse_args(argv)
 

@@ -20,7 +20,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--out', default='report.html', help='the HTML file to write (default: report.html)')
     parser.add_argument('--images', type=int, default=4, metavar='N',
                         help='images in the predictions grid of each benchmark (0: no grid; default 4)')
-    parser.add_argument('--title', default='sclip report', help='page title')
+    parser.add_argument('--title', default='sclip report', help='page title (default: "sclip report")')
     return parser.parse_args(argv)
 
 

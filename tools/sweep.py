@@ -20,8 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Sweep config overrides over benchmark configs.',
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(description='Sweep config overrides over benchmark configs.')
     parser.add_argument('--configs', nargs='+', default=[], help='benchmark or method configs')
     parser.add_argument('--set', action='append', default=[], metavar='KEY=V1,V2',
                         help='one axis of the grid; repeat for more axes')
@@ -30,7 +29,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--cfg-options', nargs='+', action='extend', default=[], metavar='KEY=VALUE',
                         help='overrides applied to every cell (e.g. model.clip_path=...)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none',
-                        help='distributed launcher')
+                        help='distributed launcher (default: none)')
     parser.add_argument('--no-share', action='store_true',
                         help='run cells one by one (each through the Runner) instead of one pass per group of '
                              'cells reading the same images; for checking')

@@ -13,8 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Evaluate a training-free CLIP segmentor.',
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(description='Evaluate a training-free CLIP segmentor.')
     parser.add_argument('config', help='config file, e.g. configs/sclip_voc21.py')
     parser.add_argument('--work-dir', help='where logs and metrics.json go (default: work_dirs/<config>)')
     parser.add_argument('--out', help='save every predicted label map as <image>.png here')
@@ -22,7 +21,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--cfg-options', nargs='+', action='extend', default=[], metavar='KEY=VALUE',
                         help='override config keys, e.g. model.clip_path=ViT-B-16.pt model.prob_thd=0.2')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none',
-                        help='distributed launcher (tools/dist_test.sh sets pytorch)')
+                        help='distributed launcher (default: none; tools/dist_test.sh sets pytorch)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument('--verbose', action='store_true',
                         help="print mmengine's environment, config and hook dumps and every warning")

@@ -56,21 +56,19 @@ def attention_maps(visual, image, variants, points_xy, size):
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Attention maps of query points, per attention variant.')
-    parser.add_argument('image')
+    parser.add_argument('image', help='the photo (JPEG, PNG, ...)')
     parser.add_argument('--points', nargs='+', required=True, help='X,Y pixel coordinates in the image')
     parser.add_argument('--variants', nargs='+', default=['vanilla', 'csa'],
-                        help='registered attention variants (sclip/models/attention.py), e.g. vanilla csa maskclip')
+                        help='registered attention variants (sclip/models/attention.py), e.g. vanilla csa maskclip '
+                             '(default: vanilla csa)')
     parser.add_argument('--out', default='attention.png', help='the figure to write (default: attention.png)')
     parser.add_argument('--size', type=int, help="side of the square model input (default: the model's)")
     parser.add_argument('--config', default=os.path.join(REPO, 'configs', 'demo', 'sclip.py'),
                         help='model config (default: configs/demo/sclip.py)')
     parser.add_argument('--cfg-options', nargs='+', action='extend', default=[], metavar='KEY=VALUE',
                         help='config overrides, as in tools/test.py')
+    parser.add_argument('--verbose', action='store_true', help='show library warnings')
     args = parser.parse_args(argv)
-    cfg_options, args.cfg_options = args.cfg_options, {}
-    if cfg_options:  # KEY=VALUE parsed exactly as tools/test.py does, once --help is out of the way
-        from sclip.options import parse_cfg_options  # as tools/test.py: quoted values and spaces kept
-        args.cfg_options = parse_cfg_options(cfg_options)
     return args
 
 
@@ -79,6 +77,12 @@ def main(argv=None):
 
 
 def run(args: argparse.Namespace) -> None:
+    from sclip.logs import quiet_unless
+    with quiet_unless(args.verbose):
+        draw(args)
+
+
+def draw(args: argparse.Namespace) -> None:
     import numpy as np
     import torch
     from PIL import Image
@@ -87,6 +91,9 @@ def run(args: argparse.Namespace) -> None:
     from sclip.models.attention import ATTENTIONS
     from sclip.models.clip_loader import load_clip
     from sclip.models.segmentor import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
+    from sclip.files import describe_os_error
+    from sclip.models.segmentor import resolve_weights
+    from sclip.options import parse_cfg_options
     from sclip.runner import load_config
     from sclip.visualize import attention_figure, save_png
     unknown = [v for v in args.variants if v not in ATTENTIONS]
@@ -98,9 +105,17 @@ def run(args: argparse.Namespace) -> None:
         raise SCLIPError(f'{args.image}: cannot be read as an image; pass a JPEG or PNG file.')
     points = [parse_point(p) for p in args.points]
     check_inside(args.points, points, picture.width, picture.height, args.image)
-    cfg = load_config(args.config, args.cfg_options)
-    visual = load_clip(cfg.model.pretrained, cfg.model.get('arch'), cfg.model.get('clip_format', 'auto')).visual
+    if args.size is not None and args.size < 1:
+        raise SCLIPError(f'--size {args.size}: pass a positive input side in pixels, e.g. 224.')
+    if not args.out.lower().endswith('.png') or os.path.isdir(args.out):
+        raise SCLIPError(f'--out {args.out}: pass a file name ending in .png.')
+    cfg = load_config(args.config, parse_cfg_options(args.cfg_options))
+    weights = resolve_weights(cfg.model.get('clip_path'), cfg.model.get('pretrained'))
+    visual = load_clip(weights, cfg.model.get('arch'), cfg.model.get('clip_format', 'auto')).visual
     size = args.size or visual.image_size[0]
+    patch = visual.conv1.kernel_size[0]
+    if size < patch:
+        raise SCLIPError(f'--size {size} is smaller than one {patch}-pixel patch; pass at least {patch}.')
     scaled = [(x * size / picture.width, y * size / picture.height) for x, y in points]
     array = np.array(picture.resize((size, size), Image.BICUBIC))
     mean, std = torch.tensor(OPENAI_CLIP_MEAN).view(3, 1, 1), torch.tensor(OPENAI_CLIP_STD).view(3, 1, 1)
@@ -108,8 +123,11 @@ def run(args: argparse.Namespace) -> None:
     with torch.no_grad():
         maps = attention_maps(visual, tensor, args.variants, scaled, (size, size))
     figure, text = attention_figure(np.array(picture), points, args.variants, maps)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    save_png(figure, args.out, text=text)
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        save_png(figure, args.out, text=text)
+    except OSError as error:
+        raise describe_os_error(error, args.out, 'the figure', '--out') from None
     print(f'wrote {args.out}: {len(points)} point(s) x {len(args.variants)} variant(s)')
 
 
