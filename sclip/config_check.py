@@ -64,7 +64,7 @@ def _expected_types(annotation) -> Optional[Tuple[type, ...]]:
         return tuple(allowed)
     if annotation is type(None):
         return (type(None),)
-    if annotation in (int, float, bool, str):
+    if annotation in (int, float, bool, str, dict):
         return (annotation,)
     return None
 
@@ -83,7 +83,7 @@ def _type_ok(value, types: Tuple[type, ...]) -> bool:
 
 def _type_name(types: Tuple[type, ...]) -> str:
     names = {int: 'an integer', float: 'a number', bool: 'true or false', str: 'a string',
-             type(None): 'None'}
+             dict: 'a dict', type(None): 'None'}
     return ' or '.join(dict.fromkeys(names.get(t, t.__name__) for t in types))
 
 

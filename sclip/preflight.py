@@ -27,6 +27,11 @@ def check_structure(cfg: Config) -> None:
         raise SCLIPError(f'model={model!r} must be a dict; set its keys one by one, e.g. '
                          '--cfg-options model.logit_scale=40.')
     check_registered_keys('test_dataloader.dataset', dataset_cfg(cfg), DATASETS)
+    loader = cfg.get('test_dataloader', {})
+    for key, low in (('num_workers', 0), ('batch_size', 1)):
+        value = loader.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+            raise SCLIPError(f'test_dataloader.{key}={value!r} must be an integer of at least {low}.')
     evaluators = cfg.get('test_evaluator')
     for i, evaluator in enumerate(evaluators if isinstance(evaluators, (list, tuple)) else [evaluators]):
         if evaluator is not None:

@@ -37,6 +37,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optiona
     except Exception as error:
         raise SCLIPError(f'config {path!r} could not be parsed: {str(error).splitlines()[0]}')
     if cfg_options:
+        check_override_keys(cfg, cfg_options)
         try:
             cfg.merge_from_dict(dict(cfg_options))
         except Exception as error:  # e.g. a key through a list, or into a non-dict value
@@ -46,6 +47,32 @@ def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optiona
     elif cfg.get('work_dir') is None:
         cfg.work_dir = default_work_dir(path)
     return cfg
+
+
+# Top-level keys mmengine's Runner reads besides those every config here sets.
+RUNNER_KEYS = ('work_dir', 'launcher', 'randomness', 'experiment_name', 'custom_hooks', 'cfg', 'env_cfg',
+               'log_processor', 'visualizer', 'default_hooks', 'default_scope', 'load_from', 'resume')
+# Variables the config files use while they are read; changing them afterwards changes nothing.
+LOAD_TIME_KEYS = {'data_root': 'test_dataloader.dataset.data_root',
+                  'dataset_type': 'test_dataloader.dataset.type',
+                  'test_pipeline': 'test_dataloader.dataset.pipeline.N.KEY'}
+
+
+def check_override_keys(cfg: Config, cfg_options: dict) -> None:
+    """Each override names a key the run reads: a misspelt top-level key (``test_dataloadr``)
+    or a variable only read while the file loads (``data_root``, ``test_pipeline``) would
+    otherwise be accepted and change nothing but the recorded identity."""
+    from .config_check import closest
+    for key in cfg_options:
+        top = str(key).split('.')[0]
+        if top in LOAD_TIME_KEYS or top.startswith('pipeline_'):
+            target = LOAD_TIME_KEYS.get(top, LOAD_TIME_KEYS['test_pipeline'])
+            raise SCLIPError(f'--cfg-options {key}: {top} is only read while the config file is loaded; '
+                             f'override {target} instead.')
+        if top not in cfg and top not in RUNNER_KEYS:
+            valid = [k for k in cfg if k not in LOAD_TIME_KEYS and not k.startswith('pipeline_')]
+            raise SCLIPError(f'--cfg-options {key}: {top!r} is not a key of {cfg.filename}'
+                             f'{closest(top, valid)} (top-level keys: {", ".join(sorted(valid))}).')
 
 
 def default_work_dir(config_path: str) -> str:

@@ -287,6 +287,12 @@ def test_a_locked_cell_is_left_to_its_writer(capsys, tmp_path, voc, tiny_checkpo
         (VOC, 'model=abc', ["model='abc'", 'dict']),
         (VOC, 'test_dataloader.dataset.data_rooot=/x', ['test_dataloader.dataset.data_rooot', "'data_root'"]),
         (VOC, 'test_evaluator.iou_metric=[mIoU]', ['test_evaluator.iou_metric', "'iou_metrics'"]),
+        (VOC, 'test_dataloadr.dataset.data_root=/x', ["'test_dataloadr'", "'test_dataloader'"]),
+        (VOC, 'test_pipeline.1.scale=(100,100)', ['test_pipeline', 'test_dataloader.dataset.pipeline']),
+        (VOC, 'data_root=/x', ['data_root', 'test_dataloader.dataset.data_root']),
+        (VOC, 'test_dataloader.num_workers=-1', ['test_dataloader.num_workers=-1']),
+        (VOC, 'test_dataloader.batch_size=0', ['test_dataloader.batch_size=0']),
+        (VOC, 'model.attention=[1,2]', ['model.attention=[1, 2]', 'a dict']),
     ]])
 def test_bad_config_value_or_key_is_one_line(capsys, tmp_path, voc, tiny_checkpoint, config, override, needles):
     work = tmp_path / 'w'
