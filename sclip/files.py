@@ -70,7 +70,7 @@ def describe_os_error(error: OSError, path: str, what: str, option: str = '--wor
     return SCLIPError(f'{path}: cannot write {what} ({reason}); {fix}.')
 
 
-def ensure_writable(folder: str, what: str = 'results') -> None:
+def ensure_writable(folder: str, what: str = 'results', option: str = '--work-dir') -> None:
     """Create ``folder`` and prove a file can be written there, or raise one line naming it.
 
     The probe writes a byte: on a full disk an empty file can still be created, only its
@@ -84,7 +84,7 @@ def ensure_writable(folder: str, what: str = 'results') -> None:
             os.close(handle)
             os.remove(probe)
     except OSError as error:
-        raise describe_os_error(error, folder, what) from None
+        raise describe_os_error(error, folder, what, option) from None
 
 
 class CellLock:

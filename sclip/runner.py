@@ -133,6 +133,29 @@ def metrics_payload(evaluator, metrics: dict, cfg: Config, identity: dict, out_d
     return payload
 
 
+def first_missing_ancestor(path: str) -> Optional[str]:
+    """The outermost folder of ``path`` (itself included) that does not exist yet, or None."""
+    path, missing = osp.abspath(path), None
+    while not osp.exists(path):
+        missing, parent = path, osp.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return missing
+
+
+def remove_empty_parents(path: str, stop: Optional[str]) -> None:
+    """Remove the empty folders above ``path`` that a failed run created, up to ``stop``."""
+    if stop is None:
+        return
+    path = osp.dirname(osp.abspath(path))
+    while path.startswith(stop) and osp.isdir(path) and not os.listdir(path):
+        os.rmdir(path)
+        if path == stop:
+            break
+        path = osp.dirname(path)
+
+
 def _remove_failed_run_files(cfg: Config, before: set) -> None:
     """Remove what a failed run created in its work dir and holds nothing worth reading: empty
     files, mmengine's copy of the config (top level and ``vis_data/config.py``), and log
@@ -170,12 +193,13 @@ def run_test(cfg: Config, out_dir: Optional[str] = None, show_dir: Optional[str]
     if cfg.get('visualizer'):  # mmengine keeps one visualizer per name for the whole process
         cfg.visualizer['name'] = cfg.experiment_name
     work_dir_existed = osp.isdir(cfg.work_dir)
+    first_new = first_missing_ancestor(cfg.work_dir)
     cell_lock = CellLock(cfg.work_dir)
     if get_rank() == 0:
-        ensure_writable(cfg.work_dir)
-        for folder in (out_dir, show_dir):
+        for folder, what, option in ((out_dir, 'predictions', '--out'), (show_dir, 'pictures', '--show-dir')):
             if folder:
-                ensure_writable(folder, 'predictions')
+                ensure_writable(folder, what, option)
+        ensure_writable(cfg.work_dir)
         if lock:
             cell_lock.__enter__()
     existing = set(os.listdir(cfg.work_dir)) if osp.isdir(cfg.work_dir) else set()
@@ -194,8 +218,9 @@ def run_test(cfg: Config, out_dir: Optional[str] = None, show_dir: Optional[str]
     except BaseException as error:
         _remove_failed_run_files(cfg, existing)
         cell_lock.release()
-        if not work_dir_existed and set(os.listdir(cfg.work_dir)) <= {'.lock'}:
+        if not work_dir_existed and osp.isdir(cfg.work_dir) and set(os.listdir(cfg.work_dir)) <= {'.lock'}:
             shutil.rmtree(cfg.work_dir, ignore_errors=True)
+            remove_empty_parents(cfg.work_dir, first_new)
         if isinstance(error, OSError) and error.errno in WRITE_ERRNOS:  # e.g. the disk filled up mid-run
             raise describe_os_error(error, error.filename or cfg.work_dir, "the run's logs and results") from None
         raise

@@ -703,3 +703,23 @@ def test_damaged_file_hash_cache_is_rebuilt(tmp_path, monkeypatch, content):
     assert file_sha256(str(target)) == sha256_file(str(target))
     with open(tmp_path / 'cache' / 'file_hashes.json') as f:
         assert sha256_file(str(target)) in json.load(f).values()
+
+
+@pytest.mark.parametrize('option', ['--out', '--show-dir'])
+def test_unwritable_out_or_show_dir_names_its_option(capsys, tmp_path, voc, tiny_checkpoint, option):
+    blocker = tmp_path / 'afile'
+    blocker.write_text('a file where a folder should go')
+    work = tmp_path / 'w'
+    code, err = run_main(capsys, VOC, '--work-dir', str(work), option, str(blocker / 'sub'),
+                         *options(voc, tiny_checkpoint))
+    assert_one_line(code, err, str(blocker / 'sub'), f'pass a writable {option}')
+    assert not work.exists()
+
+
+def test_failed_run_leaves_no_empty_folders(capsys, tmp_path, voc, tiny_checkpoint):
+    """The run fails while the model is built: neither its work dir nor the folders made for it
+    stay behind."""
+    work = tmp_path / 'work_dirs' / 'scclip' / 'voc21'
+    code, err = run_main(capsys, VOC, '--work-dir', str(work), *options(voc, tiny_checkpoint, 'model.slide_stride=300'))
+    assert code == 2 and 'slide_stride' in err
+    assert not (tmp_path / 'work_dirs').exists()
