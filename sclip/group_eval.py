@@ -36,6 +36,7 @@ from torch.utils.data import DataLoader, Dataset
 from .errors import SCLIPError, one_line
 from .files import CellLock, describe_os_error, ensure_writable, write_json_atomic
 from .identity import canonical, changed_parts
+from .preflight import preflight
 from .runner import metrics_payload, run_test, setup_launcher
 
 
@@ -256,9 +257,14 @@ def evaluate_jobs(jobs: List[Job], launcher: str = 'none', log=print, share: boo
         metrics, changed = existing_metrics(job)
         if metrics is not None:
             settle(index, Outcome('ok', metrics, 'reused'))
-        else:
-            pending.append(index)
-            changes[index] = changed
+            continue
+        try:  # what tools/test.py checks first: shared or not, a bad data root is one line
+            preflight(job.cfg)
+        except SCLIPError as error:
+            settle(index, Outcome('failed', error=str(error)))
+            continue
+        pending.append(index)
+        changes[index] = changed
     if pending and launcher != 'none':
         setup_launcher(jobs[pending[0]].cfg, launcher, init_cuda=True)
     locks = {}

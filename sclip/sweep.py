@@ -296,7 +296,7 @@ def run_sweep(configs: Sequence[str], axes, work_dir: str, cfg_options: Optional
         cells=[dict(config=r.config, variant=r.variant, work_dir=r.work_dir, status=r.status,
                     fingerprint=r.fingerprint) for r in done]), indent=2), 'the sweep record')
     reused = sum(r.reused for r in done)
-    log(f'{len(done)} cells: {sum(r.status == "ok" for r in done) - reused} run, {reused} reused, '
+    log(f'{len(done)} cell{"s" * (len(done) != 1)}: {sum(r.status == "ok" for r in done) - reused} run, {reused} reused, '
         f'{sum(r.status == "failed" for r in done)} failed, {sum(r.status == "busy" for r in done)} '
         'busy in another process')
     return done

@@ -209,3 +209,14 @@ def test_full_disk_for_the_sweep_table_is_one_line(tmp_path, monkeypatch, capsys
     err = capsys.readouterr().err.strip()
     assert exit_info.value.code == 2 and len(err.splitlines()) == 1, err
     assert str(work / 'results.csv') in err and 'no space left' in err
+
+
+@pytest.mark.parametrize('share', [True, False])
+def test_shared_or_not_a_wrong_data_root_is_the_same_one_line(tmp_path, tiny_checkpoint, share):
+    root = make_dataset('voc21', str(tmp_path / 'data'))  # a VOC2012 root given to Context60
+    results = sweep.run_sweep([osp.join(REPO, 'configs', 'sclip_context60.py')], [], str(tmp_path / 'w'),
+                              {'model.clip_path': tiny_checkpoint, 'test_dataloader.dataset.data_root': root},
+                              log=lambda *_: None, quiet=True, share=share)
+    (result,) = results
+    assert result.status == 'failed' and 'SegmentationClassContext' in result.error
+    assert 'set test_dataloader.dataset.data_root=DIR' in result.error and '\n' not in result.error

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> None:
     if args.images < 0:
         raise SCLIPError(f'--images {args.images}: pass a number of images >= 0.')
     count = write_report(args.work_dirs, args.out, args.images, args.title)
-    print(f'{args.out}: {count} runs')
+    print(f'{args.out}: {count} run{"s" * (count != 1)}')
 
 
 def main(argv=None) -> None:
