@@ -90,11 +90,11 @@ class SCLIPProgressHook(Hook):
 
     def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         self._images += len(outputs or [])
-        if (batch_idx + 1) % self.interval and self._images < self._total:
+        world = get_world_size()  # each rank sees its share: the last line comes when all are done
+        if (batch_idx + 1) % self.interval and self._images * world < self._total:
             return
         elapsed = time.perf_counter() - self._start
         rate = self._images / elapsed if elapsed > 0 else 0.0
-        world = get_world_size()
         left = (self._total - self._images * world) / (rate * world) if rate > 0 else 0.0
         runner.logger.info(f'progress: {min(self._images * world, self._total)}/{self._total} images, '
                            f'{rate * world:.2f} images/s, {_duration(max(left, 0))} left')

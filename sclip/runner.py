@@ -234,6 +234,9 @@ def show_info(runner) -> None:
     """Runs start at ``log_level='WARNING'`` to skip mmengine's environment, config and hook dumps;
     progress, the per-class table and the summary are INFO and come back on here."""
     import logging
+    from mmengine.dist import get_rank
+    if get_rank() != 0:  # mmengine keeps the other ranks at ERROR: one summary per run, not per process
+        return
     logger = runner.logger
     if logger.level > logging.INFO:
         logger.setLevel(logging.INFO)

@@ -34,6 +34,9 @@ def test_two_processes_match_one(tmp_path, tiny_checkpoint):
         assert one[key] == two[key], key
     assert one['identity']['fingerprint'] == two['identity']['fingerprint']
     assert double.stdout.count('mIoU ') == 1  # the summary once, from rank 0
+    logged = double.stdout + double.stderr  # mmengine's table and summary lines, once each
+    assert logged.count('per class results') == 1 and logged.count('Iter(test)') == 1, logged[-3000:]
+    assert 'progress: ' in logged
 
 
 def test_grouped_sweep_on_two_processes_matches_one(tmp_path, tiny_checkpoint):
