@@ -203,6 +203,20 @@ def palette_for_classes(class_names: Sequence[Union[str, Sequence[str]]]) -> Lis
     return distinct_palette(len(names))
 
 
+def names_for_classes(class_names: Sequence[Union[str, Sequence[str]]]) -> List[str]:
+    """What to call each class in a legend: the benchmark's own class names when
+    ``class_names`` are a known benchmark's (VOC's class 0 is 'background', not the first of
+    SCLIP's background synonyms, 'sky'), else the first name of each class."""
+    from mmseg.registry import DATASETS
+    names = tuple(_first_name(c) for c in class_names)
+    for known, dataset_type, _ in known_benchmarks():
+        if known == names:
+            classes = (getattr(DATASETS.get(dataset_type), 'METAINFO', None) or {}).get('classes')
+            if classes is not None and len(classes) == len(names):
+                return [str(c) for c in classes]
+    return list(names)
+
+
 # --- segmentation overlay and legend ------------------------------------------------------
 def overlay(image: np.ndarray, labels: np.ndarray, palette: Sequence[Sequence[int]], alpha: float = 0.5) -> np.ndarray:
     """RGB image (H, W, 3) blended with the colour of each pixel's label."""

@@ -206,3 +206,15 @@ def test_help_imports_no_torch(tool):
               "print('heavy:', sorted(m for m in ('torch', 'mmseg', 'mmengine', 'sclip') if m in sys.modules))\n")
     result = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, timeout=60)
     assert 'usage:' in result.stdout and 'heavy: []' in result.stdout, result.stdout + result.stderr
+
+
+def test_legend_names_are_the_benchmarks_own():
+    """SCLIP's VOC file starts with background synonyms ('sky, wall, ...') and says 'ship' for
+    boat; a legend says what the benchmark calls each class."""
+    from mmseg.datasets import PascalVOCDataset
+    from sclip.class_names import load_class_names
+    from sclip.visualize import names_for_classes
+    voc = load_class_names(osp.join(REPO, 'configs', 'class_names', 'voc21.txt'))
+    assert voc.display_names[0] == 'sky'
+    assert names_for_classes(voc.classes) == list(PascalVOCDataset.METAINFO['classes'])
+    assert names_for_classes([['cat', 'kitten'], ['grass', 'lawn']]) == ['cat', 'grass']

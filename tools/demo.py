@@ -69,7 +69,7 @@ def segment(args: argparse.Namespace) -> None:
     from sclip.cli import resolve_device
     from sclip.errors import SCLIPError
     from sclip.options import parse_cfg_options
-    from sclip.visualize import draw_segmentation, palette_for_classes, save_png
+    from sclip.visualize import draw_segmentation, names_for_classes, palette_for_classes, save_png
     from sclip.files import describe_os_error
     if bool(args.classes) == bool(args.class_file):
         raise SCLIPError('pass exactly one of --classes "cat; dog" or --class-file FILE.')
@@ -100,8 +100,9 @@ def segment(args: argparse.Namespace) -> None:
         from mmseg.apis import inference_model
         result = inference_model(model, image[..., ::-1].copy())  # mmseg pipelines take BGR arrays
     labels = result.pred_sem_seg.data[0].cpu().numpy().astype(np.int64)
-    picture = draw_segmentation(image, labels, names.display_names, palette_for_classes(names.classes))
-    found = [names.display_names[c] for c in np.unique(labels)]
+    legend = names_for_classes(names.classes)
+    picture = draw_segmentation(image, labels, legend, palette_for_classes(names.classes))
+    found = [legend[c] for c in np.unique(labels)]
     try:  # a read-only or full disk is one line naming the file, not an errno
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         save_png(picture, args.out, found)
