@@ -98,6 +98,17 @@ def resolve_folder(path: Optional[str], metrics_path: str) -> Optional[str]:
     return None
 
 
+# Overrides that say where things are or how fast a run goes: the run is still the config's.
+NEUTRAL_OVERRIDES = ('model.clip_path', 'model.pretrained', 'model.text_cache_dir', 'model.window_batch_size',
+                     'model.memory_budget_mb', 'model.slide_mode', 'model.fused_attention', 'model.vfm.checkpoint',
+                     'model.vfm.download', 'test_dataloader.dataset.data_root', 'test_dataloader.num_workers',
+                     'test_dataloader.persistent_workers', 'work_dir')
+
+
+def neutral_override(key: str) -> bool:
+    return str(key) in NEUTRAL_OVERRIDES
+
+
 def load_run(path: str) -> Run:
     try:
         with open(path) as f:
@@ -106,11 +117,15 @@ def load_run(path: str) -> Run:
         raise SCLIPError(f'{path}: cannot be read as JSON ({error}); delete it or rerun that run.')
     if not isinstance(metrics, dict):
         raise SCLIPError(f'{path}: not a metrics.json (a JSON object was expected); delete it.')
+    if 'mIoU' not in metrics:
+        raise SCLIPError(f'{path}: not a metrics.json of a finished run (no mIoU); delete it or rerun that run.')
     identity = metrics.get('identity') or {}
     guessed_key, guessed_benchmark = guess_from_config(metrics.get('config', ''))
     paper_key = metrics.get('paper_key', guessed_key)
     method = metrics.get('method') or METHOD_NAMES.get(paper_key, paper_key) or osp.basename(osp.dirname(path))
     overrides = (identity.get('config') or {}).get('overrides') or {}
+    if any(not neutral_override(key) for key in overrides):
+        paper_key = None  # a variant (e.g. model.attention.type=vanilla) is not the paper's row
     miou = metrics.get('mIoU')
     return Run(path=path, method=str(method), variant=variant_of(overrides),
                benchmark=str(metrics.get('benchmark') or guessed_benchmark or 'unknown'),
