@@ -329,3 +329,15 @@ def test_metrics_json_without_a_result_is_refused(tmp_path):
     path.write_text('{}')
     with pytest.raises(SCLIPError, match='no mIoU'):
         load_run(str(path))
+
+
+@pytest.mark.parametrize('out', ['', 'DIR', 'report.txt', 'AFILE/report.html'])
+def test_bad_report_out_is_one_line(report, tmp_path, out):
+    from sclip.errors import SCLIPError
+    from sclip.report import write_report
+    (tmp_path / 'afile').write_text('x')
+    target = out.replace('DIR', str(tmp_path)).replace('AFILE', str(tmp_path / 'afile'))
+    with pytest.raises(SCLIPError, match='--out') as error:
+        write_report(report[2], target)
+    assert '\n' not in str(error.value)
+    assert not [name for name in os.listdir(tmp_path) if name.endswith('.tmp')]

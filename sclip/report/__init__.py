@@ -9,6 +9,8 @@ import os
 import os.path as osp
 from typing import Sequence
 
+from ..errors import SCLIPError
+from ..files import describe_os_error, write_text_atomic
 from .collect import collect_runs
 from .html import render
 
@@ -17,11 +19,13 @@ DEFAULT_TITLE = 'sclip report'
 
 def write_report(folders: Sequence[str], out: str, images: int = 4, title: str = DEFAULT_TITLE) -> int:
     """Write the report of every run under ``folders`` to ``out``; returns the number of runs."""
+    if not out or osp.isdir(out) or not out.lower().endswith(('.html', '.htm')):
+        raise SCLIPError(f'--out {out!r}: pass a file name ending in .html, e.g. report.html.')
     runs, superseded = collect_runs(folders)
     page = render(runs, superseded, folders, title, images)
-    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-    temporary = f'{out}.tmp'
-    with open(temporary, 'w', encoding='utf-8') as f:
-        f.write(page)
-    os.replace(temporary, out)
+    try:
+        os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+        write_text_atomic(out, page)
+    except OSError as error:
+        raise describe_os_error(error, out, 'the report', '--out') from None
     return len(runs)
