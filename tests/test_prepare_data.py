@@ -147,6 +147,16 @@ def test_coco_stuff164k_from_the_zip_layout(tmp_path, capsys):
     assert 'train2017 not found' in fails(capsys, 'coco_stuff164k', src, dst, '--splits', 'train2017')
 
 
+def test_coco_stuff164k_with_images_and_maps_in_one_folder(tmp_path):
+    """Both zips unpacked into one download folder: val2017/ holds the .jpg and the raw .png."""
+    src, dst = tmp_path / 'download', tmp_path / 'coco_stuff164k'
+    write_png(src / 'val2017/000000000139.png', [[0, 91]])
+    write_jpg(src / 'val2017/000000000139.jpg')
+    prepare('coco_stuff164k', src, dst)
+    assert os.listdir(dst / 'images/val2017') == ['000000000139.jpg']
+    assert read_png(dst / 'annotations/val2017/000000000139_labelTrainIds.png') == [[0, 80]]
+
+
 def test_coco_stuff164k_in_place_skips_converted_files(tmp_path):
     folder = tmp_path / 'annotations/val2017'
     write_png(folder / '000000000139.png', [[1, 255]])

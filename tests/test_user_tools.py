@@ -166,6 +166,10 @@ def test_check_data_finds_each_kind_of_problem(tmp_path, capsys):
     ('visualize_attention', ['PHOTO', '--points', '1,1', '--size', '8', '--cfg-options', 'model.clip_path=CKPT'],
      'smaller than one'),
     ('visualize_attention', ['PHOTO', '--points', '1,1', '--out', 'x.jpg'], '--out x.jpg'),
+    ('paper_table', ['--check', '-1'], '--check -1'),
+    ('demo', ['PHOTO', '--class-file', 'missing.txt'], '--class-file missing.txt'),
+    ('check_data', ['configs/sclip_voc21.py', '--max-problems', '0'], '--max-problems 0'),
+    ('prepare_data', ['voc', 'a', 'b', '--workers', '0'], '--workers 0'),
 ])
 def test_tool_input_errors_are_one_line(tmp_path, capsys, tiny_checkpoint, tool, args, needle):
     from sclip.cli import main_guard

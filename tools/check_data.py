@@ -39,7 +39,10 @@ def review(args: argparse.Namespace) -> None:
     # imported here, after parsing: --help and argument errors must not wait for torch/mmseg
     from sclip.data_check import review_dataset
     from sclip.options import parse_cfg_options
+    from sclip.errors import SCLIPError
     from sclip.runner import load_config
+    if args.max_problems < 1:
+        raise SCLIPError(f'--max-problems {args.max_problems}: pass at least 1.')
     args.cfg_options = parse_cfg_options(args.cfg_options)
     failed = False
     for config in args.configs:

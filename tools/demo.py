@@ -73,6 +73,8 @@ def segment(args: argparse.Namespace) -> None:
     from sclip.files import describe_os_error
     if bool(args.classes) == bool(args.class_file):
         raise SCLIPError('pass exactly one of --classes "cat; dog" or --class-file FILE.')
+    if args.class_file and not os.path.isfile(args.class_file):
+        raise SCLIPError(f'--class-file {args.class_file}: file not found; pass a file with one class a line.')
     for option, path in (('--out', args.out), ('--label-map', args.label_map)):  # before the model is built
         if path and (os.path.isdir(path) or not path.lower().endswith('.png')):
             raise SCLIPError(f'{option} {path}: pass a file name ending in .png (PNG is lossless: a JPEG '

@@ -44,6 +44,8 @@ def run(args: argparse.Namespace) -> None:
     with quiet_unless(args.verbose):
         from sclip.errors import SCLIPError
         from sclip.options import parse_cfg_options
+        if args.check is not None and not args.check >= 0:
+            raise SCLIPError(f'--check {args.check}: pass a tolerance in mIoU points >= 0, e.g. 1.0.')
         from sclip.paper import (METHOD_CONFIGS, PUBLISHED, SOURCES, TABLE1_COLUMNS, check, collect,
                                  format_table, result_dir, table)
         if args.run:

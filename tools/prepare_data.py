@@ -52,6 +52,9 @@ def run(args: argparse.Namespace) -> None:
     """Heavy imports happen here, after parsing, so ``--help`` answers at once."""
     sys.path.insert(0, REPO)
     from sclip.data_prep import prepare
+    from sclip.errors import SCLIPError
+    if args.workers < 1:
+        raise SCLIPError(f'--workers {args.workers}: pass at least 1 process.')
     for line in prepare(args.benchmark, args.src, args.dst, workers=args.workers, splits=args.splits):
         print(line)
 

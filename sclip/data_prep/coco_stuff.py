@@ -62,11 +62,15 @@ def output_name(raw_path: str, suffix: str) -> str:
 
 
 def copy_images(src: str, dst: str, split: str, workers: int) -> Optional[int]:
-    """Copy ``SRC/images/<split>`` into DST when DST is another folder; None if there is nothing to copy."""
-    src_images, dst_images = osp.join(src, 'images', split), osp.join(dst, 'images', split)
-    if same_folder(src, dst) or not osp.isdir(src_images):
+    """Copy the ``split`` images into ``DST/images/<split>``: from ``SRC/images/<split>``, or from
+    ``SRC/<split>`` (both zips unpacked into SRC, images and maps side by side); None if there
+    is nothing to copy."""
+    dst_images = osp.join(dst, 'images', split)
+    candidates = [osp.join(src, 'images', split), osp.join(src, split)]
+    found = [f for f in candidates if osp.isdir(f) and files_with_suffix(f, '.jpg')]
+    if not found or same_folder(found[0], dst_images):
         return None
-    names = files_with_suffix(src_images, '.jpg')
+    names = files_with_suffix(found[0], '.jpg')
     run_parallel(copy_pair, [(p, osp.join(dst_images, osp.basename(p))) for p in names], workers)
     return len(names)
 
