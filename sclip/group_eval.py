@@ -258,11 +258,12 @@ def evaluate_jobs(jobs: List[Job], launcher: str = 'none', log=print, share: boo
         if metrics is not None:
             settle(index, Outcome('ok', metrics, 'reused'))
             continue
-        try:  # what tools/test.py checks first: shared or not, a bad data root is one line
-            preflight(job.cfg)
-        except SCLIPError as error:
-            settle(index, Outcome('failed', error=str(error)))
-            continue
+        if share:  # what tools/test.py (run_test, when not shared) checks first: a bad data root is one line
+            try:
+                preflight(job.cfg)
+            except SCLIPError as error:
+                settle(index, Outcome('failed', error=str(error)))
+                continue
         pending.append(index)
         changes[index] = changed
     if pending and launcher != 'none':
