@@ -30,8 +30,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from .common import (compute_padsize, embed, layer_norm, mlp, official_fp16, postprocess_clearclip,
-                     query_index_tensor, residual_block, window_grid)
+from .common import (PaddedWindowSegmentor, embed, layer_norm, mlp, official_fp16, query_index_tensor,
+                     residual_block)
 
 MODEL_TYPES = ('vanilla', 'MaskCLIP', 'SCLIP', 'ClearCLIP')
 
@@ -106,8 +106,12 @@ def encode_image(visual: nn.Module, x: Tensor, model_type: str = 'ClearCLIP', ig
     return tokens
 
 
-class OfficialClearCLIP:
+class OfficialClearCLIP(PaddedWindowSegmentor):
     """``ClearCLIPSegmentation`` of the official code, from an already built model and text features."""
+
+    @property
+    def pad_multiple(self) -> int:
+        return self.patch_size[0]
 
     def __init__(self, clip_model: nn.Module, query_features: Tensor, query_idx: Sequence[int],
                  model_type: str = 'ClearCLIP', ignore_residual: bool = True, prob_thd: float = 0.0,
@@ -142,39 +146,6 @@ class OfficialClearCLIP:
             logits = nn.functional.interpolate(logits, size=logit_size, mode='bilinear')
         return logits
 
-    def forward_slide(self, img: Tensor, ori_shape, stride=112, crop_size=224) -> Tensor:
-        batch_size, _, h_img, w_img = img.shape
-        out_channels = self.num_queries
-        preds = img.new_zeros((batch_size, out_channels, h_img, w_img))
-        count_mat = img.new_zeros((batch_size, 1, h_img, w_img))
-        for y1, y2, x1, x2 in window_grid(h_img, w_img, stride, crop_size):
-            crop_img = img[:, :, y1:y2, x1:x2]
-
-            # pad image when (image_size % patch_size != 0)
-            H, W = crop_img.shape[2:]
-            pad = compute_padsize(H, W, self.patch_size[0])
-
-            if any(pad):
-                crop_img = nn.functional.pad(crop_img, pad)
-
-            crop_seg_logit = self.forward_feature(crop_img)
-
-            # mask cutting for padded image
-            if any(pad):
-                l, t = pad[0], pad[2]
-                crop_seg_logit = crop_seg_logit[:, :, t:t + H, l:l + W]
-            preds += nn.functional.pad(crop_seg_logit,
-                                       (int(x1), int(preds.shape[3] - x2), int(y1),
-                                        int(preds.shape[2] - y2)))
-
-            count_mat[:, :, y1:y2, x1:x2] += 1
-        assert (count_mat == 0).sum() == 0
-
-        preds = preds / count_mat
-        img_size = tuple(ori_shape)[:2]
-        logits = nn.functional.interpolate(preds, size=img_size, mode='bilinear')
-        return logits
-
     def inference(self, inputs: Tensor, ori_shape) -> Tensor:
         """``predict`` up to ``postprocess_result``."""
         if self.half:
@@ -183,10 +154,6 @@ class OfficialClearCLIP:
             return self.forward_slide(inputs, ori_shape, self.slide_stride, self.slide_crop)
         return self.forward_feature(inputs, tuple(ori_shape))
 
-    def predict(self, inputs: Tensor, ori_shape, return_logits: bool = False):
-        seg_logits = self.inference(inputs, ori_shape)
-        seg_pred = postprocess_clearclip(seg_logits, self.query_idx, self.logit_scale, self.prob_thd)
-        return (seg_pred, seg_logits) if return_logits else seg_pred
 
 
 @torch.no_grad()

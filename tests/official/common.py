@@ -314,6 +314,53 @@ class NACLIPFamilySegmentor:
         return logits
 
 
+
+class PaddedWindowSegmentor:
+    """What ClearCLIP's segmentor and ProxyCLIP's fork of it share to the letter: windows padded
+    up to a multiple (``self.pad_multiple``: the patch size in ClearCLIP, 56 in ProxyCLIP),
+    their logits cut back, averaged and resized to the original size; ClearCLIP's
+    post-processing. (ProxyCLIP also ``.detach()``es each window's logits: a no-op without
+    gradients.)"""
+
+    def forward_slide(self, img: Tensor, ori_shape, stride=112, crop_size=224) -> Tensor:
+        batch_size, _, h_img, w_img = img.shape
+        out_channels = self.num_queries
+        preds = img.new_zeros((batch_size, out_channels, h_img, w_img))
+        count_mat = img.new_zeros((batch_size, 1, h_img, w_img))
+        for y1, y2, x1, x2 in window_grid(h_img, w_img, stride, crop_size):
+            crop_img = img[:, :, y1:y2, x1:x2]
+
+            # pad image when (image_size % patch_size != 0)
+            H, W = crop_img.shape[2:]
+            pad = compute_padsize(H, W, self.pad_multiple)
+
+            if any(pad):
+                crop_img = nn.functional.pad(crop_img, pad)
+
+            crop_seg_logit = self.forward_feature(crop_img)
+
+            # mask cutting for padded image
+            if any(pad):
+                l, t = pad[0], pad[2]
+                crop_seg_logit = crop_seg_logit[:, :, t:t + H, l:l + W]
+            preds += nn.functional.pad(crop_seg_logit,
+                                       (int(x1), int(preds.shape[3] - x2), int(y1),
+                                        int(preds.shape[2] - y2)))
+
+            count_mat[:, :, y1:y2, x1:x2] += 1
+        assert (count_mat == 0).sum() == 0
+
+        preds = preds / count_mat
+        img_size = tuple(ori_shape)[:2]
+        logits = nn.functional.interpolate(preds, size=img_size, mode='bilinear')
+        return logits
+
+    def predict(self, inputs: Tensor, ori_shape, return_logits: bool = False):
+        seg_logits = self.inference(inputs, ori_shape)
+        seg_pred = postprocess_clearclip(seg_logits, self.query_idx, self.logit_scale, self.prob_thd)
+        return (seg_pred, seg_logits) if return_logits else seg_pred
+
+
 def raise_not_implemented(what: str):
     """The official ``raise NotImplemented`` (a constant, not an exception): Python 3 raises
     ``TypeError: exceptions must derive from BaseException`` there; so does this."""

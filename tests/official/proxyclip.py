@@ -46,8 +46,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchvision import transforms
 
-from .common import (compute_padsize, embed, layer_norm, official_fp16, postprocess_clearclip, query_index_tensor,
-                     residual_block, window_grid)
+from .common import (PaddedWindowSegmentor, embed, layer_norm, official_fp16, query_index_tensor,
+                     residual_block)
 
 PAD_MULTIPLE = 56
 # patch size of the official VFMs: SAM vit_b, DINO dino_vitb8, DINOv2 dinov2_vitb14_reg, MAE vit_base_patch16
@@ -138,8 +138,10 @@ def tokens_on_grid(spatial: Tensor, I: int, J: int) -> Tensor:
     return tokens.reshape(nb_im, I, J, -1).permute(0, 3, 1, 2)
 
 
-class OfficialProxyCLIP:
+class OfficialProxyCLIP(PaddedWindowSegmentor):
     """``ProxyCLIPSegmentation`` of the official code, from an already built model, text features and VFM."""
+
+    pad_multiple = PAD_MULTIPLE
 
     def __init__(self, clip_model: nn.Module, query_features: Tensor, query_idx: Sequence[int],
                  vfm_features: Optional[Callable[[Tensor], Tensor]] = None, vfm_model: Optional[str] = 'dino',
@@ -209,49 +211,12 @@ class OfficialProxyCLIP:
             logits = nn.functional.interpolate(logits, size=logit_size, mode='bilinear')
         return logits
 
-    def forward_slide(self, img: Tensor, ori_shape, stride=112, crop_size=224) -> Tensor:
-        batch_size, _, h_img, w_img = img.shape
-        out_channels = self.num_queries
-        preds = img.new_zeros((batch_size, out_channels, h_img, w_img))
-        count_mat = img.new_zeros((batch_size, 1, h_img, w_img))
-        for y1, y2, x1, x2 in window_grid(h_img, w_img, stride, crop_size):
-            crop_img = img[:, :, y1:y2, x1:x2]
-
-            # pad image when (image_size % patch_size != 0)
-            H, W = crop_img.shape[2:]  # original image shape
-            pad = compute_padsize(H, W, PAD_MULTIPLE)
-
-            if any(pad):
-                crop_img = nn.functional.pad(crop_img, pad)  # zero padding
-            crop_seg_logit = self.forward_feature(crop_img).detach()
-
-            # mask cutting for padded image
-            if any(pad):
-                l, t = pad[0], pad[2]
-                crop_seg_logit = crop_seg_logit[:, :, t:t + H, l:l + W]
-
-            preds += nn.functional.pad(crop_seg_logit,
-                                       (int(x1), int(preds.shape[3] - x2), int(y1),
-                                        int(preds.shape[2] - y2)))
-
-            count_mat[:, :, y1:y2, x1:x2] += 1
-        assert (count_mat == 0).sum() == 0
-
-        preds = preds / count_mat
-        img_size = tuple(ori_shape)[:2]
-        logits = nn.functional.interpolate(preds, size=img_size, mode='bilinear')
-        return logits
-
     def inference(self, inputs: Tensor, ori_shape) -> Tensor:
         """``predict`` up to ``postprocess_result``."""
         if self.slide_crop > 0:
             return self.forward_slide(inputs, ori_shape, self.slide_stride, self.slide_crop)
         return self.forward_feature(inputs, tuple(ori_shape))
 
-    def predict(self, inputs: Tensor, ori_shape, return_logits: bool = False):
-        seg_logits = self.inference(inputs, ori_shape)
-        seg_pred = postprocess_clearclip(seg_logits, self.query_idx, self.logit_scale, self.prob_thd)
-        return (seg_pred, seg_logits) if return_logits else seg_pred
 
 
 @torch.no_grad()

@@ -33,15 +33,15 @@ Quirks kept (see also common.py):
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from .common import (PAMR, embed, layer_norm, official_fp16, postprocess_sclip, query_index_tensor,
-                     residual_block, window_grid)
+from .common import embed, layer_norm, residual_block
+from .sclip import OfficialSCLIP
 
 BETA = 0.4  # VisionTransformer.beta, hard-coded
 
@@ -186,35 +186,22 @@ def encode_image(visual: nn.Module, image: Tensor, pre_adjust_idx: int = 8, post
     return layer_norm(visual.ln_post, x) @ visual.proj  # return_all
 
 
-class OfficialSCCLIP:
-    """``SCCLIPForSegmentation`` of the official code, from an already built model and text features."""
+class OfficialSCCLIP(OfficialSCLIP):
+    """``SCCLIPForSegmentation`` of the official code, from an already built model and text features.
+
+    The official class is SCLIP's ``CLIPForSegmentation`` with another image encoder: the sliding
+    window, its PAMR and the post-processing are SCLIP's to the letter (``align_corners=False``
+    written out where SCLIP leaves the default), so they are inherited here."""
 
     def __init__(self, clip_model: nn.Module, query_features: Tensor, query_idx: Sequence[int],
-                 pamr_steps: int = 0, pamr_stride: Tuple[int, ...] = (8, 16), prob_thd: float = 0.0,
-                 logit_scale: float = 40, slide_stride: int = 112, slide_crop: int = 224,
-                 area_thd: Optional[float] = None, pre_adjust_idx: int = 8, post_adjust_idx: int = 3,
-                 multi_start_idx: int = 3, multi_end_idx: int = 10, res_cls: float = 0.3, half: bool = False):
-        self.net = official_fp16(clip_model) if half else clip_model
-        device = query_features.device
+                 pre_adjust_idx: int = 8, post_adjust_idx: int = 3, multi_start_idx: int = 3,
+                 multi_end_idx: int = 10, res_cls: float = 0.3, **sclip_settings):
+        super().__init__(clip_model, query_features, query_idx, **sclip_settings)
         self.adjust = dict(pre_adjust_idx=pre_adjust_idx, post_adjust_idx=post_adjust_idx,
                            multi_start_idx=multi_start_idx, multi_end_idx=multi_end_idx, res_cls=res_cls)
-        self.query_idx = query_index_tensor(query_idx, device)
-        self.num_queries = len(query_idx)
-        self.query_features = query_features
-        self.dtype = self.query_features.dtype
-        self.logit_scale = logit_scale
-        self.prob_thd = prob_thd
-        self.area_thd = area_thd
-        self.slide_stride = slide_stride
-        self.slide_crop = slide_crop
-        self.align_corners = False
-        if pamr_steps > 0:
-            self.pamr = PAMR(pamr_steps, dilations=pamr_stride).to(device)
-        else:
-            self.pamr = None
 
     def forward_feature(self, img: Tensor, logit_size=None) -> Tensor:
-        image_features = encode_image(self.net.visual, img, **self.adjust)
+        image_features = encode_image(self.net.visual, img, **self.adjust)  # patch tokens only
         image_features /= image_features.norm(dim=-1, keepdim=True)
         logits = image_features @ self.query_features.T
 
@@ -228,41 +215,6 @@ class OfficialSCCLIP:
         else:
             logits = nn.functional.interpolate(logits, size=logit_size, mode='bilinear', align_corners=False)
         return logits
-
-    def forward_slide(self, img: Tensor, ori_shape, stride=112, crop_size=224) -> Tensor:
-        batch_size, _, h_img, w_img = img.shape
-        out_channels = self.num_queries
-        preds = img.new_zeros((batch_size, out_channels, h_img, w_img))
-        count_mat = img.new_zeros((batch_size, 1, h_img, w_img))
-        for y1, y2, x1, x2 in window_grid(h_img, w_img, stride, crop_size):
-            crop_img = img[:, :, y1:y2, x1:x2]
-            crop_seg_logit = self.forward_feature(crop_img)
-            preds += nn.functional.pad(crop_seg_logit,
-                                       (int(x1), int(preds.shape[3] - x2), int(y1),
-                                        int(preds.shape[2] - y2)))
-            count_mat[:, :, y1:y2, x1:x2] += 1
-        assert (count_mat == 0).sum() == 0
-
-        preds = preds / count_mat
-        img_size = tuple(ori_shape)[:2]
-        logits = nn.functional.interpolate(preds, size=img_size, mode='bilinear', align_corners=False)
-
-        if self.pamr:
-            img = nn.functional.interpolate(img, size=img_size, mode='bilinear')
-            logits = self.pamr(img, logits.to(img.dtype)).to(self.dtype)
-        return logits
-
-    def inference(self, inputs: Tensor, ori_shape) -> Tensor:
-        """``predict`` up to ``postprocess_result``."""
-        if self.slide_crop > 0:
-            return self.forward_slide(inputs, ori_shape, self.slide_stride, self.slide_crop)
-        return self.forward_feature(inputs, tuple(ori_shape))
-
-    def predict(self, inputs: Tensor, ori_shape, return_logits: bool = False):
-        seg_logits = self.inference(inputs, ori_shape)
-        seg_pred = postprocess_sclip(seg_logits.clone(), self.query_idx, self.logit_scale, self.prob_thd,
-                                     self.area_thd)
-        return (seg_pred, seg_logits) if return_logits else seg_pred
 
 
 @torch.no_grad()
