@@ -132,3 +132,31 @@ def make_dataset(benchmark: str, data_dir: str, sizes=SIZES) -> str:
 
 
 BENCHMARKS = list(LAYOUTS)
+
+
+# --- tools/test.py in-process, and its one-line errors ---------------------------------------
+
+def run_main(capsys, *args):
+    """tools/test.py in-process through its guard; returns (exit code, stderr)."""
+    import pytest
+    from sclip.cli import main_guard
+    tool = load_tool('test')
+    with pytest.raises(SystemExit) as exit_info:
+        main_guard(lambda: tool.main(list(args)))
+    return exit_info.value.code, capsys.readouterr().err
+
+
+def assert_one_line(code, err, *needles) -> str:
+    """Exit code 2 and exactly one ``error:`` line holding every needle; returns the line."""
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith('error: '), err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def options(root, weights, *more):
+    """``--cfg-options`` pointing a config at a dataset root and a checkpoint."""
+    return ['--cfg-options', f'test_dataloader.dataset.data_root={root}', f'model.clip_path={weights}',
+            'test_dataloader.num_workers=0', *more]

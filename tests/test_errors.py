@@ -6,36 +6,14 @@ import sys
 
 import pytest
 
-from helpers import REPO, load_tool, make_dataset
+from helpers import REPO, assert_one_line, make_dataset, options, run_main
 
 VOC = osp.join(REPO, 'configs', 'sclip_voc21.py')
-
-
-def run_main(capsys, *args):
-    """tools/test.py in-process through its guard; returns (exit code, stderr)."""
-    from sclip.cli import main_guard
-    tool = load_tool('test')
-    with pytest.raises(SystemExit) as exit_info:
-        main_guard(lambda: tool.main(list(args)))
-    return exit_info.value.code, capsys.readouterr().err
 
 
 @pytest.fixture
 def voc(tmp_path):
     return make_dataset('voc21', str(tmp_path / 'data'))
-
-
-def options(root, weights, *more):
-    return ['--cfg-options', f'test_dataloader.dataset.data_root={root}', f'model.clip_path={weights}',
-            'test_dataloader.num_workers=0', *more]
-
-
-def assert_one_line(code, err, *needles):
-    assert code == 2
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith('error: '), err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 def test_missing_data_root(capsys, tmp_path, tiny_checkpoint):

@@ -21,37 +21,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers import REPO, load_tool, make_dataset, tiny_clip, write_image, write_label, write_openai_checkpoint
+from helpers import (REPO, assert_one_line, load_tool, make_dataset, options, run_main, tiny_clip, write_image,
+                     write_label, write_openai_checkpoint)
 from sclip import sweep
 
 VOC = osp.join(REPO, 'configs', 'sclip_voc21.py')
 RESCLIP_VOC = osp.join(REPO, 'configs', 'resclip', 'voc21.py')
 
 
-# --- helpers in tests/test_errors.py's style -------------------------------------------------
-
-def run_main(capsys, *args):
-    """tools/test.py in-process through its guard; returns (exit code, stderr)."""
-    from sclip.cli import main_guard
-    tool = load_tool('test')
-    with pytest.raises(SystemExit) as exit_info:
-        main_guard(lambda: tool.main(list(args)))
-    return exit_info.value.code, capsys.readouterr().err
-
-
-def assert_one_line(code, err, *needles):
-    assert code == 2
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith('error: '), err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
-
-
-def options(root, weights, *more):
-    return ['--cfg-options', f'test_dataloader.dataset.data_root={root}', f'model.clip_path={weights}',
-            'test_dataloader.num_workers=0', *more]
-
+# --- helpers ---------------------------------------------------------------------------------------
 
 def sha256_file(path):
     with open(path, 'rb') as f:
