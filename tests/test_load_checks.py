@@ -172,6 +172,13 @@ def test_colour_label(capsys, voc, mode, channels):
     assert check_data(capsys, voc)[:2] == (2, [message])
 
 
+def test_jpeg_data_in_a_label_file(capsys, voc):
+    """In-range values, so only the format tells: a JPEG label's edges are lossy class indices."""
+    Image.open(label_of(voc)).convert('L').save(label_of(voc), format='JPEG', quality=90)
+    message = assert_rejected(voc, label_of(voc), 'JPEG data')
+    assert check_data(capsys, voc)[:2] == (2, [message])
+
+
 def test_truncated_png_label(capsys, voc):
     data = open(label_of(voc), 'rb').read()
     with open(label_of(voc), 'wb') as f:

@@ -121,6 +121,9 @@ def decode_label(data: bytes, path: str, backend: str = 'pillow') -> np.ndarray:
     cut = truncation(data)
     if cut:
         raise SCLIPError(f'{path}: label file is truncated ({cut}); {REPLACE}.')
+    if data[:3] == b'\xff\xd8\xff':  # JPEG's lossy compression moves pixels into neighbouring classes
+        raise SCLIPError(f'{path}: label file holds JPEG data (lossy: class indices change at edges); '
+                         'write labels as PNG.')
     try:
         label = mmcv.imfrombytes(data, flag='unchanged', backend=backend)
     except Exception:  # noqa: BLE001
