@@ -271,6 +271,8 @@ def test_a_locked_cell_is_left_to_its_writer(capsys, tmp_path, voc, tiny_checkpo
         (VOC, 'test_dataloader.num_workers=-1', ['test_dataloader.num_workers=-1']),
         (VOC, 'test_dataloader.batch_size=0', ['test_dataloader.batch_size=0']),
         (VOC, 'model.attention=[1,2]', ['model.attention=[1, 2]', 'a dict']),
+        (RESCLIP_VOC, 'model.method.sfr=Flase', ["model.method.sfr='Flase'", 'true or false']),
+        (RESCLIP_VOC, 'model.method.temp_thd=abc', ["model.method.temp_thd='abc'", 'a number']),
     ]])
 def test_bad_config_value_or_key_is_one_line(capsys, tmp_path, voc, tiny_checkpoint, config, override, needles):
     work = tmp_path / 'w'

@@ -71,7 +71,7 @@ def method_arguments(cls: Type[Method]) -> Dict[str, inspect.Parameter]:
 def build_method(spec) -> Method:
     """``dict(type=name, **settings)`` (or a bare name) -> a ``Method``; unknown names and keys
     are one-line errors naming the closest valid one."""
-    from ...config_check import closest
+    from ...config_check import check_arguments, closest
     spec = {'type': spec} if isinstance(spec, str) else dict(spec or {})
     name = spec.pop('type', 'attention')
     if name not in METHODS:
@@ -83,4 +83,5 @@ def build_method(spec) -> Method:
         if key not in allowed:
             raise SCLIPError(f'model.method.{key}: {name!r} has no setting {key!r}{closest(key, allowed)} '
                              f'(it takes: {", ".join(allowed) or "none"}).')
+    check_arguments(cls.__init__, spec, prefix='model.method')  # 'Flase' is no boolean, 'abc' no number
     return cls(**spec)
