@@ -42,6 +42,7 @@ RANGES: Dict[str, Range] = {
     'memory_budget_mb': (lambda v: v > 0, 'a positive number of MiB'),
     'text_batch_size': (lambda v: v >= 1, 'at least 1'),
     'pamr_steps': (lambda v: v >= 0, '0 (off) or a positive number of steps'),
+    'provisional_pamr_steps': (lambda v: v >= 0, '0 (off) or a positive number of steps'),
     'num_modified_blocks': (lambda v: v is None or v >= 1, 'at least 1'),
 }
 
@@ -87,6 +88,21 @@ def _type_name(types: Tuple[type, ...]) -> str:
     return ' or '.join(dict.fromkeys(names.get(t, t.__name__) for t in types))
 
 
+def _sequence_item_types(annotation) -> Optional[Tuple[type, ...]]:
+    """The item types of a ``Sequence[int]`` / ``Sequence[float]`` annotation, else None."""
+    if isinstance(annotation, str):
+        try:
+            annotation = eval(annotation, vars(typing), {})  # noqa: S307 - our own annotations
+        except Exception:  # noqa: BLE001
+            return None
+    import collections.abc
+    if typing.get_origin(annotation) in (collections.abc.Sequence, list, tuple):
+        args = typing.get_args(annotation)
+        if len(args) == 1 and args[0] in (int, float):
+            return (args[0],)
+    return None
+
+
 def check_arguments(function, values: Dict[str, Any], prefix: str = 'model') -> None:
     """Types (from ``function``'s annotations) and ranges (``RANGES``) of ``values``."""
     parameters = inspect.signature(function).parameters
@@ -94,6 +110,11 @@ def check_arguments(function, values: Dict[str, Any], prefix: str = 'model') -> 
         parameter = parameters.get(key)
         if parameter is None:
             continue
+        items = _sequence_item_types(parameter.annotation)
+        if items is not None and not (isinstance(value, (list, tuple)) and value
+                                      and all(_type_ok(v, items) for v in value)):
+            plural = {int: 'integers', float: 'numbers'}[items[0]]
+            raise SCLIPError(f'{prefix}.{key}={value!r} must be a list of {plural}, e.g. {parameter.default!r}.')
         types = _expected_types(parameter.annotation)
         if types is not None and not _type_ok(value, types):
             raise SCLIPError(f'{prefix}.{key}={value!r} must be {_type_name(types)}.')

@@ -26,6 +26,18 @@ LOCATION_KEYS = ('clip_path', 'pretrained', 'text_cache_dir', 'class_names')
 LOADER_KEYS = ('num_workers', 'persistent_workers', 'pin_memory')
 
 
+# Overrides that say where things are or how fast a run goes: the run is still the config's.
+NEUTRAL_OVERRIDES = ('model.clip_path', 'model.pretrained', 'model.text_cache_dir', 'model.window_batch_size',
+                     'model.memory_budget_mb', 'model.slide_mode', 'model.fused_attention', 'model.vfm.checkpoint',
+                     'model.vfm.download', 'test_dataloader.dataset.data_root', 'test_dataloader.num_workers',
+                     'test_dataloader.persistent_workers', 'work_dir')
+
+
+def neutral_override(key: str) -> bool:
+    """An override that does not change what a method computes."""
+    return str(key) in NEUTRAL_OVERRIDES
+
+
 def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 

@@ -65,22 +65,61 @@ OFFICIAL_CODE = {
 }
 
 
+# Rows that are another row's configs with overrides (the CLIP and MaskCLIP rows of SCLIP's table).
+METHOD_OVERRIDES: Dict[str, Dict[str, str]] = {'clip': {'model.attention.type': 'vanilla'},
+                                               'maskclip': {'model.attention.type': 'maskclip'}}
+
+
 def result_dir(results_dir: str, method: str, benchmark: str) -> str:
-    """Where tools/test.py's default work dir puts a method's benchmark, under ``results_dir``."""
+    """Where tools/test.py's default work dir puts a method's benchmark, under ``results_dir``;
+    rows made by overrides get a folder of their own (``<results_dir>/clip/sclip_voc21``)."""
     config = METHOD_CONFIGS[method].format(benchmark)
     parts = config.split('/')[1:]  # drop 'configs'
     stem = osp.splitext(parts[-1])[0]
-    return osp.join(results_dir, *parts[:-1], stem)
+    own = [method] if method in METHOD_OVERRIDES else []
+    return osp.join(results_dir, *own, *parts[:-1], stem)
+
+
+def method_overrides(overrides: Optional[dict]) -> Dict[str, str]:
+    """The overrides that change what a method computes (not paths, not speed settings)."""
+    from .identity import neutral_override
+    return {str(k): str(v) for k, v in (overrides or {}).items() if not neutral_override(k)}
+
+
+def paper_row(config_key: Optional[str], overrides: Optional[dict]) -> Optional[str]:
+    """The published row a run of ``config_key``'s config with ``overrides`` reproduces: the
+    config's own without overrides, CLIP's or MaskCLIP's for SCLIP's configs with theirs,
+    else None (a variant no paper published)."""
+    changed = method_overrides(overrides)
+    if not changed:
+        return config_key
+    for key, expected in METHOD_OVERRIDES.items():
+        if METHOD_CONFIGS.get(key) == METHOD_CONFIGS.get(config_key or '') and changed == expected:
+            return key
+    return None
 
 
 def collect(results_dir: str, method: str = 'sclip') -> Dict[str, float]:
-    """mIoU by benchmark from each ``<result_dir>/metrics.json``."""
+    """mIoU by benchmark from each ``<result_dir>/metrics.json``; a result that was run as
+    another row (e.g. SCLIP's numbers under the CLIP row) is refused in one line."""
+    from .errors import SCLIPError
     found = {}
     for benchmark, _ in TABLE1_COLUMNS:
         path = osp.join(result_dir(results_dir, method, benchmark), 'metrics.json')
         if osp.isfile(path):
             with open(path) as f:
-                found[benchmark] = float(json.load(f)['mIoU'])
+                metrics = json.load(f)
+            identity = metrics.get('identity') if isinstance(metrics.get('identity'), dict) else None
+            if identity is not None:
+                overrides = (identity.get('config') or {}).get('overrides')
+                key = metrics.get('paper_key') or method
+                if paper_row(key, overrides) != method:
+                    shown = ' '.join(f'{k}={v}' for k, v in method_overrides(overrides).items()) or 'no overrides'
+                    wanted = ' '.join(f'{k}={v}' for k, v in METHOD_OVERRIDES.get(method, {}).items())
+                    raise SCLIPError(f'{path} was run with {shown}, not as the {method} row'
+                                     f'{" (" + wanted + ")" if wanted else ""}; give each row its own '
+                                     '--results-dir or rerun it with --run.')
+            found[benchmark] = float(metrics['mIoU'])
     return found
 
 

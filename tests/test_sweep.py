@@ -220,3 +220,29 @@ def test_shared_or_not_a_wrong_data_root_is_the_same_one_line(tmp_path, tiny_che
     (result,) = results
     assert result.status == 'failed' and 'SegmentationClassContext' in result.error
     assert 'set test_dataloader.dataset.data_root=DIR' in result.error and '\n' not in result.error
+
+
+def test_paper_table_refuses_results_of_another_row(tmp_path):
+    """SCLIP's sclip_<benchmark> configs make three rows: SCLIP, CLIP (vanilla) and MaskCLIP."""
+    from sclip.errors import SCLIPError
+
+    def write(method, overrides):
+        folder = paper.result_dir(str(tmp_path), method, 'voc21')
+        os.makedirs(folder, exist_ok=True)
+        identity = {'config': {'overrides': {'model.clip_path': '/w.pt', **overrides}}}
+        with open(osp.join(folder, 'metrics.json'), 'w') as f:
+            json.dump(dict(mIoU=20.0, paper_key='sclip', identity=identity), f)
+
+    assert paper.result_dir('w', 'clip', 'voc21') == osp.join('w', 'clip', 'sclip_voc21')
+    write('clip', {'model.attention.type': 'vanilla'})
+    write('sclip', {})
+    assert paper.collect(str(tmp_path), 'clip') == {'voc21': 20.0}
+    assert paper.collect(str(tmp_path), 'sclip') == {'voc21': 20.0}
+    write('clip', {'model.attention.type': 'csa'})
+    with pytest.raises(SCLIPError, match='model.attention.type=csa, not as the clip row'):
+        paper.collect(str(tmp_path), 'clip')
+    write('sclip', {'model.attention.type': 'vanilla'})
+    with pytest.raises(SCLIPError, match='not as the sclip row'):
+        paper.collect(str(tmp_path), 'sclip')
+    assert paper.paper_row('sclip', {'model.attention.type': 'maskclip'}) == 'maskclip'
+    assert paper.paper_row('clearclip', {'model.attention.type': 'vanilla'}) is None

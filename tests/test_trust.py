@@ -273,6 +273,11 @@ def test_a_locked_cell_is_left_to_its_writer(capsys, tmp_path, voc, tiny_checkpo
         (VOC, 'model.attention=[1,2]', ['model.attention=[1, 2]', 'a dict']),
         (RESCLIP_VOC, 'model.method.sfr=Flase', ["model.method.sfr='Flase'", 'true or false']),
         (RESCLIP_VOC, 'model.method.temp_thd=abc', ["model.method.temp_thd='abc'", 'a number']),
+        (RESCLIP_VOC, 'model.method.rcs_weights=2.0', ['model.method.rcs_weights=2.0', 'a list of numbers']),
+        (RESCLIP_VOC, 'model.method.rcs_blocks=[6,x]', ["model.method.rcs_blocks=[6, 'x']", 'integers']),
+        (RESCLIP_VOC, 'model.method.provisional_pamr_steps=-1', ['provisional_pamr_steps=-1']),
+        (RESCLIP_VOC, 'model.method.attn_strategy=naclp', ["did you mean 'naclip'"]),
+        (VOC, 'model.precision=fp61', ["did you mean 'fp16'"]),
     ]])
 def test_bad_config_value_or_key_is_one_line(capsys, tmp_path, voc, tiny_checkpoint, config, override, needles):
     work = tmp_path / 'w'

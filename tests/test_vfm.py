@@ -526,3 +526,11 @@ def test_fp16_features_are_bitwise_the_official_ones(checkpoints, vfm_type, heig
             expected = sam_reference(checkpoints[vfm_type], spec, x, torch.half)
     assert got.dtype == torch.half
     assert torch.equal(got, expected)
+
+
+def test_misspelt_vfm_type_names_the_closest():
+    from sclip.errors import SCLIPError
+    from sclip.models.vfm.specs import get_spec
+    for typo, meant in (('dinov2_vitb14reg', 'dinov2_vitb14_reg'), ('sam_vitb', 'sam_vit_b')):
+        with pytest.raises(SCLIPError, match=f"did you mean '{meant}'"):
+            get_spec(typo)

@@ -23,9 +23,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Table 1 of the paper for our results.')
     parser.add_argument('--results-dir', default='work_dirs', help='where the benchmarks\' work dirs are (default: work_dirs)')
     parser.add_argument('--method', default='sclip', choices=METHODS,
-                        help='published row to compare with; clip/maskclip reuse the sclip configs: give them '
-                             'their own --results-dir and --cfg-options model.attention.type=vanilla|maskclip '
-                             '(default: sclip)')
+                        help='published row to compare with (default: sclip); clip and maskclip are the sclip '
+                             'configs with model.attention.type=vanilla|maskclip, kept in <results-dir>/clip|maskclip/')
     parser.add_argument('--run', action='store_true', help='run the benchmarks that have no result of this identity')
     parser.add_argument('--check', type=float, metavar='TOL', help='exit 1 if any |ours - published| > TOL')
     parser.add_argument('--cfg-options', nargs='+', action='extend', default=[], metavar='KEY=VALUE',
@@ -46,14 +45,14 @@ def run(args: argparse.Namespace) -> None:
         from sclip.options import parse_cfg_options
         if args.check is not None and not args.check >= 0:
             raise SCLIPError(f'--check {args.check}: pass a tolerance in mIoU points >= 0, e.g. 1.0.')
-        from sclip.paper import (METHOD_CONFIGS, PUBLISHED, SOURCES, TABLE1_COLUMNS, check, collect,
-                                 format_table, result_dir, table)
+        from sclip.paper import (METHOD_CONFIGS, METHOD_OVERRIDES, PUBLISHED, SOURCES, TABLE1_COLUMNS, check,
+                                 collect, format_table, result_dir, table)
         if args.run:
             from sclip.group_eval import Job, evaluate_jobs
             from sclip.identity import run_identity
             from sclip.logs import quiet_config
             from sclip.runner import load_config
-            options = parse_cfg_options(args.cfg_options)
+            options = {**parse_cfg_options(args.cfg_options), **METHOD_OVERRIDES.get(args.method, {})}
             jobs = []
             for benchmark, _ in TABLE1_COLUMNS:
                 config = osp.join(REPO, METHOD_CONFIGS[args.method].format(benchmark))

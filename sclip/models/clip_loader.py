@@ -164,8 +164,9 @@ def load_tagged_clip(arch: str, tag: str, cache_dir: Optional[str] = None) -> to
     quick_gelu = bool(tag_cfg.get('quick_gelu', False))
     cached = cached_weights(tag_cfg, cache_dir)
     if cached is None and not network_reachable(tag_cfg):
+        file = f'{arch}.pt' if tag == 'openai' else f'the {arch} {tag} checkpoint'
         raise SCLIPError(f'weights {arch}/{tag} are not cached and there is no network; download them once '
-                         'online (or OpenAI\'s ViT-B-16.pt) and pass model.clip_path=/path/to/ViT-B-16.pt.')
+                         f'online (or {file}, see README "Weights") and pass model.clip_path=/path/to/it.')
     try:
         model = open_clip.create_model(arch, pretrained=cached or tag, cache_dir=cache_dir,
                                        force_quick_gelu=quick_gelu)

@@ -25,7 +25,7 @@ from mmseg.structures import SegDataSample
 from torch import Tensor
 
 from ..class_names import load_class_names
-from ..config_check import check_arguments, check_positive_ints, unknown_key_error
+from ..config_check import check_arguments, check_positive_ints, closest, unknown_key_error
 from ..errors import SCLIPError
 from ..visualize import palette_for_classes
 from .backbone import CLIPDenseViT
@@ -167,7 +167,8 @@ class SCLIPSegmentor(BaseSegmentor):
         weights = resolve_weights(clip_path, pretrained)
         self.weights_name = f'{arch}:{weights}'
         if precision not in PRECISIONS:
-            raise SCLIPError(f"model.precision={precision!r} must be one of {', '.join(PRECISIONS)}.")
+            raise SCLIPError(f"model.precision={precision!r} is unknown{closest(str(precision), PRECISIONS)} "
+                             f"(one of {', '.join(PRECISIONS)}).")
         self.precision = precision
         self.official = precision == 'official'
         clip = load_clip(weights, arch, clip_format)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import SCLIPError
+from ..paper import paper_row
 
 # Overrides that say where the weights or data live, or how they are loaded: shown with the
 # run's identity, not in the variant name (they do not change what is being measured).
@@ -98,17 +99,6 @@ def resolve_folder(path: Optional[str], metrics_path: str) -> Optional[str]:
     return None
 
 
-# Overrides that say where things are or how fast a run goes: the run is still the config's.
-NEUTRAL_OVERRIDES = ('model.clip_path', 'model.pretrained', 'model.text_cache_dir', 'model.window_batch_size',
-                     'model.memory_budget_mb', 'model.slide_mode', 'model.fused_attention', 'model.vfm.checkpoint',
-                     'model.vfm.download', 'test_dataloader.dataset.data_root', 'test_dataloader.num_workers',
-                     'test_dataloader.persistent_workers', 'work_dir')
-
-
-def neutral_override(key: str) -> bool:
-    return str(key) in NEUTRAL_OVERRIDES
-
-
 def load_run(path: str) -> Run:
     try:
         with open(path) as f:
@@ -124,8 +114,7 @@ def load_run(path: str) -> Run:
     paper_key = metrics.get('paper_key', guessed_key)
     method = metrics.get('method') or METHOD_NAMES.get(paper_key, paper_key) or osp.basename(osp.dirname(path))
     overrides = (identity.get('config') or {}).get('overrides') or {}
-    if any(not neutral_override(key) for key in overrides):
-        paper_key = None  # a variant (e.g. model.attention.type=vanilla) is not the paper's row
+    paper_key = paper_row(paper_key, overrides)  # a variant is not its config's paper row
     miou = metrics.get('mIoU')
     return Run(path=path, method=str(method), variant=variant_of(overrides),
                benchmark=str(metrics.get('benchmark') or guessed_benchmark or 'unknown'),

@@ -134,7 +134,9 @@ class ResCLIP(Method):
         if self.gaussian_std <= 0:
             raise SCLIPError(f'model.method.gaussian_std={gaussian_std} must be positive (official 5).')
         if attn_strategy not in STRATEGIES:
-            raise SCLIPError(f'model.method.attn_strategy={attn_strategy!r} must be one of {", ".join(STRATEGIES)}.')
+            from ...config_check import closest
+            raise SCLIPError(f'model.method.attn_strategy={attn_strategy!r} is unknown{closest(attn_strategy, STRATEGIES)} '
+                             f'(one of {", ".join(STRATEGIES)}).')
         self.attn_strategy = attn_strategy
         self.last_block_residual, self.last_block_mlp = bool(last_block_residual), bool(last_block_mlp)
         self.pamr = PAMR(provisional_pamr_steps, provisional_pamr_dilations) if provisional_pamr_steps > 0 else None

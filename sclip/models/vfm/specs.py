@@ -126,8 +126,9 @@ def known_types() -> str:
 def get_spec(vfm_type: str, tiny: bool = False, config_overrides: Optional[dict] = None) -> VFMSpec:
     """The spec of ``vfm_type``, made tiny and/or with some fields replaced."""
     if vfm_type not in SPECS:
-        raise SCLIPError(f'model.vfm.type={vfm_type!r} is not a known vision foundation model; '
-                         f'choose one of: {known_types()}.')
+        from ...config_check import closest
+        raise SCLIPError(f'model.vfm.type={vfm_type!r} is not a known vision foundation model'
+                         f'{closest(vfm_type, SPECS)} (choose one of: {known_types()}).')
     spec = SPECS[vfm_type]
     overrides = dict(TINY[spec.family]) if tiny else {}
     overrides.update(config_overrides or {})
