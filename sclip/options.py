@@ -8,26 +8,35 @@ value in quotes is a string verbatim.
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable
+from typing import Dict, Iterable, List
 
 from .errors import SCLIPError
 
 
-def _next_comma(text: str, item: str) -> int:
-    """Index of the first top-level comma of ``text`` (its length when there is none)."""
-    depth = 0
-    for index, char in enumerate(text):
-        if char in '([':
+def split_values(text: str, source: str = '') -> List[str]:
+    """Split ``a,b,(1,2),[3,4]`` on the commas that are not inside brackets or quotes (each part
+    stripped, empty parts dropped); unbalanced brackets are one line naming ``source``."""
+    values, depth, current, quote = [], 0, '', None
+    for char in text:
+        if quote:
+            quote = None if char == quote else quote
+        elif char in '\'"':
+            quote = char
+        elif char in '([{':
             depth += 1
-        elif char in ')]':
+        elif char in ')]}':
             depth -= 1
         elif char == ',' and depth == 0:
-            return index
+            values.append(current)
+            current = ''
+            continue
         if depth < 0:
             break
+        current += char
     if depth != 0:
-        raise SCLIPError(f'--cfg-options value {item!r}: unbalanced brackets; balance them or quote the value.')
-    return len(text)
+        raise SCLIPError(f'{source or repr(text)}: unbalanced brackets; balance them or quote the value.')
+    values.append(current)
+    return [v.strip() for v in values if v.strip()]
 
 
 def _parse(text: str, item: str):
@@ -42,11 +51,7 @@ def _parse(text: str, item: str):
         text = text[1:-1]
     elif ',' not in text:
         return DictAction._parse_int_float_bool(text)
-    values = []
-    while text.strip():
-        comma = _next_comma(text, item)
-        values.append(_parse(text[:comma], item))
-        text = text[comma + 1:]
+    values = [_parse(part, item) for part in split_values(text, f'--cfg-options value {item!r}')]
     return tuple(values) if is_tuple else values
 
 

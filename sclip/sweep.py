@@ -29,31 +29,11 @@ from .files import ensure_writable, write_result_text, write_text_atomic
 from .group_eval import Job, evaluate_jobs
 from .identity import REPO_DIR as REPO, run_identity
 from .logs import quiet_config
+from .options import split_values
 from .runner import load_config
 
 PAPER_ORDER = ['voc21', 'context60', 'coco_object', 'voc20', 'cityscapes', 'context59', 'ade20k',
                'coco_stuff164k', 'coco_stuff10k']
-
-
-def split_values(text: str) -> List[str]:
-    """Split ``a,b,(1,2),[3,4]`` on the commas that are not inside brackets or quotes."""
-    values, depth, current, quote = [], 0, '', None
-    for char in text:
-        if quote:
-            quote = None if char == quote else quote
-        elif char in '\'"':
-            quote = char
-        elif char in '([{':
-            depth += 1
-        elif char in ')]}':
-            depth -= 1
-        elif char == ',' and depth == 0:
-            values.append(current)
-            current = ''
-            continue
-        current += char
-    values.append(current)
-    return [v.strip() for v in values if v.strip()]
 
 
 def parse_value(text: str):
