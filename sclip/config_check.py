@@ -43,17 +43,26 @@ RANGES: Dict[str, Range] = {
     'text_batch_size': (lambda v: v >= 1, 'at least 1'),
     'pamr_steps': (lambda v: v >= 0, '0 (off) or a positive number of steps'),
     'provisional_pamr_steps': (lambda v: v >= 0, '0 (off) or a positive number of steps'),
+    'pamr_dilations': (lambda v: all(d > 0 for d in v), 'positive integers'),
+    'provisional_pamr_dilations': (lambda v: all(d > 0 for d in v), 'positive integers'),
     'num_modified_blocks': (lambda v: v is None or v >= 1, 'at least 1'),
 }
 
 
-def _expected_types(annotation) -> Optional[Tuple[type, ...]]:
-    """The plain types an annotation allows (None when it is not a simple scalar annotation)."""
+def _resolved(annotation):
+    """An annotation as an object (``from __future__ import annotations`` leaves strings);
+    None when it cannot be read."""
     if isinstance(annotation, str):
         try:
-            annotation = eval(annotation, vars(typing), {})  # noqa: S307 - our own annotations
+            return eval(annotation, vars(typing), {})  # noqa: S307 - our own annotations
         except Exception:  # noqa: BLE001
             return None
+    return annotation
+
+
+def _expected_types(annotation) -> Optional[Tuple[type, ...]]:
+    """The plain types an annotation allows (None when it is not a simple scalar annotation)."""
+    annotation = _resolved(annotation)
     origin = typing.get_origin(annotation)
     if origin is typing.Union:
         allowed = []
@@ -90,11 +99,7 @@ def _type_name(types: Tuple[type, ...]) -> str:
 
 def _sequence_item_types(annotation) -> Optional[Tuple[type, ...]]:
     """The item types of a ``Sequence[int]`` / ``Sequence[float]`` annotation, else None."""
-    if isinstance(annotation, str):
-        try:
-            annotation = eval(annotation, vars(typing), {})  # noqa: S307 - our own annotations
-        except Exception:  # noqa: BLE001
-            return None
+    annotation = _resolved(annotation)
     import collections.abc
     if typing.get_origin(annotation) in (collections.abc.Sequence, list, tuple):
         args = typing.get_args(annotation)
@@ -124,14 +129,6 @@ def check_arguments(function, values: Dict[str, Any], prefix: str = 'model') -> 
             check, description = RANGES[key]
             if not check(value):
                 raise SCLIPError(f'{prefix}.{key}={value!r} is out of range: it must be {description}.')
-
-
-def check_positive_ints(key: str, values, what: str) -> None:
-    """A non-empty sequence of positive integers (PAMR dilations, window sizes...)."""
-    ok = isinstance(values, (list, tuple)) and len(values) > 0 and all(
-        isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0 for v in values)
-    if not ok:
-        raise SCLIPError(f'{key}={values!r} must be {what}, e.g. (8, 16).')
 
 
 def accepted_keys(cls) -> Optional[set]:

@@ -25,7 +25,7 @@ from mmseg.structures import SegDataSample
 from torch import Tensor
 
 from ..class_names import load_class_names
-from ..config_check import check_arguments, check_positive_ints, closest, unknown_key_error
+from ..config_check import check_arguments, closest, unknown_key_error
 from ..errors import SCLIPError
 from ..visualize import palette_for_classes
 from .backbone import CLIPDenseViT
@@ -224,7 +224,6 @@ class SCLIPSegmentor(BaseSegmentor):
         self.text_cache_dir = (None if text_cache_dir is False else
                                (text_cache_dir or default_cache_dir()))
         self.text_batch_size = int(text_batch_size)
-        check_positive_ints('model.pamr_dilations', pamr_dilations, 'a non-empty list of positive integers')
         self.pamr = PAMR(pamr_steps, pamr_dilations) if pamr_steps and pamr_steps > 0 else None
         self._class_embeddings: Optional[Tensor] = None
         self.dataset_meta = dict(classes=tuple(self.names.display_names),
