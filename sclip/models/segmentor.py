@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import json
 import logging
 import os
@@ -35,7 +34,7 @@ from .pamr import PAMR
 from .postprocess import predict_labels
 from .precision import to_official_fp16
 from .sliding_window import slide_inference
-from .text_classifier import default_cache_dir, load_or_build, resolve_templates
+from .text_classifier import default_cache_dir, load_or_build, resolve_templates, tensor_checksum
 
 OPENAI_CLIP_MEAN = [122.771, 116.746, 104.094]
 OPENAI_CLIP_STD = [68.501, 66.632, 70.323]
@@ -297,8 +296,7 @@ class SCLIPSegmentor(BaseSegmentor):
         """Identifies the class embeddings by content (two models with the same names, templates
         and weights share it), for sharing work between models in a sweep."""
         if getattr(self, '_text_signature', None) is None:
-            embeddings = self.class_embeddings.detach().cpu().contiguous()
-            self._text_signature = hashlib.sha256(embeddings.view(torch.uint8).numpy().tobytes()).hexdigest()
+            self._text_signature = tensor_checksum(self.class_embeddings)
         return self._text_signature
 
     # --- vision side ------------------------------------------------------------------------

@@ -119,9 +119,8 @@ def slide_inference(images: Sequence[Tensor], encode: Callable[..., Tensor], num
         height, width = crop_of(jobs[group[0]]).shape[-2:]
         pad = padding(height, width, pad_multiple)
 
-        def windows(group=group, pad=pad) -> Tensor:
-            crops = torch.stack([crop_of(jobs[number]) for number in group])
-            return F.pad(crops, pad) if any(pad) else crops
+        def windows(group=group) -> Tensor:
+            return pad_windows(torch.stack([crop_of(jobs[number]) for number in group]), pad_multiple)[0]
         # keyed: the windows are built only if the caller has not computed this chunk already
         chunk_logits = encode(windows, (tuple(jobs[number] for number in group), pad)) if keyed else encode(windows())
         for number, logits in zip(group, chunk_logits):
