@@ -12,7 +12,7 @@ import json
 import os
 import os.path as osp
 import tempfile
-from typing import Optional
+from typing import Optional, Tuple
 
 from .errors import SCLIPError
 
@@ -68,6 +68,13 @@ def describe_os_error(error: OSError, path: str, what: str, option: str = '--wor
     full = error.errno in (errno.ENOSPC, errno.EDQUOT)
     fix = f'free some space or pass another {option}' if full else f'pass a writable {option}'
     return SCLIPError(f'{path}: cannot write {what} ({reason}); {fix}.')
+
+
+def check_output_name(option: str, path: str, suffixes: Tuple[str, ...], why: str = '') -> None:
+    """``path`` names a file (not a folder) ending in one of ``suffixes``, or one line naming
+    ``option``; checked before any work, so a bad name never costs a run."""
+    if not path or osp.isdir(path) or not path.lower().endswith(suffixes):
+        raise SCLIPError(f"{option} {path or repr(path)}: pass a file name ending in {suffixes[0]}{why}.")
 
 
 def ensure_writable(folder: str, what: str = 'results', option: str = '--work-dir') -> None:

@@ -70,15 +70,14 @@ def segment(args: argparse.Namespace) -> None:
     from sclip.errors import SCLIPError
     from sclip.options import parse_cfg_options
     from sclip.visualize import draw_segmentation, names_for_classes, palette_for_classes, save_png
-    from sclip.files import describe_os_error
+    from sclip.files import check_output_name, describe_os_error
     if bool(args.classes) == bool(args.class_file):
         raise SCLIPError('pass exactly one of --classes "cat; dog" or --class-file FILE.')
     if args.class_file and not os.path.isfile(args.class_file):
         raise SCLIPError(f'--class-file {args.class_file}: file not found; pass a file with one class a line.')
     for option, path in (('--out', args.out), ('--label-map', args.label_map)):  # before the model is built
-        if path and (os.path.isdir(path) or not path.lower().endswith('.png')):
-            raise SCLIPError(f'{option} {path}: pass a file name ending in .png (PNG is lossless: a JPEG '
-                             'would change class indices).')
+        if path is not None:
+            check_output_name(option, path, ('.png',), ' (PNG is lossless: a JPEG would change class indices)')
     label_map_folder = os.path.dirname(os.path.abspath(args.label_map)) if args.label_map else None
     if label_map_folder and not os.path.isdir(label_map_folder):
         raise SCLIPError(f'--label-map {args.label_map}: the folder {label_map_folder} does not exist; '

@@ -91,7 +91,7 @@ def draw(args: argparse.Namespace) -> None:
     from sclip.models.attention import ATTENTIONS
     from sclip.models.clip_loader import load_clip
     from sclip.models.segmentor import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
-    from sclip.files import describe_os_error
+    from sclip.files import check_output_name, describe_os_error
     from sclip.models.segmentor import resolve_weights
     from sclip.options import parse_cfg_options
     from sclip.runner import load_config
@@ -107,8 +107,7 @@ def draw(args: argparse.Namespace) -> None:
     check_inside(args.points, points, picture.width, picture.height, args.image)
     if args.size is not None and args.size < 1:
         raise SCLIPError(f'--size {args.size}: pass a positive input side in pixels, e.g. 224.')
-    if not args.out.lower().endswith('.png') or os.path.isdir(args.out):
-        raise SCLIPError(f'--out {args.out}: pass a file name ending in .png.')
+    check_output_name('--out', args.out, ('.png',))
     cfg = load_config(args.config, parse_cfg_options(args.cfg_options))
     weights = resolve_weights(cfg.model.get('clip_path'), cfg.model.get('pretrained'))
     visual = load_clip(weights, cfg.model.get('arch'), cfg.model.get('clip_format', 'auto')).visual

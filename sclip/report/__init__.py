@@ -9,8 +9,7 @@ import os
 import os.path as osp
 from typing import Sequence
 
-from ..errors import SCLIPError
-from ..files import describe_os_error, write_text_atomic
+from ..files import check_output_name, describe_os_error, write_text_atomic
 from .collect import collect_runs
 from .html import render
 
@@ -19,8 +18,7 @@ DEFAULT_TITLE = 'sclip report'
 
 def write_report(folders: Sequence[str], out: str, images: int = 4, title: str = DEFAULT_TITLE) -> int:
     """Write the report of every run under ``folders`` to ``out``; returns the number of runs."""
-    if not out or osp.isdir(out) or not out.lower().endswith(('.html', '.htm')):
-        raise SCLIPError(f'--out {out!r}: pass a file name ending in .html, e.g. report.html.')
+    check_output_name('--out', out, ('.html', '.htm'), ', e.g. report.html')
     runs, superseded = collect_runs(folders)
     page = render(runs, superseded, folders, title, images)
     try:
