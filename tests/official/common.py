@@ -279,6 +279,22 @@ def postprocess_clearclip(seg_logits: Tensor, query_idx: Tensor, logit_scale: fl
 
 
 
+def averaged_windows(img: Tensor, stride, crop_size, num_queries: int, window_logits) -> Tensor:
+    """The official sliding-window loop (SCLIP's, kept by every fork): each window's logits
+    (``window_logits(crop)``, at the window's size) added into a canvas at its place, divided
+    by how many windows cover each pixel."""
+    batch_size, _, h_img, w_img = img.shape
+    preds = img.new_zeros((batch_size, num_queries, h_img, w_img))
+    count_mat = img.new_zeros((batch_size, 1, h_img, w_img))
+    for y1, y2, x1, x2 in window_grid(h_img, w_img, stride, crop_size):
+        crop_seg_logit = window_logits(img[:, :, y1:y2, x1:x2])
+        preds += nn.functional.pad(crop_seg_logit,
+                                   (int(x1), int(preds.shape[3] - x2), int(y1), int(preds.shape[2] - y2)))
+        count_mat[:, :, y1:y2, x1:x2] += 1
+    assert (count_mat == 0).sum() == 0
+    return preds / count_mat
+
+
 class NACLIPFamilySegmentor:
     """What NACLIP's ``naclip.py`` and ResCLIP's fork of it share to the letter: patch
     features to window logits, and the sliding window (no padding, logits at input size)."""
@@ -298,20 +314,7 @@ class NACLIPFamilySegmentor:
         return logits
 
     def forward_slide(self, img: Tensor, stride=112, crop_size=224) -> Tensor:
-        batch_size, _, h_img, w_img = img.shape
-        out_channels = self.num_queries
-        preds = img.new_zeros((batch_size, out_channels, h_img, w_img))
-        count_mat = img.new_zeros((batch_size, 1, h_img, w_img))
-        for y1, y2, x1, x2 in window_grid(h_img, w_img, stride, crop_size):
-            crop_img = img[:, :, y1:y2, x1:x2]
-            crop_seg_logit = self.forward_feature(crop_img)
-            preds += nn.functional.pad(crop_seg_logit,
-                                       (int(x1), int(preds.shape[3] - x2), int(y1), int(preds.shape[2] - y2)))
-            count_mat[:, :, y1:y2, x1:x2] += 1
-        assert (count_mat == 0).sum() == 0
-
-        logits = preds / count_mat
-        return logits
+        return averaged_windows(img, stride, crop_size, self.num_queries, self.forward_feature)
 
 
 
@@ -322,35 +325,24 @@ class PaddedWindowSegmentor:
     post-processing. (ProxyCLIP also ``.detach()``es each window's logits: a no-op without
     gradients.)"""
 
+    def padded_window_logits(self, crop_img: Tensor) -> Tensor:
+        # pad image when (image_size % patch_size != 0)
+        H, W = crop_img.shape[2:]
+        pad = compute_padsize(H, W, self.pad_multiple)
+
+        if any(pad):
+            crop_img = nn.functional.pad(crop_img, pad)
+
+        crop_seg_logit = self.forward_feature(crop_img)
+
+        # mask cutting for padded image
+        if any(pad):
+            l, t = pad[0], pad[2]
+            crop_seg_logit = crop_seg_logit[:, :, t:t + H, l:l + W]
+        return crop_seg_logit
+
     def forward_slide(self, img: Tensor, ori_shape, stride=112, crop_size=224) -> Tensor:
-        batch_size, _, h_img, w_img = img.shape
-        out_channels = self.num_queries
-        preds = img.new_zeros((batch_size, out_channels, h_img, w_img))
-        count_mat = img.new_zeros((batch_size, 1, h_img, w_img))
-        for y1, y2, x1, x2 in window_grid(h_img, w_img, stride, crop_size):
-            crop_img = img[:, :, y1:y2, x1:x2]
-
-            # pad image when (image_size % patch_size != 0)
-            H, W = crop_img.shape[2:]
-            pad = compute_padsize(H, W, self.pad_multiple)
-
-            if any(pad):
-                crop_img = nn.functional.pad(crop_img, pad)
-
-            crop_seg_logit = self.forward_feature(crop_img)
-
-            # mask cutting for padded image
-            if any(pad):
-                l, t = pad[0], pad[2]
-                crop_seg_logit = crop_seg_logit[:, :, t:t + H, l:l + W]
-            preds += nn.functional.pad(crop_seg_logit,
-                                       (int(x1), int(preds.shape[3] - x2), int(y1),
-                                        int(preds.shape[2] - y2)))
-
-            count_mat[:, :, y1:y2, x1:x2] += 1
-        assert (count_mat == 0).sum() == 0
-
-        preds = preds / count_mat
+        preds = averaged_windows(img, stride, crop_size, self.num_queries, self.padded_window_logits)
         img_size = tuple(ori_shape)[:2]
         logits = nn.functional.interpolate(preds, size=img_size, mode='bilinear')
         return logits

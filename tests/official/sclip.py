@@ -24,8 +24,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from .common import (PAMR, embed, layer_norm, mlp, official_fp16, postprocess_sclip, query_index_tensor,
-                     residual_block, window_grid)
+from .common import (PAMR, averaged_windows, embed, layer_norm, mlp, official_fp16, postprocess_sclip,
+                     query_index_tensor, residual_block)
 
 
 def custom_attn(attn_layer: nn.MultiheadAttention, x: Tensor, csa: bool = False) -> Tensor:
@@ -113,20 +113,7 @@ class OfficialSCLIP:
         return logits
 
     def forward_slide(self, img: Tensor, ori_shape, stride=112, crop_size=224) -> Tensor:
-        batch_size, _, h_img, w_img = img.shape
-        out_channels = self.num_queries
-        preds = img.new_zeros((batch_size, out_channels, h_img, w_img))
-        count_mat = img.new_zeros((batch_size, 1, h_img, w_img))
-        for y1, y2, x1, x2 in window_grid(h_img, w_img, stride, crop_size):
-            crop_img = img[:, :, y1:y2, x1:x2]
-            crop_seg_logit = self.forward_feature(crop_img)
-            preds += nn.functional.pad(crop_seg_logit,
-                                       (int(x1), int(preds.shape[3] - x2), int(y1),
-                                        int(preds.shape[2] - y2)))
-            count_mat[:, :, y1:y2, x1:x2] += 1
-        assert (count_mat == 0).sum() == 0
-
-        preds = preds / count_mat
+        preds = averaged_windows(img, stride, crop_size, self.num_queries, self.forward_feature)
         img_size = tuple(ori_shape)[:2]
         logits = nn.functional.interpolate(preds, size=img_size, mode='bilinear')
 
