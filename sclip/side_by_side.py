@@ -143,26 +143,40 @@ class Weights:
     random: bool = False
 
     def clip_path(self, arch: str) -> str:
+        """An explicit file or tag, else ``<arch>.pt`` in the folder, else ``'openai'`` when
+        open_clip has it cached; the page never starts a download of hundreds of MB."""
         if self.clip:
             return self.clip
         if self.folder:  # README "Weights": ViT-B-16.pt, ViT-L-14.pt, ViT-L-14-336px.pt
             for name in (f'{arch}.pt', f'{arch}px.pt'):
                 if osp.isfile(osp.join(self.folder, name)):
                     return osp.join(self.folder, name)
+        import open_clip
+        from .models.clip_loader import cached_weights
+        tag_cfg = open_clip.get_pretrained_cfg(arch, 'openai') if arch in open_clip.list_models() else {}
+        if not tag_cfg or cached_weights(tag_cfg) is None:
+            where = f'{self.folder} or ' if self.folder else ''
+            raise SCLIPError(f'no {arch} weights: {arch}.pt is not in {where}open_clip\'s cache; download it '
+                             '(README "Weights") and pass --weights DIR, or give its path in the weights field.')
         return 'openai'
 
     def vfm(self, vfm: dict) -> dict:
         """The foundation model's settings: tiny and random with random weights; else its
-        official file from the folder when there, else None (the cache, or a download, as the CLI)."""
+        official file from the folder, else from the cache where the CLI downloads it."""
+        from .models.vfm import get_spec
+        from .models.vfm.checkpoint import default_cache_dir
         vfm = dict(vfm)
         if self.random:
             return dict(vfm, checkpoint=None, download=False, tiny=True)
-        if not vfm.get('checkpoint') and self.folder:
-            from .models.vfm import get_spec
-            path = osp.join(self.folder, get_spec(vfm['type']).filename)
-            if osp.isfile(path):
-                vfm['checkpoint'] = path
-        return vfm
+        if vfm.get('checkpoint'):
+            return vfm
+        spec = get_spec(vfm['type'])
+        for folder in ([self.folder] if self.folder else []) + [default_cache_dir()]:
+            if osp.isfile(osp.join(folder, spec.filename)):
+                return dict(vfm, checkpoint=osp.join(folder, spec.filename))
+        where = f'{self.folder} or ' if self.folder else ''
+        raise SCLIPError(f'no {vfm["type"]} weights: {spec.filename} is not in {where}{default_cache_dir()}; '
+                         f'download {spec.url} into the --weights folder.')
 
 
 def method_options(entry: MethodEntry, knobs: Knobs, weights: Weights, class_file: str) -> Dict:

@@ -183,7 +183,8 @@ def build_app(args: argparse.Namespace):
         with gr.Row():
             with gr.Column(scale=1):
                 upload = gr.File(label='Image (PNG, JPEG, ...)', elem_id='image-file')
-                shown = gr.Image(label='Your image', interactive=False, elem_id='preview', height=240)
+                shown = gr.Image(label='Your image', interactive=False, elem_id='preview', height=240,
+                                 buttons=['fullscreen'])
                 note = gr.Markdown(elem_id='upload-note')
                 example = gr.Button('Use the example image', size='sm', elem_id='example')
                 typed = gr.Textbox(label='Class names, comma separated', value=EXAMPLE_CLASSES, elem_id='classes',
@@ -212,7 +213,7 @@ def build_app(args: argparse.Namespace):
                         with gr.Column(visible=False, min_width=280, elem_id=f'panel-{entry.key}') as column:
                             title = gr.Markdown(elem_id=f'title-{entry.key}')
                             overlay = gr.Image(show_label=False, interactive=False, type='pil', format='png',
-                                               elem_id=f'overlay-{entry.key}')
+                                               buttons=['download', 'fullscreen'], elem_id=f'overlay-{entry.key}')
                             labels = gr.File(label='label map (PNG, pixel = class index)',
                                              elem_id=f'labels-{entry.key}')
                         panel_outputs += [column, title, overlay, labels]
