@@ -51,7 +51,10 @@ def browser(profile: str):
     webdriver = pytest.importorskip('selenium.webdriver')
     from selenium.webdriver.chrome.service import Service
     if not (osp.isfile(CHROMIUM) and osp.isfile(CHROMEDRIVER)):
-        pytest.skip('Debian chromium and chromium-driver are not installed (.ci/run installs them)')
+        message = 'Debian chromium and chromium-driver are not installed (.ci/run installs them)'
+        if os.environ.get('SCLIP_REQUIRE_BROWSER'):
+            pytest.fail(message)
+        pytest.skip(message)
     options = webdriver.ChromeOptions()
     for flag in ('--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
                  '--disable-background-networking', '--disable-component-update', '--disable-sync',

@@ -99,7 +99,8 @@ def build_app(args: argparse.Namespace):
     clip = args.clip
     if args.random_weights and not clip:
         clip = random_clip(os.path.join(outputs_dir, 'random-weights'))
-    runner = SideBySide(Weights(clip=clip, folder=args.weights, random=args.random_weights), args.device)
+    from sclip.cli import resolve_device
+    runner = SideBySide(Weights(clip=clip, folder=args.weights, random=args.random_weights), resolve_device(args.device))
     entries = method_catalogue()
     vocab = vocabularies()
     request_count = [0]
@@ -246,7 +247,12 @@ def main(argv=None) -> None:
     if args.random_weights:
         print('RANDOM WEIGHTS: the predictions of this page are meaningless (tests and offline trials only).')
     print(f'serving on http://{args.host}:{args.port} (Ctrl+C to stop)')
-    launch(app, args.host, args.port)
+    try:
+        launch(app, args.host, args.port)
+    except OSError as error:  # gradio: "Cannot find empty port in range: N-N ..."
+        from sclip.errors import SCLIPError
+        raise SCLIPError(f'--port {args.port}: cannot serve on {args.host}:{args.port} ({str(error).split(".")[0]}); '
+                         'pass a free port, e.g. --port 7861.') from None
 
 
 if __name__ == '__main__':
