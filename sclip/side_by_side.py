@@ -20,6 +20,7 @@ import glob
 import logging
 import os
 import os.path as osp
+import re
 import tempfile
 import time
 import traceback
@@ -49,11 +50,13 @@ class MethodEntry:
 
 
 def method_catalogue() -> List[MethodEntry]:
-    """Every ``configs/_base_/*.py`` that names a ``method`` (SCLIP first), then every
-    registered method type none of them uses. A method's config is ``configs/demo/<file>``
+    """Every ``configs/_base_/*.py`` that names a ``method`` (SCLIP first), the baselines of
+    SCLIP's table (overrides of its configs, sclip/paper.py), then every registered method type
+    none of them uses. A method's config is ``configs/demo/<file>``
     when there is one (a setting its base leaves to the benchmarks), else its base."""
     from mmengine import Config
     from .models.methods import METHODS
+    from .paper import METHOD_CONFIGS, METHOD_OVERRIDES, SOURCES
     entries, used = [], set()
     paths = sorted(glob.glob(osp.join(BASE_DIR, '*.py')), key=lambda p: (osp.basename(p) != 'sclip.py', p))
     for path in paths:
@@ -65,7 +68,11 @@ def method_catalogue() -> List[MethodEntry]:
         demo = osp.join(DEMO_DIR, osp.basename(path))
         entries.append(MethodEntry(osp.splitext(osp.basename(path))[0], cfg.method,
                                    demo if osp.isfile(demo) else path))
-    sclip_base = osp.join(BASE_DIR, 'sclip.py')
+    sclip_base = next(entry.base for entry in entries if entry.key == 'sclip')
+    for key, overrides in METHOD_OVERRIDES.items():  # the baselines of SCLIP's table (CLIP, MaskCLIP)
+        if METHOD_CONFIGS.get(key) == METHOD_CONFIGS['sclip']:
+            row = re.search(r'\((\w+) row\)', SOURCES.get(key, ''))
+            entries.append(MethodEntry(key, f'{row.group(1) if row else key} (baseline)', sclip_base, dict(overrides)))
     for name in sorted(set(METHODS) - used):
         overrides = {'model.method': dict(type=name), **{f'model.{k}': None for k in ATTENTION_KEYS}}
         entries.append(MethodEntry(name, f'{name} (registered method, on SCLIP\'s base)', sclip_base, overrides))

@@ -176,8 +176,12 @@ def test_page_shows_two_methods_like_tools_test(tmp_path, outbound):
 def test_catalogue_has_every_method_of_the_harness():
     """Every _base_ method config and every registered method type (a new one appears by itself)."""
     from sclip.models.methods import METHODS, Method, register_method
+    import glob
     names = [entry.name for entry in method_catalogue()]
     assert names[:1] == ['SCLIP'] and {'ClearCLIP', 'NACLIP', 'SC-CLIP', 'ResCLIP', 'ProxyCLIP'} <= set(names)
+    assert {'CLIP (baseline)', 'MaskCLIP (baseline)'} <= set(names)  # SCLIP's table's baselines
+    bases = [p for p in glob.glob(osp.join(REPO, 'configs', '_base_', '*.py')) if "\nmethod = '" in open(p).read()]
+    assert len(bases) == len(names) - 2
 
     @register_method('webdemo_probe')
     class Probe(Method):
@@ -203,6 +207,18 @@ def test_a_method_without_weights_is_one_line_and_the_others_run(tmp_path, monke
     monkeypatch.setattr('sclip.models.clip_loader.cached_weights', lambda *a, **k: None)
     with pytest.raises(SCLIPError, match=r'no ViT-B-16 weights: ViT-B-16\.pt is not in .*--weights DIR'):
         Weights(folder=str(tmp_path)).clip_path('ViT-B-16')
+
+
+def test_every_vocabulary_in_every_method_separator(tmp_path):
+    from sclip.class_names import load_class_names
+    from sclip.side_by_side import vocabularies, write_class_file
+    assert {'voc21', 'context60', 'ade20k', 'coco_stuff'} <= set(vocabularies())
+    for path in vocabularies().values():
+        classes = load_class_names(path).classes
+        for separator in (', ', ',', '; '):  # SCLIP and most, ClearCLIP, ProxyCLIP
+            assert load_class_names(write_class_file(classes, separator, str(tmp_path)), separator).classes == classes
+    with pytest.raises(SCLIPError, match="'sky; sea' contains ';'"):
+        write_class_file([['sky; sea']], '; ', str(tmp_path))
 
 
 def test_uploads_and_classes(tmp_path):

@@ -96,6 +96,8 @@ def build_app(args: argparse.Namespace):
     from sclip.visualize import draw_segmentation, names_for_classes, palette_for_classes
 
     outputs_dir = tempfile.mkdtemp(prefix='sclip-web-demo-')
+    # gradio's file cache of this server alone (its default, /tmp/gradio, is shared by every gradio process)
+    os.environ.setdefault('GRADIO_TEMP_DIR', os.path.join(outputs_dir, 'gradio'))
     clip = args.clip
     if args.random_weights and not clip:
         clip = random_clip(os.path.join(outputs_dir, 'random-weights'))
@@ -116,13 +118,15 @@ def build_app(args: argparse.Namespace):
 
     def segment(path, typed, vocabulary, chosen, clip_field, short_side, window, stride, prob_thd, area_thd,
                 pamr_steps, progress=gr.Progress()):
-        hidden = [gr.update(visible=False), '', None, None]
-        panels = {entry.key: list(hidden) for entry in entries}
+        panels = {entry.key: [gr.update(visible=False), '', None, None] for entry in entries}
 
         def frame(status, table=None):
+            """The outputs; a panel is sent once after each change (re-sending a shown picture would
+            rewrite gradio's cached file while the browser may still be reading it)."""
             flat = [status]
             for entry in entries:
                 flat += panels[entry.key]
+                panels[entry.key] = [gr.update()] * 4  # unchanged until set again
             return flat + [table]
         try:
             if not path:
@@ -245,8 +249,8 @@ def main(argv=None) -> None:
     with quiet_unless(args.verbose):
         app = build_app(args)
     if args.random_weights:
-        print('RANDOM WEIGHTS: the predictions of this page are meaningless (tests and offline trials only).')
-    print(f'serving on http://{args.host}:{args.port} (Ctrl+C to stop)')
+        print('RANDOM WEIGHTS: the predictions of this page are meaningless (tests and offline trials only).', flush=True)
+    print(f'serving on http://{args.host}:{args.port} (Ctrl+C to stop)', flush=True)
     try:
         launch(app, args.host, args.port)
     except OSError as error:  # gradio: "Cannot find empty port in range: N-N ..."
