@@ -11,11 +11,10 @@ here equals that of ``tools/test.py`` on the same image with the same settings.
 
 The methods of one request share what sweeps share (sclip/group_eval.py): one CLIP (and one
 foundation model) for all, one ``shared`` dict in which CLIP's unmodified blocks of every
-window run once, and one text side (the class embeddings, computed once).
+window run once, and the class embeddings (encoded once, then read from the text cache).
 """
 from __future__ import annotations
 
-import copy
 import glob
 import logging
 import os
@@ -216,7 +215,6 @@ class MethodResult:
     labels: Optional[np.ndarray] = None   # (H, W) class indices at the image's size
     seconds: float = 0.0
     error: str = ''
-    options: Dict = field(default_factory=dict)
 
     def areas(self, num_classes: int) -> np.ndarray:
         """Fraction of the image each class covers."""
@@ -240,13 +238,12 @@ def prepare_image(image: np.ndarray, max_side: int = MAX_SIDE):
 class SideBySide:
     """Runs methods on images; keeps CLIP (and foundation models) loaded between requests."""
 
-    def __init__(self, weights: Weights, device=None, log: Callable[[str], None] = print):
+    def __init__(self, weights: Weights, device=None):
         import torch
         from .group_eval import ModelBuilder
         self.weights = weights
         self.device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
         self.builder = ModelBuilder(self.device)
-        self.log = log
 
     def build(self, entry: MethodEntry, options: Dict, short_side: int):
         from .group_eval import Job
@@ -268,17 +265,14 @@ class SideBySide:
         with tempfile.TemporaryDirectory() as tmp:
             sample = Compose(pipeline(knobs.short_side))(dict(img=np.ascontiguousarray(image[..., ::-1])))
             shared_by_preprocessor: Dict[str, dict] = {}
-            texts: Dict[tuple, object] = {}
             for index, entry in enumerate(entries):
                 progress(index / max(len(entries), 1), f'{entry.name}: {index + 1} of {len(entries)}')
                 result = MethodResult(entry)
                 start = time.perf_counter()
                 try:
                     separator = _separator(entry)
-                    result.options = method_options(entry, knobs, self.weights,
-                                                    write_class_file(classes, separator, tmp))
-                    model, cfg = self.build(entry, result.options, knobs.short_side)
-                    share_text(model, texts)
+                    options = method_options(entry, knobs, self.weights, write_class_file(classes, separator, tmp))
+                    model, cfg = self.build(entry, options, knobs.short_side)
                     shared = shared_by_preprocessor.setdefault(canonical(cfg.model.get('data_preprocessor')), {})
                     with torch.no_grad():
                         data = model.data_preprocessor(dict(inputs=[sample['inputs']],
@@ -297,17 +291,6 @@ class SideBySide:
 def _separator(entry: MethodEntry) -> str:
     from mmengine import Config
     return Config.fromfile(entry.base).model.get('class_name_separator', ', ')
-
-
-def share_text(model, texts: Dict[tuple, object]) -> None:
-    """Models of one request with the same text tower, names and templates share one set of
-    class embeddings (the first computes it; the on-disk cache then serves later requests)."""
-    key = (id(model.text_model), model.weights_name, tuple(model.names.queries), tuple(model.templates),
-           model.official)
-    if key in texts:
-        model._class_embeddings = texts[key]
-    else:
-        texts[key] = model.class_embeddings
 
 
 # --- random weights (tests and offline trials only) -----------------------------------------------

@@ -11,7 +11,6 @@ import os
 import os.path as osp
 import shutil
 import socket
-import time
 import urllib.request
 
 import numpy as np
@@ -23,7 +22,8 @@ from sclip.errors import SCLIPError
 from sclip.side_by_side import (Knobs, SideBySide, Weights, method_catalogue, method_options, parse_typed_classes,
                                 prepare_image, random_clip)
 
-CHROMIUM, CHROMEDRIVER = shutil.which('chromium') or '/usr/bin/chromium', shutil.which('chromedriver') or '/usr/bin/chromedriver'
+CHROMIUM = shutil.which('chromium') or '/usr/bin/chromium'
+CHROMEDRIVER = shutil.which('chromedriver') or '/usr/bin/chromedriver'
 CLASSES = 'background, cat, dog'
 LOOPBACK = ('127.0.0.1', '::1', 'localhost')
 

@@ -60,7 +60,8 @@ def read_image(path):
         with Image.open(path) as image:
             array = np.array(image.convert('RGB'))
     except Exception:
-        raise SCLIPError(f'{name}: not an image (or a damaged one); upload a PNG, JPEG, WebP, BMP or TIFF file.') from None
+        raise SCLIPError(f'{name}: not an image (or a damaged one); upload a PNG, JPEG, WebP, BMP or TIFF '
+                         'file.') from None
     return prepare_image(array)
 
 
@@ -89,6 +90,7 @@ def build_app(args: argparse.Namespace):
     from PIL import Image
 
     from sclip.class_names import load_class_names
+    from sclip.cli import resolve_device
     from sclip.errors import SCLIPError
     from sclip.logs import quiet_unless
     from sclip.side_by_side import (DEFAULT_SHORT_SIDE, Knobs, SideBySide, Weights, method_catalogue,
@@ -101,8 +103,8 @@ def build_app(args: argparse.Namespace):
     clip = args.clip
     if args.random_weights and not clip:
         clip = random_clip(os.path.join(outputs_dir, 'random-weights'))
-    from sclip.cli import resolve_device
-    runner = SideBySide(Weights(clip=clip, folder=args.weights, random=args.random_weights), resolve_device(args.device))
+    weights = Weights(clip=clip, folder=args.weights, random=args.random_weights)
+    runner = SideBySide(weights, resolve_device(args.device))
     entries = method_catalogue()
     vocab = vocabularies()
     request_count = [0]
@@ -163,12 +165,14 @@ def build_app(args: argparse.Namespace):
             for result in runner.run(image, classes, picked, knobs, lambda f, desc: progress(f, desc=desc)):
                 key = result.entry.key
                 if result.error:
-                    panels[key] = [gr.update(visible=True), f'### {result.entry.name}\nerror: {result.error}', None, None]
+                    message = f'### {result.entry.name}\nerror: {result.error}'
+                    panels[key] = [gr.update(visible=True), message, None, None]
                 else:
                     present = [int(c) for c in np.unique(result.labels)]
                     picture = draw_segmentation(image, result.labels, names, palette)
                     label_path = os.path.join(folder, f'{key}_labels.png')
-                    Image.fromarray(result.labels.astype(np.uint8 if len(classes) <= 256 else np.uint16)).save(label_path)
+                    dtype = np.uint8 if len(classes) <= 256 else np.uint16
+                    Image.fromarray(result.labels.astype(dtype)).save(label_path)
                     fractions = result.areas(len(classes))
                     areas[result.entry.name] = fractions
                     title = (f'### {result.entry.name}\n{result.seconds:.2f} s'
@@ -249,7 +253,8 @@ def main(argv=None) -> None:
     with quiet_unless(args.verbose):
         app = build_app(args)
     if args.random_weights:
-        print('RANDOM WEIGHTS: the predictions of this page are meaningless (tests and offline trials only).', flush=True)
+        print('RANDOM WEIGHTS: the predictions of this page are meaningless (tests and offline trials only).',
+              flush=True)
     print(f'serving on http://{args.host}:{args.port} (Ctrl+C to stop)', flush=True)
     try:
         launch(app, args.host, args.port)
