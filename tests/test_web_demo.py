@@ -125,10 +125,18 @@ def test_page_shows_two_methods_like_tools_test(tmp_path, outbound):
     driver = browser(str(tmp_path / 'profile'))
     try:
         driver.get(f'http://127.0.0.1:{port}/')
-        wait = WebDriverWait(driver, 60)
+        wait = WebDriverWait(driver, 180)  # a limit under load, not a timing assertion
         assert 'RANDOM WEIGHTS' in wait.until(lambda d: d.find_element(By.ID, 'random-banner')).text
-        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '#image-file input[type=file]'))
-        driver.find_element(By.CSS_SELECTOR, '#image-file input[type=file]').send_keys(image_path)
+        upload = '#image-file input[type=file]'
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, upload))
+        notes = tmp_path / 'notes.txt'  # a non-image: one line under the upload, nothing else
+        notes.write_text('not a picture')
+        driver.find_element(By.CSS_SELECTOR, upload).send_keys(str(notes))
+        wait.until(lambda d: 'not an image' in d.find_element(By.ID, 'upload-note').text)
+        assert driver.find_element(By.ID, 'upload-note').text.strip().count('\n') == 0
+        driver.find_element(By.CSS_SELECTOR, '#image-file button[aria-label="Clear"]').click()
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, upload))
+        driver.find_element(By.CSS_SELECTOR, upload).send_keys(image_path)
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '#preview img'))
         box = driver.find_element(By.CSS_SELECTOR, '#classes textarea')
         box.clear()
