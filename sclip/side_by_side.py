@@ -2,10 +2,12 @@
 
 Why: comparing methods on one's own image is what users of every one of these repositories ask
 for, and each method is a config away. The methods offered are read from the harness itself:
-every ``configs/_base_/<method>.py`` (a file that names its ``method``), plus every method
-registered in ``sclip.models.methods`` that no such file uses (built on SCLIP's base), so a
-method added to the harness appears here without touching this module. Each runs with its
-benchmark-free defaults (its ``_base_`` file) and the knobs of :class:`Knobs`, through exactly
+every ``configs/_base_/<method>.py`` (a file that names its ``method``), the CLIP and MaskCLIP
+baselines of SCLIP's table (sclip/paper.py), and every method registered in
+``sclip.models.methods`` that no such file uses (built on SCLIP's base), so a method added to the
+harness appears here without touching this module. Each runs with its benchmark-free defaults
+(its ``_base_`` file, or ``configs/demo/<method>.py`` where the base leaves a setting to the
+benchmarks) and the knobs of :class:`Knobs`, through exactly
 the config keys ``tools/test.py --cfg-options`` takes (:func:`method_options`), so a label map
 here equals that of ``tools/test.py`` on the same image with the same settings.
 
@@ -44,15 +46,15 @@ class MethodEntry:
     """One method the page offers: its base config and the overrides that make it that method."""
     key: str                 # stable identifier: the base file's stem, or the registered name
     name: str                # what the page shows
-    base: str                # configs/_base_/<file>.py
+    base: str                # configs/_base_/<file>.py or configs/demo/<file>.py
     overrides: Dict = field(default_factory=dict)
 
 
 def method_catalogue() -> List[MethodEntry]:
     """Every ``configs/_base_/*.py`` that names a ``method`` (SCLIP first), the baselines of
     SCLIP's table (overrides of its configs, sclip/paper.py), then every registered method type
-    none of them uses. A method's config is ``configs/demo/<file>``
-    when there is one (a setting its base leaves to the benchmarks), else its base."""
+    none of them uses. A method's config is ``configs/demo/<file>`` when there is one (a setting
+    its base leaves to the benchmarks), else its base."""
     from mmengine import Config
     from .models.methods import METHODS
     from .paper import METHOD_CONFIGS, METHOD_OVERRIDES, SOURCES
