@@ -47,19 +47,21 @@ def write_labels(path, left, right):
     Image.fromarray(labels).save(path)
 
 
-def voc_identity(sha, data_root, overrides=None):
-    return {'fingerprint': sha[::-1],
+def voc_identity(sha, data_root, overrides=None, num_images=len(STEMS)):
+    return {'fingerprint': f'{sha[::-1]}{num_images}',
             'config': {'file': osp.join(REPO, 'configs', 'sclip_voc21.py'),
-                       'overrides': {'test_dataloader.dataset.data_root': data_root, **(overrides or {})}},
+                       'overrides': {'test_dataloader.dataset.data_root': data_root,
+                                     'model.clip_path': '/w/ViT-B-16.pt', **(overrides or {})}},
             'weights': {'arch': 'ViT-B-16', 'source': '/w/ViT-B-16.pt', 'sha256': sha},
             'data': {'type': 'PascalVOCDataset', 'root': data_root, 'img_dir': osp.join(data_root, 'JPEGImages'),
-                     'img_suffix': '.jpg', 'split': 'ImageSets/Segmentation/val.txt', 'num_images': len(STEMS)},
+                     'img_suffix': '.jpg', 'split': 'ImageSets/Segmentation/val.txt', 'num_images': num_images},
             'code': {'version': '0.2.0', 'git': None}, 'libraries': {'torch': '2.14.1'}}
 
 
 def make_runs(root):
     """Runs of SCLIP (and a variant) on VOC21, NACLIP on all eight benchmarks, an old-schema
-    ClearCLIP file and an older duplicate of the SCLIP run; a tiny VOC-like dataset."""
+    ClearCLIP file, an older copy of the SCLIP run (same fingerprint), an older SCLIP run on
+    other weights and an older NACLIP run on two images; a tiny VOC-like dataset."""
     classes, _ = voc_palette()
     data_root = osp.join(root, 'data', 'VOC2012')
     rng = np.random.default_rng(0)
@@ -86,7 +88,7 @@ def make_runs(root):
         'identity': voc_identity(SHA['sclip_q'], data_root, {'model.attention.type': 'csa_q'})})
     for benchmark, miou in NACLIP_MIOU.items():
         metrics = {'schema': 2, 'mIoU': miou, 'method': 'NACLIP', 'paper_key': 'naclip', 'benchmark': benchmark,
-                   'identity': {'weights': {'sha256': SHA['naclip']}}}
+                   'identity': {'weights': {'sha256': SHA['naclip']}}, 'finished': '2026-11-29T20:00:00Z'}
         if benchmark == 'voc21':  # saved predictions, written as a path relative to where it ran
             metrics.update(per_class={'IoU': {n: round(80 - 3 * i, 2) for i, n in enumerate(classes)}},
                            predictions_dir='work_dirs/naclip_voc21/pred',
@@ -96,9 +98,15 @@ def make_runs(root):
         write_json(osp.join(runs, 'naclip', benchmark, 'metrics.json'), metrics)
     write_json(osp.join(runs, 'old', 'clearclip_voc20', 'metrics.json'),  # schema 1: no method, identity...
                {'mIoU': 79.95, 'aAcc': 90.0, 'mAcc': 85.0, 'config': 'configs/clearclip/voc20.py'})
-    older = osp.join(root, 'older', 'sclip', 'metrics.json')
-    write_json(older, {'schema': 2, 'mIoU': 10.0, 'method': 'SCLIP', 'paper_key': 'sclip', 'benchmark': 'voc21',
-                       'identity': voc_identity('dead' * 16, data_root), 'finished': '2026-01-01T00:00:00Z'})
+    older = osp.join(root, 'older', 'sclip', 'metrics.json')  # a copy of the SCLIP run: shown once
+    write_json(older, {'schema': 2, 'mIoU': 60.12, 'method': 'SCLIP', 'paper_key': 'sclip', 'benchmark': 'voc21',
+                       'identity': voc_identity(SHA['sclip'], data_root), 'finished': '2026-01-01T00:00:00Z'})
+    write_json(osp.join(root, 'older', 'sclip_other_weights', 'metrics.json'), {
+        'schema': 2, 'mIoU': 10.0, 'method': 'SCLIP', 'paper_key': 'sclip', 'benchmark': 'voc21',
+        'identity': voc_identity('dead' * 16, data_root), 'finished': '2026-01-02T00:00:00Z'})
+    write_json(osp.join(root, 'older', 'naclip_two_images', 'metrics.json'), {
+        'schema': 2, 'mIoU': 90.0, 'method': 'NACLIP', 'paper_key': 'naclip', 'benchmark': 'voc21',
+        'identity': voc_identity(SHA['naclip'], data_root, num_images=2), 'finished': '2026-01-02T00:00:00Z'})
     return [runs, osp.join(root, 'older')], older
 
 
@@ -109,10 +117,16 @@ class ReportParser(HTMLParser):
         super().__init__()
         self.cells, self.images, self.bars, self.charts, self.external = {}, [], [], set(), []
         self.identity_text, self.text = '', ''
-        self._cell = self._span = self._chart = self._class = self._section = None
+        self.legend, self.class_legend, self.style = [], [], ''
+        self._cell = self._span = self._chart = self._class = self._section = self._legend = self._tag = None
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
+        self._tag = tag
+        if tag == 'div' and attrs.get('class', '').startswith('legend'):
+            self._legend = self.class_legend if 'classes' in attrs['class'] else self.legend
+        elif tag == 'span' and attrs.get('class') == 'entry' and self._legend is not None:
+            self._legend.append('')
         if tag in ('script', 'link', 'iframe') or any(
                 not str(attrs.get(k)).startswith('data:') for k in ('src', 'href') if k in attrs):
             self.external.append((tag, attrs))
@@ -127,13 +141,16 @@ class ReportParser(HTMLParser):
         elif tag == 'div' and attrs.get('class') == 'chart' and 'data-benchmark' in attrs:
             self._chart = attrs['data-benchmark']
             self.charts.add(self._chart)
-        elif tag == 'g' and attrs.get('class') == 'class':
+        elif tag in ('g', 'tr') and attrs.get('class') == 'class':
             self._class = attrs['data-class']
-        elif tag == 'rect' and attrs.get('class') == 'bar':
+        elif tag in ('rect', 'td') and attrs.get('class') in ('bar', 'heat'):
             self.bars.append((self._chart, self._class, attrs['data-method'], float(attrs['data-value']),
-                              float(attrs['width'])))
+                              float(attrs.get('width', 'nan'))))
 
     def handle_endtag(self, tag):
+        self._tag = None
+        if tag == 'div':
+            self._legend = None
         if tag == 'td':
             self._cell = None
         elif tag == 'span':
@@ -142,7 +159,12 @@ class ReportParser(HTMLParser):
             self._section = None
 
     def handle_data(self, data):
+        if self._tag == 'style':
+            self.style += data
+            return
         self.text += data
+        if self._legend:
+            self._legend[-1] += data
         if self._section == 'identity':
             self.identity_text += data + ' '
         if self._cell is not None and self._span:
@@ -163,25 +185,63 @@ def report():
     shutil.rmtree(root, ignore_errors=True)
 
 
-def test_table_numbers_and_deltas_match_metrics_and_paper(report):
+SCLIP_ROW = 'SCLIP [weights ViT-B-16 a1b2c3d4e5f6]'
+OTHER_WEIGHTS_ROW = 'SCLIP [weights ViT-B-16 deaddeaddead]'
+VARIANT_ROW = 'SCLIP [attention.type=csa_q]'
+
+
+def expected_cells(data_root):
+    """(row, benchmark) -> (our mIoU, the published row it is compared with)."""
+    cells = {(SCLIP_ROW, 'voc21'): (60.12, 'sclip'), (OTHER_WEIGHTS_ROW, 'voc21'): (10.0, 'sclip'),
+             (VARIANT_ROW, 'voc21'): (52.5, None), ('ClearCLIP', 'voc20'): (79.95, 'clearclip'),
+             (f'NACLIP [data {data_root} (2 images, files ?)]', 'voc21'): (90.0, 'naclip')}
+    cells.update({('NACLIP', b): (m, 'naclip') for b, m in NACLIP_MIOU.items()})
+    cells[('NACLIP', 'average')] = (sum(NACLIP_MIOU[k] for k, _ in TABLE1_COLUMNS) / len(TABLE1_COLUMNS), 'naclip')
+    return cells
+
+
+def test_table_numbers_and_deltas_match_metrics_and_expected(report):
+    from sclip.report.expected import expected
     parsed, _, folders, older = report
-    # a variant (an override of what the method computes) is not the paper's row: no comparison
-    expected = {('SCLIP', 'voc21'): (60.12, 'sclip'), ('SCLIP [attention.type=csa_q]', 'voc21'): (52.5, None),
-                ('ClearCLIP', 'voc20'): (79.95, 'clearclip')}
-    expected.update({('NACLIP', b): (m, 'naclip') for b, m in NACLIP_MIOU.items()})
-    average = sum(NACLIP_MIOU[k] for k, _ in TABLE1_COLUMNS) / len(TABLE1_COLUMNS)
-    expected[('NACLIP', 'average')] = (average, 'naclip')
-    assert set(parsed.cells) == set(expected)  # no average for rows without all eight benchmarks
-    for (row, benchmark), (ours, paper_key) in expected.items():
+    data_root = osp.join(osp.dirname(folders[0]), 'data', 'VOC2012')
+    cells = expected_cells(data_root)
+    assert set(parsed.cells) == set(cells)  # no average for rows without all eight benchmarks
+    for (row, benchmark), (ours, paper_key) in cells.items():
         cell = parsed.cells[(row, benchmark)]
         assert float(cell['ours']) == pytest.approx(ours, abs=0.005), (row, benchmark)
-        if paper_key is None:
-            assert 'pub' not in cell and 'delta' not in cell, cell
+        if paper_key is None:  # a variant (an override of what the method computes): no comparison
+            assert 'expected' not in cell and 'delta' not in cell, cell
             continue
-        published = PUBLISHED[paper_key][benchmark]
-        assert float(cell['pub'].replace('paper', '')) == published
-        assert float(cell['delta']) == pytest.approx(ours - published, abs=0.005), (row, benchmark)
-    assert older in parsed.text  # the superseded duplicate is listed as left out, its 10.0 is not shown
+        target = expected(paper_key, benchmark)
+        assert float(cell['expected'].replace('exp', '')) == pytest.approx(target.value)
+        assert float(cell['delta']) == pytest.approx(ours - target.value, abs=0.005), (row, benchmark)
+        assert cell['source'].startswith('[')
+    # the same fingerprint is shown once, the copy listed as left out; other weights and other data
+    # are rows of their own, said so, and the published number is on each of them
+    assert older in parsed.text and 'the same fingerprint as' in parsed.text
+    assert 'Runs on different settings' in parsed.text
+    assert not any('clip_path' in row for row, _ in parsed.cells)  # a location is no variant
+
+
+def test_sources_are_listed_and_the_paper_shown_beside_another_expected_number(report, tmp_path, monkeypatch):
+    """Where the official code's own number is expected, the cell shows it, its source, the
+    difference to it, and the paper's number beside."""
+    import sclip.paper
+    from sclip.report import expected as expected_module
+    readme = expected_module.Expected(value=59.63, source='SCLIP README @ b56bd30', setting='no PAMR', paper=59.1,
+                                      paper_source='SCLIP paper, Table 1', second_hand=False)
+    monkeypatch.setattr(sclip.paper, 'expected', lambda method, benchmark: readme if method == 'sclip' else None,
+                        raising=False)
+    out = str(tmp_path / 'r.html')
+    load_tool('report').main([*report[2], '--out', out])
+    parsed = ReportParser()
+    parsed.feed(open(out, encoding='utf-8').read())
+    cell = parsed.cells[(SCLIP_ROW, 'voc21')]
+    assert cell['expected'] == 'exp 59.63' and cell['paper'] == 'paper 59.1'
+    assert float(cell['delta']) == pytest.approx(60.12 - 59.63)
+    assert cell['source'] == '[1][2]'
+    assert 'SCLIP README @ b56bd30 (no PAMR)' in parsed.text and 'SCLIP paper, Table 1' in parsed.text
+    assert 'expected' not in parsed.cells[('NACLIP', 'voc21')]
 
 
 def test_per_class_bars_for_every_class_and_method(report):
@@ -192,7 +252,7 @@ def test_per_class_bars_for_every_class_and_method(report):
     bars = {(chart, name, method): (value, width) for chart, name, method, value, width in parsed.bars}
     assert parsed.charts == {'voc21'}  # the only benchmark with per-class IoU
     for i, name in enumerate(classes):
-        expected = {'SCLIP': sclip_iou[name], 'SCLIP [attention.type=csa_q]': 50.0, 'NACLIP': round(80 - 3 * i, 2)}
+        expected = {SCLIP_ROW: sclip_iou[name], VARIANT_ROW: 50.0, 'NACLIP': round(80 - 3 * i, 2)}
         for method, value in expected.items():
             if value is None:
                 assert ('voc21', name, method) not in bars
@@ -201,6 +261,7 @@ def test_per_class_bars_for_every_class_and_method(report):
             assert drawn == value
             assert width == pytest.approx(value / 100 * 420, abs=0.01)  # svg.BAR_AREA px for 100 %
     assert len(bars) == 3 * len(classes) - 1
+    assert parsed.legend == [SCLIP_ROW, 'NACLIP', VARIANT_ROW]  # HTML, wrapped, never cut
 
 
 def decode(src):
@@ -222,8 +283,12 @@ def test_qualitative_grid_images_are_coloured_data_uris(report):
         for picture_map, (left, right) in ((sclip_map, PREDICTED['sclip']), (naclip_map, PREDICTED['naclip'])):
             assert picture_map.getpixel((30, 85)) == palette[left]
             assert picture_map.getpixel((230, 85)) == palette[right]
-    assert 'Without saved predictions: SCLIP [attention.type=csa_q]' in parsed.text
+    without = parsed.text.split('Without saved predictions: ')[1].split('\n')[0]
+    assert VARIANT_ROW in without and OTHER_WEIGHTS_ROW in without
     assert parsed.external == []  # self-contained: no scripts, links or files referenced
+    # the panels' class legend: the classes in the pictures shown (truth 0/15, maps 15/7 and 12/3)
+    classes, _ = voc_palette()
+    assert parsed.class_legend == [classes[i] for i in (0, 3, 7, 12, 15)] + ['ignored / unlabelled']
 
 
 def test_identity_names_each_weights_sha_prefix(report):
