@@ -406,3 +406,273 @@ def test_bad_report_out_is_one_line(report, tmp_path, out):
         write_report(report[2], target)
     assert '\n' not in str(error.value)
     assert not [name for name in os.listdir(tmp_path) if name.endswith('.tmp')]
+
+
+# Hostile values: each must reach the page as text, never as markup, wherever it lands.
+HOSTILE = ['"><script>alert(1)</script>', "' onmouseover='alert(2)", '</style><script>alert(3)</script>',
+           'javascript:alert(4)', '<img src=x onerror=alert(5)>', '</title><svg onload=alert(6)>',
+           '{{7*7}} ${x} %s &amp; &lt;b&gt;']
+SAFE_TAGS = {'html', 'head', 'meta', 'title', 'style', 'body', 'h1', 'h2', 'h3', 'p', 'section', 'table', 'tr',
+             'th', 'td', 'span', 'div', 'svg', 'line', 'text', 'g', 'rect', 'ul', 'ol', 'li', 'br', 'code', 'img'}
+SAFE_ATTRIBUTES = {'id', 'lang', 'charset', 'class', 'style', 'title', 'src', 'alt', 'xmlns', 'width', 'height', 'viewbox',
+                   'x', 'y', 'x1', 'x2', 'y1', 'y2', 'text-anchor', 'fill', 'value'}
+
+
+class MarkupAudit(HTMLParser):
+    """Every element and attribute of a page, and its text."""
+
+    def __init__(self):
+        super().__init__()
+        self.tags, self.attributes, self.text, self.style, self._tag = [], [], '', '', None
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.attributes += [(tag, name, value) for name, value in attrs]
+        self._tag = tag
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+        self._tag = None
+
+    def handle_endtag(self, tag):
+        self._tag = None
+
+    def handle_data(self, data):
+        if self._tag == 'style':
+            self.style += data
+        else:
+            self.text += data
+
+
+def hostile_runs(root, value, rng):
+    """A run whose every string field the report reads is ``value`` (folders and file names
+    included), with an image, its ground truth and a saved prediction; and a second one, so
+    the per-class chart, the grid and the sources have several entries."""
+    classes, _ = voc_palette()
+    data_root = osp.join(root, 'data', value.replace('/', '|'))
+    stem = value.replace('/', '|')
+    os.makedirs(osp.join(data_root, 'JPEGImages'))
+    os.makedirs(osp.join(data_root, 'SegmentationClass'))
+    Image.fromarray(rng.integers(0, 255, (40, 60, 3), dtype=np.uint8)).save(
+        osp.join(data_root, 'JPEGImages', stem + '.jpg'))
+    Image.fromarray(np.zeros((40, 60), np.uint8)).save(osp.join(data_root, 'SegmentationClass', stem + '.png'))
+    folders = []
+    for index, key in enumerate(('sclip', 'naclip')):
+        work = osp.join(root, 'runs', f'{index}{value.replace("/", "|")}')
+        write_labels(osp.join(work, 'pred', stem + '.png'), 15, 7)
+        identity = {'fingerprint': value + str(index),
+                    'config': {'file': value, 'overrides': {value: value, 'model.clip_path': value,
+                                                            'model.prob_thd': value}, 'resolved_sha256': value},
+                    'weights': {'arch': value, 'source': value, 'sha256': value},
+                    'vfm': {'type': value, 'source': value, 'sha256': value},
+                    'text': {'class_names': value, 'templates': value, 'templates_sha256': value},
+                    'data': {'type': value, 'root': data_root, 'img_dir': osp.join(data_root, 'JPEGImages'),
+                             'seg_map_dir': osp.join(data_root, 'SegmentationClass'), 'img_suffix': '.jpg',
+                             'split': value, 'num_images': value, 'files_sha256': value},
+                    'code': {'version': value, 'git': value, 'source_sha256': value}, 'libraries': {value: value}}
+        write_json(osp.join(work, 'metrics.json'), {
+            'schema': 2, 'mIoU': 40.0 + index, 'method': value, 'paper_key': key, 'benchmark': value,
+            'config': value, 'per_class': {'IoU': {value: 12.5, **{name: 30.0 for name in classes}}},
+            'predictions_dir': osp.join(work, 'pred'), 'identity': identity, 'finished': value})
+        folders.append(work)
+    # a plain SCLIP run too: expected numbers and their sources on the page
+    write_json(osp.join(root, 'runs', 'plain', 'metrics.json'),
+               {'mIoU': 59.0, 'config': 'configs/sclip_voc21.py', 'method': value})
+    return folders
+
+
+@pytest.mark.parametrize('value', HOSTILE)
+def test_hostile_strings_in_every_field_stay_text(tmp_path, value):
+    hostile_runs(str(tmp_path), value, np.random.default_rng(0))
+    for form in ('bars', 'heatmap'):
+        out = str(tmp_path / f'{form}.html')
+        load_tool('report').main([str(tmp_path / 'runs'), '--out', out, '--title', value, '--per-class', form])
+        audit_page(out, value, form)
+
+
+def audit_page(out, value, form):
+    from sclip.report.html import CSS
+    audit = MarkupAudit()
+    audit.feed(open(out, encoding='utf-8').read())
+    assert set(audit.tags) <= SAFE_TAGS, set(audit.tags) - SAFE_TAGS
+    assert audit.tags.count('title') == 1 + audit.tags.count('g') + audit.tags.count('rect')  # page's, tooltips
+    assert audit.tags.count('style') == 1 and audit.style.strip() == CSS.strip()
+    for tag, name, attribute in audit.attributes:
+        assert name in SAFE_ATTRIBUTES or name.startswith('data-'), (tag, name, attribute)
+        if name == 'src':
+            assert attribute.startswith('data:image/png;base64,'), attribute
+        if name == 'style':
+            assert value not in attribute
+    assert value in audit.text  # shown, as text
+    assert 'prediction' in {v for _, n, v in audit.attributes if n == 'alt'}  # the grid was drawn with it
+    per_class = [v for t, n, v in audit.attributes if t == ('td' if form == 'heatmap' else 'rect') and n == 'data-method']
+    assert per_class and all(value in v for v in per_class)  # per-class entries carry it in an attribute
+
+
+def test_the_report_makes_markup_only_from_templates():
+    """Escape by construction: no f-string or %-format in sclip/report writes a tag; values go
+    through markup.html, which escapes them."""
+    import ast
+    import glob
+    offenders = []
+    for path in glob.glob(osp.join(REPO, 'sclip', 'report', '*.py')):
+        for node in ast.walk(ast.parse(open(path, encoding='utf-8').read())):
+            if isinstance(node, ast.JoinedStr) and any(
+                    isinstance(v, ast.Constant) and '<' in str(v.value) for v in node.values):
+                offenders.append((osp.basename(path), node.lineno))
+            if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mod, ast.Add)) and any(
+                    isinstance(side, ast.Constant) and '<' in str(side.value) for side in (node.left, node.right)):
+                offenders.append((osp.basename(path), node.lineno))
+    assert offenders == []
+
+
+def one_line_error(tool_args, capsys):
+    from sclip.cli import main_guard
+    with pytest.raises(SystemExit) as exit_info:
+        main_guard(lambda: load_tool('report').main(tool_args))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and err.count('\n') == 1, err
+    return err
+
+
+@pytest.mark.parametrize('key, value', [
+    ('mIoU', '59.1'), ('mIoU', [59.1]), ('mIoU', True), ('per_class', [1, 2]), ('per_class', {'IoU': 'high'}),
+    ('per_class', {'IoU': {'cat': '12'}}), ('per_class', {'IoU': {'cat': {'v': 1}}}), ('identity', 'abc'),
+    ('identity', {'config': ['file']}), ('identity', {'config': {'overrides': 'a=b'}}),
+    ('identity', {'weights': 7}), ('identity', {'fingerprint': 12}), ('identity', {'libraries': ['torch']}),
+    ('method', {'n': 'SCLIP'}), ('benchmark', 3), ('paper_key', ['sclip']), ('predictions_dir', 5),
+    ('finished', 20260101), ('config', None)])
+def test_wrongly_typed_fields_are_one_line_naming_file_and_key(tmp_path, capsys, key, value):
+    path = tmp_path / 'run' / 'metrics.json'
+    write_json(str(path), {'mIoU': 50.0, 'method': 'SCLIP', 'benchmark': 'voc21', key: value})
+    if key == 'config':  # null where a string may be absent: that is allowed, and the page is made
+        load_tool('report').main([str(tmp_path), '--out', str(tmp_path / 'r.html')])
+        assert (tmp_path / 'r.html').exists()
+        return
+    err = one_line_error([str(tmp_path), '--out', str(tmp_path / 'r.html')], capsys)
+    assert str(path) in err and f'"{key}' in err, err
+    assert not (tmp_path / 'r.html').exists()
+
+
+def test_unreadable_and_oversized_pictures_are_one_warning_line_each(tmp_path, capsys):
+    """A decompression-bomb prediction (a few KB on disk, 10^10 pixels), a file that is no
+    image and an RGB file instead of a label map: each cell says 'not shown', the page and the
+    tool say which file and why in one line, nothing else breaks."""
+    import struct
+    import zlib
+    folders, _ = make_runs(str(tmp_path))
+    pred = osp.join(folders[0], 'sclip', 'pred')
+
+    def chunk(kind, data):
+        return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data) & 0xffffffff)
+    bomb = (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 100000, 100000, 8, 0, 0, 0, 0))
+            + chunk(b'IDAT', zlib.compress(b'\0' * 100001 * 50, 9)) + chunk(b'IEND', b''))
+    with open(osp.join(pred, STEMS[1] + '.png'), 'wb') as f:
+        f.write(bomb)
+    with open(osp.join(pred, STEMS[2] + '.png'), 'wb') as f:
+        f.write(b'not a png at all')
+    Image.new('RGB', IMAGE_SIZE).save(osp.join(pred, STEMS[4] + '.png'))
+    out = str(tmp_path / 'r.html')
+    load_tool('report').main([*folders, '--out', out, '--images', '3'])
+    err = capsys.readouterr().err
+    lines = err.strip().split('\n')
+    assert len(lines) == 3 and all(line.startswith('warning: ' + pred) for line in lines), err
+    assert 'too large' in lines[0] and 'not a readable image' in lines[1] and 'not a label map' in lines[2]
+    parsed = ReportParser()
+    parsed.feed(open(out, encoding='utf-8').read())
+    assert len(parsed.images) == 3 * 3  # image, ground truth and NACLIP's map of each row; SCLIP's 'not shown'
+    assert parsed.text.count('not shown') == 3 and f'{STEMS[1]}.png: ' in parsed.text
+
+
+def test_bomb_input_image_is_left_out_with_a_warning(tmp_path, capsys):
+    from sclip.report import images
+    path = tmp_path / 'huge.png'
+    Image.new('L', (8000, 6000)).save(path)  # 48 megapixels: more than the report reads
+    with pytest.raises(images.PictureError, match=f'{path}: 8000x6000 pixels, too large'):
+        images.image_thumbnail(str(path))
+
+
+def test_reused_out_folder_shows_only_the_runs_own_images(tmp_path):
+    """Predictions left in a reused --out folder by an earlier run on a longer split are not
+    the new run's: only images of the run's own split are shown."""
+    folders, _ = make_runs(str(tmp_path))
+    data_root = tmp_path / 'data' / 'VOC2012'
+    (data_root / 'ImageSets' / 'Segmentation').mkdir(parents=True)
+    (data_root / 'ImageSets' / 'Segmentation' / 'val.txt').write_text(f'{STEMS[1]}\n{STEMS[3]}\n')
+    out = str(tmp_path / 'r.html')
+    load_tool('report').main([*folders, '--out', out, '--images', '5'])
+    parsed = ReportParser()
+    parsed.feed(open(out, encoding='utf-8').read())
+    assert [img['alt'] for img in parsed.images if img['alt'].startswith('2007_')] == [STEMS[1], STEMS[3]]
+
+
+def test_an_override_every_run_shares_is_no_variant(tmp_path):
+    for name, extra in (('a', {}), ('b', {'model.attention.type': 'csa_q'})):
+        write_json(str(tmp_path / name / 'metrics.json'), {
+            'mIoU': 40.0, 'method': 'SCLIP', 'paper_key': 'sclip', 'benchmark': 'voc21', 'identity': {
+                'fingerprint': name, 'config': {'overrides': {'model.prob_thd': 0.3, 'model.clip_path': '/w.pt', **extra}}}})
+    out = str(tmp_path / 'r.html')
+    load_tool('report').main([str(tmp_path), '--out', out])
+    parsed = ReportParser()
+    parsed.feed(open(out, encoding='utf-8').read())
+    assert {row for row, _ in parsed.cells} == {'SCLIP', 'SCLIP [attention.type=csa_q]'}
+    assert 'Every run: prob_thd=0.3.' in parsed.text
+    assert 'expected' not in parsed.cells[('SCLIP', 'voc21')]  # prob_thd=0.3 is not the published setting
+
+
+def many_variants(root, count=10):
+    """``count`` SCLIP variants on VOC21, each with per-class IoU (a third of the classes absent
+    from the ground truth) and saved predictions; returns the folders."""
+    folders, _ = make_runs(root)
+    classes, _ = voc_palette()
+    data_root = osp.join(root, 'data', 'VOC2012')
+    for index in range(count):
+        work = osp.join(root, 'variants', str(index))
+        for stem in STEMS:
+            write_labels(osp.join(work, 'pred', stem + '.png'), index % 21, 15)
+        write_json(osp.join(work, 'metrics.json'), {
+            'mIoU': 30.0 + index, 'method': 'SCLIP', 'paper_key': 'sclip', 'benchmark': 'voc21',
+            'per_class': {'IoU': {n: (None if i % 3 == 2 else float(index + i)) for i, n in enumerate(classes)}},
+            'predictions_dir': osp.join(work, 'pred'),
+            'identity': voc_identity(SHA['sclip'], data_root, {'model.prob_thd': index / 20})})
+    return [osp.join(root, 'variants')]
+
+
+def test_many_variants_get_a_heatmap_and_a_grid_that_fits(tmp_path):
+    from sclip.report.html import GRID_WIDTH
+    classes, _ = voc_palette()
+    out = str(tmp_path / 'r.html')
+    load_tool('report').main([*many_variants(str(tmp_path)), '--out', out])
+    parsed = ReportParser()
+    parsed.feed(open(out, encoding='utf-8').read())
+    heat = {(name, method): value for chart, name, method, value, _ in parsed.bars}
+    assert len({method for _, method in heat}) == 10
+    for index in range(10):
+        for i, name in enumerate(classes):
+            assert heat.get((name, f'SCLIP [prob_thd={index / 20}]')) == (None if i % 3 == 2 else index + i)
+    assert 'n/a' not in parsed.text  # absent classes are blank cells
+    widths = {}
+    for img in parsed.images:
+        widths.setdefault(img['alt'], set()).add(decode(img['src']).size[0])
+    per_row = 1 + 1 + 10  # image, ground truth, 10 predictions
+    assert all(w * per_row + 6 * per_row <= GRID_WIDTH for ws in widths.values() for w in ws)
+
+
+def test_chromium_lays_out_many_variants_within_1400_px(tmp_path):
+    """The page (with 10 variants' predictions side by side) is no wider than a 1400 px window."""
+    if chromium() is None:
+        pytest.skip('no chromium binary found (apt-get install chromium to run this test)')
+    out = str(tmp_path / 'r.html')
+    load_tool('report').main([*many_variants(str(tmp_path)), '--out', out])
+    probe = str(tmp_path / 'probe.html')  # the report plus a script that writes the page's width into it
+    with open(out, encoding='utf-8') as f, open(probe, 'w', encoding='utf-8') as g:
+        g.write(f.read().replace('</body>', '<script>document.title = "width=" + '
+                                 'document.documentElement.scrollWidth;</script></body>'))
+    with tempfile.TemporaryDirectory() as profile:
+        dom = subprocess.run([chromium(), '--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
+                              '--disable-background-networking', '--disable-component-update', '--disable-sync',
+                              f'--user-data-dir={profile}', '--window-size=1400,1000', '--dump-dom',
+                              'file://' + probe], capture_output=True, text=True, timeout=120, check=True).stdout
+    width = int(dom.split('<title>width=')[1].split('<')[0])
+    assert 1000 < width <= 1400, width

@@ -124,7 +124,7 @@ def results_table(page: Page, others: Dict[Tuple[Tuple[str, str, str], str], int
                 cells.append(Markup('<td class="empty">–</td>'))
                 continue
             extra = others.get((row, key), 0)
-            flag = html('<span class="others">{} other run{} differ: see below</span>', extra, 's' * (extra != 1)) \
+            flag = html('<span class="others">{} other run{} of this cell: see below</span>', extra, 's' * (extra != 1)) \
                 if extra else ''
             cells.append(html('<td class="cell" data-row="{}" data-benchmark="{}"><span class="ours">{}</span>{}{}</td>',
                               row_label(row), key, fmt(run.miou), comparison(page, run.miou, run.paper_key, key), flag))

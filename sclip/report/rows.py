@@ -75,6 +75,8 @@ ROW_PARTS: Dict[str, Callable[[Run], Optional[str]]] = {
     'weights': _weights, 'vfm': _vfm, 'templates': _templates, 'code': _code, 'libraries': _libraries}
 CELL_PARTS: Dict[str, Callable[[Run], Optional[str]]] = {
     'data': _data, 'class names': _class_names, 'config': _config}
+# Only the fingerprints differ (parts the description leaves out, e.g. the library set): say that.
+LAST_RESORT = {'fingerprint': lambda run: f'fingerprint {_short(run.fingerprint)}'}
 
 
 def differing(runs: Sequence[Run], parts: Dict[str, Callable[[Run], Optional[str]]]) -> List[str]:
@@ -83,7 +85,7 @@ def differing(runs: Sequence[Run], parts: Dict[str, Callable[[Run], Optional[str
 
 
 def describe(run: Run, names: Sequence[str]) -> str:
-    every = {**ROW_PARTS, **CELL_PARTS}
+    every = {**ROW_PARTS, **CELL_PARTS, **LAST_RESORT}
     if not run.fingerprint:
         return f'no identity recorded ({osp.basename(osp.dirname(run.path))})'
     return '; '.join(every[name](run) or f'no {name}' for name in names)
@@ -126,7 +128,7 @@ def _split(group: List[Run]) -> None:
         taken[(run.setting, run.benchmark)].append(run)
     for same_cell in taken.values():
         _, *others = same_cell  # the newest keeps the row; each other gets one saying what it is on
-        names = differing(same_cell, CELL_PARTS) or differing(same_cell, ROW_PARTS) or ['config']
+        names = differing(same_cell, CELL_PARTS) or differing(same_cell, ROW_PARTS) or list(LAST_RESORT)
         for run in others:
             own = describe(run, names)
             run.setting = f'{run.setting}; {own}' if run.setting else own
