@@ -117,7 +117,7 @@ class ReportParser(HTMLParser):
         super().__init__()
         self.cells, self.images, self.bars, self.charts, self.external = {}, [], [], set(), []
         self.identity_text, self.text = '', ''
-        self.legend, self.class_legend, self.style = [], [], ''
+        self.legend, self.class_legend, self.style, self.sources = [], [], '', {}
         self._cell = self._span = self._chart = self._class = self._section = self._legend = self._tag = None
 
     def handle_starttag(self, tag, attrs):
@@ -127,6 +127,9 @@ class ReportParser(HTMLParser):
             self._legend = self.class_legend if 'classes' in attrs['class'] else self.legend
         elif tag == 'span' and attrs.get('class') == 'entry' and self._legend is not None:
             self._legend.append('')
+        elif tag == 'li' and 'value' in attrs:
+            self._source = int(attrs['value'])
+            self.sources[self._source] = ''
         if tag in ('script', 'link', 'iframe') or any(
                 not str(attrs.get(k)).startswith('data:') for k in ('src', 'href') if k in attrs):
             self.external.append((tag, attrs))
@@ -149,6 +152,8 @@ class ReportParser(HTMLParser):
 
     def handle_endtag(self, tag):
         self._tag = None
+        if tag == 'li':
+            self._source = None
         if tag == 'div':
             self._legend = None
         if tag == 'td':
@@ -165,6 +170,8 @@ class ReportParser(HTMLParser):
         self.text += data
         if self._legend:
             self._legend[-1] += data
+        if getattr(self, '_source', None):
+            self.sources[self._source] += data
         if self._section == 'identity':
             self.identity_text += data + ' '
         if self._cell is not None and self._span:
@@ -223,25 +230,32 @@ def test_table_numbers_and_deltas_match_metrics_and_expected(report):
     assert not any('clip_path' in row for row, _ in parsed.cells)  # a location is no variant
 
 
-def test_sources_are_listed_and_the_paper_shown_beside_another_expected_number(report, tmp_path, monkeypatch):
-    """Where the official code's own number is expected, the cell shows it, its source, the
-    difference to it, and the paper's number beside."""
-    import sclip.paper
-    from sclip.report import expected as expected_module
-    readme = expected_module.Expected(value=59.63, source='SCLIP README @ b56bd30', setting='no PAMR', paper=59.1,
-                                      paper_source='SCLIP paper, Table 1', second_hand=False)
-    monkeypatch.setattr(sclip.paper, 'expected', lambda method, benchmark: readme if method == 'sclip' else None,
-                        raising=False)
-    out = str(tmp_path / 'r.html')
-    load_tool('report').main([*report[2], '--out', out])
-    parsed = ReportParser()
-    parsed.feed(open(out, encoding='utf-8').read())
+def test_sources_are_listed_and_the_paper_shown_beside_another_expected_number(report):
+    """SCLIP's expected VOC21 number is its README's (not the paper's): the cell shows it, the
+    difference to it, the paper's number beside, and both sources are listed."""
+    from sclip.paper import expected
+    parsed = report[0]
+    target = expected('sclip', 'voc21')
+    assert target.paper is not None and target.paper != target.value  # else this test proves nothing
     cell = parsed.cells[(SCLIP_ROW, 'voc21')]
-    assert cell['expected'] == 'exp 59.63' and cell['paper'] == 'paper 59.1'
-    assert float(cell['delta']) == pytest.approx(60.12 - 59.63)
-    assert cell['source'] == '[1][2]'
-    assert 'SCLIP README @ b56bd30 (no PAMR)' in parsed.text and 'SCLIP paper, Table 1' in parsed.text
-    assert 'expected' not in parsed.cells[('NACLIP', 'voc21')]
+    assert cell['expected'] == f'exp {target.value:g}' and cell['paper'] == f'paper {target.paper:g}'
+    assert float(cell['delta']) == pytest.approx(60.12 - target.value)
+    numbers = [int(n) for n in cell['source'].strip('[]').split('][')]
+    assert parsed.sources[numbers[0]].startswith(target.source) and target.setting in parsed.sources[numbers[0]]
+    assert parsed.sources[numbers[1]] == target.paper_source
+    naclip = expected('naclip', 'voc21')  # quoted second-hand: said so
+    number = int(parsed.cells[('NACLIP', 'voc21')]['source'].strip('[]').split('][')[0])
+    assert naclip.second_hand and parsed.sources[number].endswith('quoted second-hand')
+
+
+def test_average_is_compared_with_the_mean_of_the_expected_numbers(report):
+    from sclip.paper import expected_row
+    parsed = report[0]
+    row = expected_row('naclip')
+    mean = round(sum(n.value for n in row.values()) / len(row), 2)
+    ours = sum(NACLIP_MIOU.values()) / len(NACLIP_MIOU)
+    cell = parsed.cells[('NACLIP', 'average')]
+    assert cell['expected'] == f'exp {mean:g}' and float(cell['delta']) == pytest.approx(ours - mean, abs=0.005)
 
 
 def test_per_class_bars_for_every_class_and_method(report):
@@ -436,6 +450,8 @@ class MarkupAudit(HTMLParser):
 
     def handle_endtag(self, tag):
         self._tag = None
+        if tag == 'li':
+            self._source = None
 
     def handle_data(self, data):
         if self._tag == 'style':
