@@ -104,7 +104,7 @@ def comparison(page: Page, ours: Optional[float], paper_key: Optional[str], benc
         grade = 'good' if abs(delta) <= 0.5 else 'fair' if abs(delta) <= 1.0 else 'poor'
         parts.append(html('<span class="delta {}">{:+.2f}</span>', grade, delta))
     if target.paper is not None and target.paper != target.value:
-        parts.append(html('<span class="paper" title="{}">paper {}</span><span class="source">[{}]</span>',
+        parts.append(html('<span class="paper" title="{}">paper {}<span class="source">[{}]</span></span>',
                           target.paper_source or '', f'{target.paper:g}', page.footnote(target.paper_source or '?')))
     return join(parts)
 
