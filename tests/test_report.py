@@ -623,6 +623,46 @@ def test_reused_out_folder_shows_only_the_runs_own_images(tmp_path):
     assert [img['alt'] for img in parsed.images if img['alt'].startswith('2007_')] == [STEMS[1], STEMS[3]]
 
 
+def test_a_run_with_none_of_its_own_maps_left_is_set_aside_with_the_reason(tmp_path):
+    folders, _ = make_runs(str(tmp_path))
+    data_root = tmp_path / 'data' / 'VOC2012'
+    (data_root / 'ImageSets' / 'Segmentation').mkdir(parents=True)
+    (data_root / 'ImageSets' / 'Segmentation' / 'val.txt').write_text(f'{STEMS[0]}\n{STEMS[2]}\n')
+    out = str(tmp_path / 'r.html')
+    load_tool('report').main([*folders, '--out', out])
+    parsed = ReportParser()
+    parsed.feed(open(out, encoding='utf-8').read())
+    # NACLIP saved STEMS[1:], SCLIP all: NACLIP's folder has STEMS[2] only, SCLIP's both
+    assert [img['alt'] for img in parsed.images if img['alt'].startswith('2007_')] == [STEMS[2]]
+    (data_root / 'ImageSets' / 'Segmentation' / 'val.txt').write_text(f'{STEMS[0]}\n')
+    load_tool('report').main([*folders, '--out', out])
+    parsed = ReportParser()
+    parsed.feed(open(out, encoding='utf-8').read())
+    assert [img['alt'] for img in parsed.images if img['alt'].startswith('2007_')] == [STEMS[0]]
+    assert "NACLIP (" + osp.join(folders[0], 'naclip', 'voc21', 'pred') + " holds no label map of the run's own images)" \
+        in parsed.text
+
+
+def test_a_manifest_of_another_run_hides_the_folder(tmp_path):
+    """Where runs leave a manifest in their --out folder, only a finished run of the same
+    fingerprint's listed files are shown as its predictions."""
+    predictions = pytest.importorskip('sclip.predictions')
+    folders, _ = make_runs(str(tmp_path))
+    sclip_pred = osp.join(folders[0], 'sclip', 'pred')
+    naclip_pred = osp.join(folders[0], 'naclip', 'voc21', 'pred')
+    write_json(osp.join(sclip_pred, predictions.MANIFEST), {'fingerprint': 'another run', 'complete': True,
+                                                            'files': [s + '.png' for s in STEMS]})
+    naclip_fingerprint = voc_identity(SHA['naclip'], '')['fingerprint']
+    write_json(osp.join(naclip_pred, predictions.MANIFEST), {'fingerprint': naclip_fingerprint, 'complete': True,
+                                                             'files': [STEMS[3] + '.png']})
+    out = str(tmp_path / 'r.html')
+    load_tool('report').main([*folders, '--out', out])
+    parsed = ReportParser()
+    parsed.feed(open(out, encoding='utf-8').read())
+    assert [img['alt'] for img in parsed.images if img['alt'].startswith('2007_')] == [STEMS[3]]
+    assert f'{sclip_pred} now holds the label maps of another (or an unfinished) run' in parsed.text
+
+
 def test_an_override_every_run_shares_is_no_variant(tmp_path):
     for name, extra in (('a', {}), ('b', {'model.attention.type': 'csa_q'})):
         write_json(str(tmp_path / name / 'metrics.json'), {

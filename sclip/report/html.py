@@ -194,14 +194,19 @@ def class_legend(layout: pictures.DataLayout, shown: set) -> Markup:
 def qualitative_grid(page: Page, key: str, label: str, count: int) -> Markup:
     """Images x (image, ground truth, each method's prediction), or a note saying why not."""
     ran = sorted((r for r in page.runs if r.benchmark == key), key=lambda r: page.rows.index(r.row))
-    with_predictions = [r for r in ran if r.predictions_dir]
     title = html('<h3>{}</h3>', label)
-    if not with_predictions:
+    if not any(r.predictions_dir for r in ran):
         return html('{}<p class="note">No saved predictions (run tools/test.py with --out DIR); grid skipped.</p>',
                     title)
-    missing = [r.label for r in ran if not r.predictions_dir]
+    owned = {id(r): pictures.own_label_maps(r) if r.predictions_dir else (set(), None) for r in ran}
+    with_predictions = [r for r in ran if owned[id(r)][0]]
+    missing = [r.label if owned[id(r)][1] is None else f'{r.label} ({owned[id(r)][1]})'
+               for r in ran if not owned[id(r)][0]]
+    if not with_predictions:
+        return html('{}<p class="note">No run has label maps of its own: {}; grid skipped.</p>', title, '; '.join(missing))
     layout = pictures.data_layout(with_predictions[0])
-    found = [(stem, pictures.find_image(layout, stem)) for stem in pictures.common_stems(with_predictions)]
+    common = sorted(set.intersection(*(owned[id(r)][0] for r in with_predictions)))
+    found = [(stem, pictures.find_image(layout, stem)) for stem in common]
     chosen = pictures.choose_evenly([f for f in found if f[1]], count)
     if not chosen:
         return html('{}<p class="note">No image is both in every predictions folder (of the run\'s own images) '
@@ -244,7 +249,7 @@ def qualitative_grid(page: Page, key: str, label: str, count: int) -> Markup:
         body = join(html('<tr>{}{}{}</tr>', image, truth if any_truth else '', join(predictions[start:start + per_table]))
                     for image, truth, predictions in grid_rows)
         tables.append(html('<table class="grid" data-benchmark="{}"><tr>{}</tr>{}</table>', key, head, body))
-    notes = [html('<p class="note">Without saved predictions: {}.</p>', ', '.join(missing)) if missing else '',
+    notes = [html('<p class="note">Without saved predictions: {}.</p>', '; '.join(missing)) if missing else '',
              html('<p class="note">Not shown: {}.</p>', '; '.join(problems)) if problems else '']
     return html('{}{}{}{}', title, join(tables, '\n'), class_legend(layout, shown) if grid_rows else '', join(notes))
 

@@ -22,6 +22,11 @@ from PIL import Image
 from .collect import Run, resolve_folder
 from .markup import png_uri
 
+try:  # the manifest a run leaves in its --out folder (sclip/predictions.py)
+    from ..predictions import MANIFEST, finished_label_maps
+except ImportError:  # a harness without manifests: the split decides
+    MANIFEST, finished_label_maps = '', None
+
 THUMBNAIL_WIDTH = 256
 IGNORED_COLOUR = (255, 255, 255)  # ignore index 255 / reduced background / out-of-range values
 MAX_PIXELS = 40_000_000  # a picture beyond this (about 6300 x 6300) is left out of the grid
@@ -156,26 +161,24 @@ def split_stems(run: Run) -> Optional[Set[str]]:
     return None
 
 
-def prediction_stems(run: Run) -> Set[str]:
-    """Stems of the label maps in the run's ``predictions_dir`` that belong to it: a reused
-    ``--out`` folder also holds maps of other runs (another split, an earlier data set), and
-    only those of images in the run's own split are the run's."""
-    own = split_stems(run)
+def own_label_maps(run: Run) -> Tuple[Set[str], Optional[str]]:
+    """(stems of the label maps in the run's ``predictions_dir`` that belong to it, why there are
+    none). A reused ``--out`` folder may hold another run's maps: where the folder has the
+    runs' manifest (``sclip.predictions``), only a finished run of this fingerprint's listed
+    files are its own; without one (older runs), only maps of images in the run's own split."""
+    folder = run.predictions_dir
+    if finished_label_maps is not None and osp.isfile(osp.join(folder, MANIFEST)):
+        names = finished_label_maps(folder, run.fingerprint or '')
+        if names is None:
+            return set(), f'{folder} now holds the label maps of another (or an unfinished) run'
+        return {osp.splitext(name)[0] for name in names if name.endswith('.png')}, None
     try:
-        names = os.listdir(run.predictions_dir)
-    except OSError:
-        return set()
-    stems = {osp.splitext(name)[0] for name in names if name.endswith('.png')}
-    return stems if own is None else stems & own
-
-
-def common_stems(runs: Sequence[Run]) -> List[str]:
-    """Stems with a saved label map of its own in every run's ``predictions_dir``, sorted."""
-    common = None
-    for run in runs:
-        stems = prediction_stems(run)
-        common = stems if common is None else common & stems
-    return sorted(common or ())
+        stems = {osp.splitext(name)[0] for name in os.listdir(folder) if name.endswith('.png')}
+    except OSError as error:
+        return set(), f'{folder} cannot be read ({error.strerror})'
+    own = split_stems(run)
+    stems = stems if own is None else stems & own
+    return stems, None if stems else f'{folder} holds no label map of the run\'s own images'
 
 
 def choose_evenly(items: Sequence[str], count: int) -> List[str]:
