@@ -571,21 +571,25 @@ def test_wrongly_typed_fields_are_one_line_naming_file_and_key(tmp_path, capsys,
     assert not (tmp_path / 'r.html').exists()
 
 
+def png_header(width, height):
+    """A grey PNG of ``width`` x ``height`` whose data is only its first 50 rows: a few KB."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data) & 0xffffffff)
+    return (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', width, height, 8, 0, 0, 0, 0))
+            + chunk(b'IDAT', zlib.compress(b'\0' * (width + 1) * 50, 9)) + chunk(b'IEND', b''))
+
+
 def test_unreadable_and_oversized_pictures_are_one_warning_line_each(tmp_path, capsys):
     """A decompression-bomb prediction (a few KB on disk, 10^10 pixels), a file that is no
     image and an RGB file instead of a label map: each cell says 'not shown', the page and the
     tool say which file and why in one line, nothing else breaks."""
-    import struct
-    import zlib
     folders, _ = make_runs(str(tmp_path))
     pred = osp.join(folders[0], 'sclip', 'pred')
-
-    def chunk(kind, data):
-        return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data) & 0xffffffff)
-    bomb = (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 100000, 100000, 8, 0, 0, 0, 0))
-            + chunk(b'IDAT', zlib.compress(b'\0' * 100001 * 50, 9)) + chunk(b'IEND', b''))
     with open(osp.join(pred, STEMS[1] + '.png'), 'wb') as f:
-        f.write(bomb)
+        f.write(png_header(100000, 100000))
     with open(osp.join(pred, STEMS[2] + '.png'), 'wb') as f:
         f.write(b'not a png at all')
     Image.new('RGB', IMAGE_SIZE).save(osp.join(pred, STEMS[4] + '.png'))
@@ -604,7 +608,7 @@ def test_unreadable_and_oversized_pictures_are_one_warning_line_each(tmp_path, c
 def test_bomb_input_image_is_left_out_with_a_warning(tmp_path, capsys):
     from sclip.report import images
     path = tmp_path / 'huge.png'
-    Image.new('L', (8000, 6000)).save(path)  # 48 megapixels: more than the report reads
+    path.write_bytes(png_header(8000, 6000))  # 48 megapixels: more than the report reads, refused before decoding
     with pytest.raises(images.PictureError, match=f'{path}: 8000x6000 pixels, too large'):
         images.image_thumbnail(str(path))
 
