@@ -27,4 +27,5 @@ def expected(method: Optional[str], benchmark: str) -> Optional[Expected]:
     if len(row) < len(TABLE1_COLUMNS):
         return None if paper is None else Expected(paper, paper_source, '', paper, paper_source, False)
     value = round(sum(number.value for number in row.values()) / len(row), 2)
-    return Expected(value, AVERAGE_SOURCE, '', paper, paper_source, any(n.second_hand for n in row.values()))
+    second = ' (some quoted second-hand)' if any(n.second_hand for n in row.values()) else ''
+    return Expected(value, AVERAGE_SOURCE + second, '', paper, paper_source, False)

@@ -31,7 +31,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bott
 h3{font-size:15px;margin:14px 0 6px}.muted,.note{color:#666}.note{font-size:13px}
 table{border-collapse:collapse}th,td{border:1px solid #ddd;padding:4px 8px;vertical-align:top}
 th{background:#f5f5f5;font-weight:600}table.results td{text-align:right;white-space:nowrap}
-table.results td.row{text-align:left;white-space:normal;max-width:340px}.ours{font-weight:600;display:block}
+table.results td.row{text-align:left;white-space:normal;max-width:240px;overflow-wrap:anywhere}.ours{font-weight:600;display:block}
 .expected,.paper,.source{color:#666;font-size:12px}.source{vertical-align:super;font-size:10px}
 .paper{display:block}.delta{font-size:12px;margin-left:4px}.others{display:block;font-size:11px;color:#9a6700}
 .good{color:#1a7f37}.fair{color:#9a6700}.poor{color:#cf222e}
@@ -124,7 +124,8 @@ def results_table(page: Page, others: Dict[Tuple[Tuple[str, str, str], str], int
                 cells.append(Markup('<td class="empty">–</td>'))
                 continue
             extra = others.get((row, key), 0)
-            flag = html('<span class="others">{} other run{} of this cell: see below</span>', extra, 's' * (extra != 1)) \
+            flag = html('<span class="others" title="runs of this method, variant and benchmark with other fingerprints: '
+                        'see below">+{} other run{} ↓</span>', extra, 's' * (extra != 1)) \
                 if extra else ''
             cells.append(html('<td class="cell" data-row="{}" data-benchmark="{}"><span class="ours">{}</span>{}{}</td>',
                               row_label(row), key, fmt(run.miou), comparison(page, run.miou, run.paper_key, key), flag))
@@ -147,7 +148,7 @@ def results_table(page: Page, others: Dict[Tuple[Tuple[str, str, str], str], int
     return html('{}<p class="note">Each cell: our mIoU (%), the expected number (exp) with its source [n], ours − '
                 'expected (green within 0.5, amber within 1.0, red beyond) and the paper\'s number where the '
                 'expected one is another. Variants (overrides of what a method computes) have no published '
-                'number. {}</p>{}', join(lines, '\n'), note,
+                'number. {}</p>{}', html('<div class="scroll">{}</div>', join(lines, '\n')), note,
                 html('<ol class="note sources">{}</ol>', sources) if page.sources else '')
 
 

@@ -171,7 +171,7 @@ def own_label_maps(run: Run) -> Tuple[Set[str], Optional[str]]:
         names = finished_label_maps(folder, run.fingerprint or '')
         if names is None:
             return set(), f'{folder} now holds the label maps of another (or an unfinished) run'
-        return {osp.splitext(name)[0] for name in names if name.endswith('.png')}, None
+        return {osp.splitext(name)[0] for name in names if name.endswith('.png') and osp.basename(name) == name}, None
     try:
         stems = {osp.splitext(name)[0] for name in os.listdir(folder) if name.endswith('.png')}
     except OSError as error:
