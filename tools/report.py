@@ -23,8 +23,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='images in the predictions grid of each benchmark (0: no grid; default 4)')
     parser.add_argument('--title', default='sclip report', help='page title (default: "sclip report")')
     parser.add_argument('--per-class', choices=('auto', 'bars', 'heatmap'), default='auto',
-                        help='per-class IoU as bars or as a heat-map table (auto: bars for up to 4 runs '
-                             'of a benchmark, the table beyond)')
+                        help='per-class IoU as bars or as a heat-map table (default: auto, bars for up to '
+                             '4 runs of a benchmark, the table beyond)')
     return parser.parse_args(argv)
 
 
