@@ -115,14 +115,18 @@ def test_page_shows_two_methods_like_tools_test(tmp_path, outbound):
     equal tools/test.py's, and nothing left loopback (browser or server)."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
+    driver = browser(str(tmp_path / 'profile'))  # first: without chromium the test stops here
     tool = load_tool('web_demo')
     port = free_port()
     args = tool.parse_args(['--random-weights', '--port', str(port)])
-    app = tool.build_app(args)
-    tool.launch(app, '127.0.0.1', port, block=False)
+    try:
+        app = tool.build_app(args)
+        tool.launch(app, '127.0.0.1', port, block=False)
+    except BaseException:
+        driver.quit()
+        raise
     image_path = str(tmp_path / 'upload' / 'photo.png')
     write_image(image_path, (120, 90), seed=3)
-    driver = browser(str(tmp_path / 'profile'))
     try:
         driver.get(f'http://127.0.0.1:{port}/')
         wait = WebDriverWait(driver, 180)  # a limit under load, not a timing assertion
