@@ -22,7 +22,10 @@ from sclip.datasets.transforms import value_problem
 from test_prepare_data import PASCAL_CONTEXT_459, fails, prepare
 
 ONE_TEMPLATE = ['a photo of a {}.']
-METHOD_CONFIGS = [f'configs/{m}/{b}.py' for m in ('clearclip', 'naclip', 'scclip', 'resclip', 'proxyclip')
+FEWER_PAMR_STEPS = {'naclip_pamr': {'model.pamr_steps': 1},  # as tests/test_methods_e2e.py
+                    'resclip': {'model.method.provisional_pamr_steps': 1}}
+METHOD_CONFIGS = [f'configs/{m}/{b}.py' for m in ('clearclip', 'naclip', 'naclip_pamr', 'scclip', 'resclip',
+                                                   'proxyclip')
                   for b in ('ade847', 'context459')] + ['configs/sclip_ade847.py', 'configs/sclip_context459.py']
 
 
@@ -175,6 +178,7 @@ def test_every_method_config_end_to_end(workspace, monkeypatch):
     for config in configs:  # proxyclip alone takes the vfm options
         extra = {} if 'proxyclip' in config else {'model.vfm.checkpoint': None, 'model.vfm.tiny': None}
         merged = {k: v for k, v in {**opts, **extra}.items() if v is not None}
+        merged.update(FEWER_PAMR_STEPS.get(osp.basename(osp.dirname(config)), {}))
         results += sweep.run_sweep([config], [], str(folder / 'runs' / osp.basename(osp.dirname(config))
                                                   / osp.basename(config)), merged, log=lambda *a: None, quiet=True)
     assert [r.status for r in results] == ['ok'] * len(configs), [r.error for r in results]
@@ -193,3 +197,27 @@ def test_every_method_config_end_to_end(workspace, monkeypatch):
         scored = {name for name, iou in metrics['per_class']['IoU'].items() if iou is not None}
         assert present <= scored
         assert cfg.test_evaluator.ignore_index == 65535
+
+
+@pytest.mark.parametrize('name', ['ade847', 'context459'])
+def test_check_data_knows_the_large_vocabularies(name, tmp_path, capsys):
+    tool = load_tool('check_data')
+    root = make_dataset(name, str(tmp_path / 'data'))
+    config = osp.join(REPO, f'configs/sclip_{name}.py')
+    override = ['--cfg-options', f'test_dataloader.dataset.data_root={root}']
+    with pytest.raises(SystemExit) as exit_info:
+        tool.main([config, *override])  # 2 images, not the official split size
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and ('2000' if name == 'ade847' else '5104') in err, err
+    with pytest.raises(SystemExit) as exit_info:
+        tool.main([config, '--no-count', *override])
+    assert exit_info.value.code == 0 and 'OK (2 images checked' in capsys.readouterr().out
+    _, _, seg_dir, _, seg_suffix, _, _ = LAYOUTS[name]
+    bad = sorted(p for p in (tmp_path / 'data').rglob(f'*{seg_suffix}'))[0]
+    label = np.array(Image.open(bad))
+    label[0, 0] = 847 if name == 'ade847' else 459
+    Image.fromarray(label).save(bad)
+    with pytest.raises(SystemExit) as exit_info:
+        tool.main([config, '--no-count', *override])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith('error:')]
+    assert exit_info.value.code == 2 and len(lines) == 1 and str(bad) in lines[0] and str(label[0, 0]) in lines[0]

@@ -15,7 +15,8 @@ from sclip.errors import SCLIPError
 DOC = osp.join(REPO, 'docs', 'PROTOCOL.md')
 # reduce_zero_label of each benchmark in the official SCLIP configs (background or "other" ignored)
 OFFICIAL_REDUCE_ZERO_LABEL = dict(voc21=False, voc20=True, context60=False, context59=True, coco_object=False,
-                                  coco_stuff164k=False, coco_stuff10k=True, cityscapes=False, ade20k=True)
+                                  coco_stuff164k=False, coco_stuff10k=True, cityscapes=False, ade20k=True,
+                                  ade847=False, context459=False)
 
 
 @pytest.fixture(scope='module')
