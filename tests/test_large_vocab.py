@@ -171,7 +171,12 @@ def test_every_method_config_end_to_end(workspace, monkeypatch):
     folder, weights, dino = workspace
     monkeypatch.chdir(folder)  # the configs' relative data roots
     monkeypatch.setenv('SCLIP_CACHE_DIR', str(folder / 'text_cache'))
+    # one template and a short side of 112 (one window per image): 847 query maps per window over
+    # the configs' own 336-560 sides take minutes per config on 2 loaded CPU cores
+    small = [dict(type='SCLIPLoadImage'), dict(type='Resize', scale=(2048, 112), keep_ratio=True),
+             dict(type='SCLIPLoadAnnotations'), dict(type='PackSegInputs')]
     opts = {'model.clip_path': weights, 'test_dataloader.num_workers': 0, 'model.templates': ONE_TEMPLATE,
+            'test_dataloader.dataset.pipeline': small,
             'model.vfm.checkpoint': dino, 'model.vfm.tiny': True}
     configs = [osp.join(REPO, c) for c in METHOD_CONFIGS]
     results = []
