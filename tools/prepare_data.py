@@ -46,8 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('dst', help="the config's data_root to write (may equal SRC), e.g. data/coco_stuff164k")
     parser.add_argument('--workers', type=int, default=4, help='processes converting files in parallel (default: 4)')
     parser.add_argument('--splits', nargs='+', default=None, metavar='SPLIT',
-                        help='only these splits, e.g. val2017 (coco), test2014 (coco_stuff10k), val (voc, context, '
-                             'context459, cityscapes), validation (ade20k, ade847); the benchmarks need only those '
+                        help='only these splits, e.g. val2017 (coco), test2014 (coco_stuff10k), val (voc, context*, '
+                             'cityscapes), validation (ade*); the benchmarks need only those '
                              '(default: every split found)')
     return parser
 
