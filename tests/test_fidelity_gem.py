@@ -30,12 +30,7 @@ GEM_DEFAULTS = dict(gem_depth=7, ss_attn_iter=1, ss_attn_temp=None, ignore_resid
 THRESHOLDS_OFF = {'model.prob_thd': 0.0, 'model.area_thd': None}
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+one_thread = fidelity.one_thread  # autouse: thousands of tiny ops run faster on one thread
 
 
 @pytest.fixture(scope='module')
@@ -116,15 +111,19 @@ def run_both(path: str, clip: str, text_cache: str, extra: dict, size, original)
     assert model.backbone.vit.num_heads >= 2
     raw = structured_image(size)
     ours, our_logits = fidelity.run_ours(model, raw, original)
+    official, official_logits = run_official(model, cfg, raw, original, return_logits=True)
+    return model, ours, our_logits, official, official_logits
+
+
+def run_official(model, cfg, raw: torch.Tensor, original, **kwargs):
+    """The oracle on our model's weights and class embeddings, with ``cfg``'s settings."""
     clip_model = model.text_model
     clip_model.visual = model.backbone.visual
     try:
-        official, official_logits = official_gem.predict(
-            clip_model, model.class_embeddings, model.names.query_class, fidelity.official_input(raw), original,
-            return_logits=True, **gem_settings(cfg))
+        return official_gem.predict(clip_model, model.class_embeddings, model.names.query_class,
+                                    fidelity.official_input(raw), original, **kwargs, **gem_settings(cfg))
     finally:
         clip_model.visual = None
-    return model, ours, our_logits, official, official_logits
 
 
 def assert_discriminating(labels: torch.Tensor) -> None:
@@ -212,3 +211,19 @@ def test_bad_settings_are_one_line_errors(key, value, message, clip12):
         fidelity.build(path, {'model.clip_path': clip12, 'model.text_cache_dir': False,
                               f'model.method.{key}': value})
     assert message in str(error.value) and '\n' not in str(error.value)
+
+
+def test_official_precision_matches_the_fp16_oracle(clip12, first_lines):
+    """``model.precision='official'``: ClearCLIP's fp16 model and fp16 input, against the oracle in fp16."""
+    path = osp.join(REPO, 'configs/gem/voc21.py')
+    names = first_lines(fidelity.segmentor_settings(fidelity.load_config(path))['class_names'])
+    model = fidelity.build(path, {'model.clip_path': clip12, 'model.precision': 'official',
+                                  'model.text_cache_dir': False, 'model.class_names': names, **THRESHOLDS_OFF},
+                           fused_attention=False, slide_mode='simple')
+    assert model.backbone.visual.transformer.resblocks[-1].attn.in_proj_weight.dtype == torch.float16
+    raw, original = structured_image((224, 300)), (240, 320)
+    ours, _ = fidelity.run_ours(model, raw, original)
+    official = run_official(model, fidelity.load_config(path, THRESHOLDS_OFF), raw, original, half=True)
+    assert_discriminating(official)
+    # fp16 rounding depends on the kernels; fp32 is exact (above)
+    assert fidelity.agreement(ours, official) >= 0.995
