@@ -3,8 +3,9 @@
 1. Settings: each config translates into the oracle's keywords (tests/official/gem.py) equal to
    gem_torch's defaults and ClearCLIP's per-benchmark values (its cfg_<benchmark>.py).
 2. Labels and logits: ours (``slide_mode='simple'``, explicit attention, fp32) against the oracle
-   on a synthetic image in each benchmark's size, with the config's thresholds and with them off
-   (``prob_thd=0, area_thd=None``), on a random 12-block CLIP with 2 heads; the inputs
+   on a synthetic image in each benchmark's size, with the thresholds off (``prob_thd=0,
+   area_thd=None``) and with the config's where it has any, on a random 12-block CLIP with 2 heads;
+   the inputs
    discriminate: with thresholds off the oracle's map has several labels, none over 90 % of pixels.
 3. The fast path (batched windows, fused attention) equals the simple one.
 4. A full-size random ViT-B/16 on one small image; ClearCLIP's ``ignore_residual`` and other GEM
@@ -132,8 +133,17 @@ def assert_discriminating(labels: torch.Tensor) -> None:
     assert counts.max().item() <= 0.9 * labels.numel()
 
 
-@pytest.mark.parametrize('thresholds', ['config', 'off'])
-@pytest.mark.parametrize('path', CONFIGS, ids=IDS)
+def has_thresholds(path: str) -> bool:
+    model = fidelity.segmentor_settings(fidelity.load_config(path))
+    return model['prob_thd'] != 0 or model['area_thd'] is not None
+
+
+# each config with its thresholds off; with its own where it has any (else the same run twice)
+CASES = [(path, 'off') for path in CONFIGS] + [(path, 'config') for path in CONFIGS if has_thresholds(path)]
+
+
+@pytest.mark.parametrize('path,thresholds', CASES,
+                         ids=[f'{osp.splitext(osp.basename(p))[0]}-{t}' for p, t in CASES])
 def test_config_predicts_the_official_labels(path, thresholds, clip12, text_cache, first_lines):
     cfg = fidelity.load_config(path)
     size, original = fidelity.input_shapes(cfg, portrait=fidelity.BENCHMARKS.index(cfg.benchmark) % 2 == 1)
@@ -204,7 +214,7 @@ def test_full_size_vit_b16_predicts_the_official_labels(tmp_path):
     ('ss_attn_iter', -1, 'model.method.ss_attn_iter=-1 must be 0 or more'),
     ('ss_attn_temp', 0.0, 'model.method.ss_attn_temp=0.0 must be positive'),
     ('depth', 3, "model.method.depth: 'gem' has no setting 'depth'"),
-])
+], ids=['gem_depth-too-deep', 'gem_depth-too-shallow', 'ss_attn_iter', 'ss_attn_temp', 'unknown-key'])
 def test_bad_settings_are_one_line_errors(key, value, message, clip12):
     path = osp.join(REPO, 'configs/gem/voc20.py')
     with pytest.raises(SCLIPError) as error:
