@@ -5,8 +5,8 @@
 2. Labels and logits: ours (``slide_mode='simple'``, explicit attention, fp32) against the oracle
    on a synthetic image in each benchmark's size, with the thresholds off (``prob_thd=0,
    area_thd=None``) and with the config's where it has any, on a random 12-block CLIP with 2 heads;
-   the inputs
-   discriminate: with thresholds off the oracle's map has several labels, none over 90 % of pixels.
+   the inputs discriminate: with thresholds off the oracle's map has several labels, none over
+   90 % of pixels.
 3. The fast path (batched windows, fused attention) equals the simple one.
 4. A full-size random ViT-B/16 on one small image; ClearCLIP's ``ignore_residual`` and other GEM
    settings; bad settings are one-line errors naming the key.
