@@ -32,6 +32,7 @@ THRESHOLDS_OFF = {'model.prob_thd': 0.0, 'model.area_thd': None}
 
 
 one_thread = fidelity.one_thread  # autouse: thousands of tiny ops run faster on one thread
+vit_b16 = fidelity.vit_b16  # a random full-size ViT-B/16 and a 4-class file
 
 
 @pytest.fixture(scope='module')
@@ -191,15 +192,10 @@ def test_batched_equals_simple(clip12, text_cache, first_lines):
     fidelity.compare_paths(fast, fidelity.random_images(fast))
 
 
-def test_full_size_vit_b16_predicts_the_official_labels(tmp_path):
+def test_full_size_vit_b16_predicts_the_official_labels(vit_b16):
     """The real architecture (12 heads, width 768), one 224x300 image, 4 classes, one template."""
-    import open_clip
-    model = open_clip.create_model('ViT-B-16-quickgelu', pretrained=None)
-    weights = str(tmp_path / 'vit-b-16-random.pt')
-    torch.save({k: v.half() for k, v in model.state_dict().items()}, weights)
-    names = tmp_path / 'names.txt'
-    names.write_text('background,sky\ncat\ndog,puppy\ncar\n')
-    extra = {'model.class_names': str(names), 'model.templates': ['a photo of a {}.'], **THRESHOLDS_OFF}
+    weights, names = vit_b16
+    extra = {'model.class_names': names, 'model.templates': ['a photo of a {}.'], **THRESHOLDS_OFF}
     path = osp.join(REPO, 'configs/gem/context60.py')
     ours_model, ours, our_logits, official, official_logits = run_both(path, weights, False, extra, (224, 300),
                                                                        (237, 321))
