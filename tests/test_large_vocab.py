@@ -25,7 +25,7 @@ ONE_TEMPLATE = ['a photo of a {}.']
 FEWER_PAMR_STEPS = {'naclip_pamr': {'model.pamr_steps': 1},  # as tests/test_methods_e2e.py
                     'resclip': {'model.method.provisional_pamr_steps': 1}}
 METHOD_CONFIGS = [f'configs/{m}/{b}.py' for m in ('clearclip', 'naclip', 'naclip_pamr', 'scclip', 'resclip',
-                                                   'proxyclip')
+                                                   'proxyclip', 'gem')
                   for b in ('ade847', 'context459')] + ['configs/sclip_ade847.py', 'configs/sclip_context459.py']
 
 
