@@ -148,8 +148,8 @@ def test_label_values_outside_the_classes_are_named():
 
 def test_bad_label_stops_the_run_with_one_line(tmp_path, capsys):
     root = make_dataset('ade847', str(tmp_path / 'data'))
-    bad = osp.join(root, 'annotations_detectron2/validation/ADE_val_00000002.tif')
-    Image.fromarray(np.full((52, 40), 900, np.uint16)).save(bad)
+    bad = osp.join(root, 'annotations_detectron2/validation/ADE_val_00000001.tif')  # the first sample: the
+    Image.fromarray(np.full((45, 60), 900, np.uint16)).save(bad)  # run stops before encoding 847 classes
     weights = write_openai_checkpoint(str(tmp_path / 'w.pt'), layers=2, width=64)
     code, err = run_main(capsys, osp.join(REPO, 'configs/sclip_ade847.py'), '--work-dir', str(tmp_path / 'w'),
                          *options(root, weights, f'model.templates={ONE_TEMPLATE}'))
