@@ -12,7 +12,9 @@ attention (proxyclip.py). FSA feeds the segmentation that output implies back in
     Â  = softmax(S' · exp(λ S'))
     X  = proj(out_proj(((Â·A + A·Â + Â) / 3) · v))
 
-``Â`` is shared by the heads, as ``A`` is. Everything else (foundation model, values, windows,
+``Â`` is shared by the heads, as ``A`` is. The last line is computed as ``(Â·(A·v) + A·(Â·v) +
+Â·v) / 3`` (tokens² × width operations instead of tokens³; equal up to rounding, and the
+fidelity tests hold labels and logits to the official order). Everything else (foundation model, values, windows,
 post-processing) is ProxyCLIP's. The KL matrix is computed in row chunks: the official code
 materialises (I·J)² × classes at once; the chunks compute the same elements.
 """
@@ -80,11 +82,12 @@ class FSA(ProxyCLIP):
         self.lamda, self.top_p = float(lamda), float(top_p)
         self.feedback_scale, self.uniform_scale = float(feedback_scale), float(uniform_scale)
 
-    def feedback_attention(self, trunk: Trunk, v: Tensor, attention: Tensor, text: Tensor) -> Tensor:
-        """Â (B, M, M) from the proxy output's class distribution against the uniform one's."""
+    def feedback_attention(self, trunk: Trunk, v: Tensor, proxy_values: Tensor, attention: Tensor,
+                           text: Tensor) -> Tensor:
+        """Â (B, M, M) from the class distribution of the proxy output (``proxy_values`` = A·v)
+        against the uniform attention's."""
         vit = trunk.vit
-        proxy = class_logits(trunk, vit.attention_output(vit.depth, attention[:, None] @ v), text,
-                             self.feedback_scale)
+        proxy = class_logits(trunk, vit.attention_output(vit.depth, proxy_values), text, self.feedback_scale)
         uniform = torch.ones_like(attention).softmax(dim=-1)
         flat = class_logits(trunk, vit.attention_output(vit.depth, uniform[:, None] @ v), text,
                             self.uniform_scale)
@@ -99,7 +102,10 @@ class FSA(ProxyCLIP):
             raise SCLIPError('FSA needs the class embeddings (text side); run it through the segmentor.')
         vit = trunk.vit
         v, attention, (rows, cols) = self.values_and_attention(trunk)
-        feedback = self.feedback_attention(trunk, v, attention, text.embeddings.to(v.dtype))
-        ensemble = (feedback @ attention + attention @ feedback + feedback) / 3.0
-        out = vit.attention_output(vit.depth, ensemble[:, None] @ v)
+        proxy_values = attention[:, None] @ v
+        feedback = self.feedback_attention(trunk, v, proxy_values, attention, text.embeddings.to(v.dtype))[:, None]
+        # ((Â·A + A·Â + Â) / 3)·v, associated as Â·(A·v) + A·(Â·v) + Â·v: tokens² × width instead of tokens³
+        feedback_values = feedback @ v
+        ensemble = (feedback @ proxy_values + attention[:, None] @ feedback_values + feedback_values) / 3.0
+        out = vit.attention_output(vit.depth, ensemble)
         return vit.project(out).reshape(v.shape[0], rows, cols, -1)
