@@ -51,6 +51,8 @@ SOURCES: Dict[str, str] = {
     'resclip': 'ResCLIP README figures, NACLIP + ResCLIP row (CVPR 2025)',
     'proxyclip': 'ProxyCLIP paper (ECCV 2024), CLIP ViT-B/16 + DINO ViT-B/8; VOC20, Context59 and '
                  'COCO-Stuff not verified',
+    'fsa': 'FSA paper (ICCV 2025, arXiv 2508.20265), ProxyCLIP + FSA rows: no number recorded, none could be '
+           'verified here (the README at dbd2da5 reports none)',
 }
 # Published averages with PAMR (per-benchmark numbers not tabulated here).
 PUBLISHED_AVERAGE_ONLY = {'sclip+pamr': 40.1}
@@ -59,13 +61,13 @@ METHOD_CONFIGS = {'sclip': 'configs/sclip_{}.py', 'clip': 'configs/sclip_{}.py',
                   'maskclip': 'configs/sclip_{}.py', 'clearclip': 'configs/clearclip/{}.py',
                   'naclip': 'configs/naclip/{}.py', 'naclip+pamr': 'configs/naclip_pamr/{}.py',
                   'scclip': 'configs/scclip/{}.py', 'resclip': 'configs/resclip/{}.py',
-                  'proxyclip': 'configs/proxyclip/{}.py'}
+                  'proxyclip': 'configs/proxyclip/{}.py', 'fsa': 'configs/fsa/{}.py'}
 # The official code each method's configs follow (repository @ commit).
 OFFICIAL_CODE = {
     'sclip': 'wangf3014/SCLIP @ b56bd30', 'clearclip': 'mc-lan/ClearCLIP @ ad68a40',
     'naclip': 'sinahmr/NACLIP @ 0cac3a6', 'naclip+pamr': 'sinahmr/NACLIP @ 0cac3a6',
     'scclip': 'SuleBai/SC-CLIP @ 0417ba9', 'resclip': 'yvhangyang/ResCLIP @ 0e085f7',
-    'proxyclip': 'mc-lan/ProxyCLIP @ e7b767f',
+    'proxyclip': 'mc-lan/ProxyCLIP @ e7b767f', 'fsa': 'chi-chi-zx/FSA @ dbd2da5',
 }
 
 
@@ -108,6 +110,7 @@ OFFICIAL_SETUP: Dict[str, Tuple[int, Dict[str, int], str, Dict[str, str]]] = {
     'scclip': (336, dict(cityscapes=560), '224/112', {}),
     'resclip': (336, dict(cityscapes=560), '224/112', dict(voc21='whole image', voc20='whole image')),
     'proxyclip': (336, dict(ade20k=448, cityscapes=448), '336/112', dict(cityscapes='224/112')),
+    'fsa': (336, dict(ade20k=448, cityscapes=448), '336/112', dict(cityscapes='224/80')),
 }
 OFFICIAL_SETUP['naclip+pamr'] = OFFICIAL_SETUP['naclip']
 BACKBONE = 'CLIP ViT-B/16 (OpenAI)'
