@@ -51,3 +51,72 @@ def test_demo_label_map_creates_its_folder(tmp_path, tiny_checkpoint, capsys):
     labels = np.array(Image.open(label_map))
     assert labels.shape == (40, 50) and set(np.unique(labels)) <= {0, 1}
     assert 'segmenting with 2 classes' in capsys.readouterr().out
+
+
+# --- the shell launchers ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize('script,argv', [('dist_test.sh', ['--help']), ('slurm_test.sh', ['--help']),
+                                         ('slurm_test.sh', ['gpu', 'job', 'configs/sclip_voc21.py', '-h'])])
+def test_shell_launchers_answer_help_without_torch_or_srun(tmp_path, script, argv):
+    bin_dir = tmp_path / 'bin'  # an srun that leaves a trace, so calling it cannot go unnoticed
+    bin_dir.mkdir()
+    (bin_dir / 'srun').write_text(f'#!/bin/sh\ntouch {tmp_path}/srun-was-called\n')
+    (bin_dir / 'srun').chmod(0o755)
+    env = dict(os.environ, PATH=f'{bin_dir}:{os.environ["PATH"]}')
+    done = subprocess.run(['bash', osp.join(REPO, 'tools', script), *argv], capture_output=True, text=True,
+                          env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f'usage: ') and script in done.stdout.splitlines()[0]
+    assert '--cfg-options' in done.stdout and 'Traceback' not in done.stderr + done.stdout
+    assert not (tmp_path / 'srun-was-called').exists()
+
+
+@pytest.mark.parametrize('script,argv', [('dist_test.sh', []), ('dist_test.sh', ['configs/sclip_voc21.py']),
+                                         ('slurm_test.sh', ['gpu'])])
+def test_shell_launchers_without_their_arguments_print_usage(script, argv):
+    done = subprocess.run(['bash', osp.join(REPO, 'tools', script), *argv], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2 and done.stdout == ''
+    assert done.stderr.startswith('usage: ') and done.stderr.splitlines()[1].startswith('error: ')
+
+
+# --- check_data names the config; work dirs keep no lock ------------------------------------------
+
+def test_check_data_prints_each_error_with_its_config(tmp_path, capsys):
+    from helpers import make_dataset
+    root = make_dataset('voc21', str(tmp_path / 'data'))
+    os.remove(osp.join(root, 'SegmentationClass', '2008_000002.png'))
+    configs = [osp.join(REPO, 'configs', 'sclip_voc21.py'), osp.join(REPO, 'configs', 'sclip_voc20.py')]
+    with pytest.raises(SystemExit) as exit_info:
+        load_tool('check_data').main([*configs, '--no-count', '--cfg-options',
+                                      f'test_dataloader.dataset.data_root={root}'])
+    assert exit_info.value.code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith('error: ')]
+    for config in configs:  # both configs read the broken label; each line says which one it is from
+        mine = [line for line in errors if line.startswith(f'error: {config}: ')]
+        assert mine and all('2008_000002' in line for line in mine), errors
+    assert len(errors) == sum(line.startswith(tuple(f'error: {c}: ' for c in configs)) for line in errors)
+
+
+def test_a_finished_run_keeps_no_lock_file(tmp_path, tiny_checkpoint):
+    from helpers import make_dataset, run_tool
+    root = make_dataset('voc21', str(tmp_path / 'data'))
+    work = tmp_path / 'work'
+    run_tool('configs/sclip_voc21.py', root, tiny_checkpoint, str(work))
+    assert (work / 'metrics.json').is_file() and not (work / '.lock').exists()
+
+
+def test_cell_lock_file_goes_with_its_release_and_a_second_holder_waits(tmp_path):
+    from sclip.files import CellLock
+    first, second = CellLock(str(tmp_path)), CellLock(str(tmp_path))
+    assert first.acquire() and (tmp_path / '.lock').is_file()
+    assert not second.acquire() and f'pid {os.getpid()}' in second.holder
+    stale = open(first.path, 'a+')  # opened by a third process just before the holder removes it
+    first.release()
+    assert not (tmp_path / '.lock').exists()
+    import fcntl
+    fcntl.flock(stale, fcntl.LOCK_EX | fcntl.LOCK_NB)  # that inode is free now, but no longer the lock
+    assert second.acquire() and (tmp_path / '.lock').is_file()
+    stale.close()
+    second.release()
+    assert os.listdir(tmp_path) == []
