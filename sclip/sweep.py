@@ -30,7 +30,7 @@ from .group_eval import Job, evaluate_jobs
 from .identity import REPO_DIR as REPO, run_identity
 from .logs import quiet_config
 from .options import split_values
-from .runner import load_config
+from .runner import find_config, load_config
 
 PAPER_ORDER = ['voc21', 'context60', 'coco_object', 'voc20', 'cityscapes', 'context59', 'ade20k',
                'coco_stuff164k', 'coco_stuff10k']
@@ -221,9 +221,7 @@ def run_sweep(configs: Sequence[str], axes, work_dir: str, cfg_options: Optional
     ``share``: cells that read the same images are evaluated together in one pass over the
     data (sclip/group_eval.py); otherwise one by one, each through mmengine's Runner.
     """
-    for config in configs:
-        if not osp.isfile(config):
-            raise SCLIPError(f'config {config!r} not found; pass existing files to --configs.')
+    configs = [find_config(config) for config in configs]  # relative to here, else to the repository
     cells = build_grid(configs, axes)
     ensure_writable(work_dir, 'the sweep')
     results: List[Optional[Result]] = [None] * len(cells)

@@ -120,3 +120,37 @@ def test_cell_lock_file_goes_with_its_release_and_a_second_holder_waits(tmp_path
     stale.close()
     second.release()
     assert os.listdir(tmp_path) == []
+
+
+# --- configs named relative to the repository, from any folder --------------------------------------
+
+def test_tools_find_repository_configs_from_another_folder(tmp_path, monkeypatch, tiny_checkpoint, capsys):
+    from helpers import make_dataset
+    root = make_dataset('voc21', str(tmp_path / 'data'))
+    elsewhere = tmp_path / 'elsewhere'
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    options = ['--cfg-options', f'model.clip_path={tiny_checkpoint}', f'test_dataloader.dataset.data_root={root}',
+               'test_dataloader.num_workers=0']
+    load_tool('test').main(['configs/sclip_voc21.py', *options])
+    with open(elsewhere / 'work_dirs' / 'sclip_voc21' / 'metrics.json') as f:  # the default work dir, here
+        assert json.load(f)['identity']['data']['num_images'] == 2
+    with pytest.raises(SystemExit) as exit_info:
+        load_tool('check_data').main(['configs/sclip_voc21.py', 'configs/clearclip/voc20.py', '--no-count', *options[:1],
+                                      *options[2:]])
+    assert exit_info.value.code == 0
+    assert 'configs/clearclip/voc20.py: OK (2 images checked)' in capsys.readouterr().out
+    from sclip.sweep import run_sweep
+    results = run_sweep(['configs/sclip_voc21.py'], [], str(elsewhere / 'sweep'),
+                        {'model.clip_path': tiny_checkpoint, 'test_dataloader.dataset.data_root': root,
+                         'test_dataloader.num_workers': 0}, log=lambda *_: None, quiet=True)
+    assert [r.status for r in results] == ['ok'] and osp.isfile(osp.join(results[0].work_dir, 'metrics.json'))
+    assert results[0].work_dir == osp.join(str(elsewhere / 'sweep'), 'default', 'sclip_voc21')
+
+
+def test_a_missing_config_says_where_it_looked(tmp_path, monkeypatch, capsys):
+    from helpers import run_main
+    monkeypatch.chdir(tmp_path)
+    code, err = run_main(capsys, 'configs/sclip_voc99.py')
+    assert_one_line(code, err, f"config 'configs/sclip_voc99.py' not found",
+                    str(tmp_path / 'configs' / 'sclip_voc99.py'), osp.join(REPO, 'configs', 'sclip_voc99.py'))
