@@ -154,3 +154,34 @@ def test_a_missing_config_says_where_it_looked(tmp_path, monkeypatch, capsys):
     code, err = run_main(capsys, 'configs/sclip_voc99.py')
     assert_one_line(code, err, f"config 'configs/sclip_voc99.py' not found",
                     str(tmp_path / 'configs' / 'sclip_voc99.py'), osp.join(REPO, 'configs', 'sclip_voc99.py'))
+
+
+# --- Python started beside the clone ----------------------------------------------------------------
+
+def python_beside_the_clone(tmp_path, code, *flags):
+    """Run ``code`` in the folder holding a clone of this repository named ``sclip`` (as ``git clone``
+    names it), with nothing on PYTHONPATH: what a newcomer types after cloning."""
+    holder = tmp_path / 'holder'
+    holder.mkdir()
+    (holder / 'sclip').symlink_to(REPO, target_is_directory=True)
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+    return subprocess.run([sys.executable, *flags, '-c', code], cwd=holder, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_import_beside_the_clone_gets_the_real_package(tmp_path):
+    done = python_beside_the_clone(tmp_path, 'import sclip; from mmseg.apis import init_model; '
+                                             'import sclip.runner; print(sclip.__file__); print(sclip.__version__)')
+    assert done.returncode == 0, done.stderr[-2000:]
+    path, version = done.stdout.split()
+    assert path.endswith(osp.join('sclip', '__init__.py')) and version == '0.2.0'
+    assert osp.dirname(path) != str(tmp_path / 'holder' / 'sclip')  # not the clone's top folder
+
+
+def test_import_beside_a_clone_that_is_not_installed_uses_its_package(tmp_path):
+    import sysconfig
+    site_packages = sysconfig.get_paths()['purelib']  # the libraries, without the .pth files' editable finder
+    done = python_beside_the_clone(tmp_path, f'import sys; sys.path.append({site_packages!r}); import sclip; '
+                                             'import sclip.runner; print(sclip.runner.__file__)', '-S')
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == str(tmp_path / 'holder' / 'sclip' / 'sclip' / 'runner.py')
