@@ -185,3 +185,44 @@ def test_import_beside_a_clone_that_is_not_installed_uses_its_package(tmp_path):
                                              'import sclip.runner; print(sclip.runner.__file__)', '-S')
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == str(tmp_path / 'holder' / 'sclip' / 'sclip' / 'runner.py')
+
+
+# --- paper_table finds results by identity ------------------------------------------------------------
+
+def test_paper_table_finds_a_run_with_its_own_work_dir(tmp_path, tiny_checkpoint, capsys):
+    from helpers import make_dataset, run_tool
+    root = make_dataset('voc21', str(tmp_path / 'data'))
+    metrics = run_tool('configs/sclip_voc21.py', root, tiny_checkpoint, str(tmp_path / 'results' / 'my' / 'voc'))
+    capsys.readouterr()
+    load_tool('paper_table').main(['--results-dir', str(tmp_path / 'results')])
+    ours = capsys.readouterr().out.splitlines()[3]
+    assert ours.split('|')[1].strip() == f"{metrics['mIoU']:.1f}" and ours.split('|')[2].strip() == '-'
+    from sclip.errors import SCLIPError
+    with pytest.raises(SCLIPError, match=r"no result of the clip row \(configs/sclip_<benchmark>.py "
+                                         r"model.attention.type=vanilla\)"):
+        load_tool('paper_table').main(['--results-dir', str(tmp_path / 'results'), '--method', 'clip'])
+
+
+def test_results_are_told_apart_by_config_and_overrides(tmp_path):
+    from sclip import paper
+
+    def write(folder, config, overrides, miou, finished='2026-01-01T00:00:00Z', benchmark='voc21', key='sclip'):
+        os.makedirs(tmp_path / folder)
+        identity = {'config': {'file': osp.join('/somewhere', config), 'overrides': overrides}}
+        (tmp_path / folder / 'metrics.json').write_text(json.dumps(dict(
+            mIoU=miou, config=config, benchmark=benchmark, paper_key=key, identity=identity, finished=finished)))
+
+    write('sweep/default/sclip_voc21', 'configs/sclip_voc21.py', {'model.clip_path': '/w.pt'}, 50.0)
+    write('sweep/later/sclip_voc21', 'configs/sclip_voc21.py', {}, 51.0, finished='2026-02-01T00:00:00Z')
+    write('sweep/vanilla/sclip_voc21', 'configs/sclip_voc21.py', {'model.attention.type': 'vanilla'}, 20.0)
+    write('sweep/pamr/voc21', 'configs/ablations/pamr_voc21.py', {}, 60.0)  # SCLIP's paper_key, another config
+    write('sweep/default/clearclip/voc20', 'configs/clearclip/voc20.py', {}, 80.0, benchmark='voc20',
+          key='clearclip')
+    write('elsewhere/sclip_voc20/predictions/x', 'configs/sclip_voc20.py', {}, 70.0, benchmark='voc20')
+    assert paper.collect(str(tmp_path), 'sclip') == {'voc21': 51.0}  # the newest; no file under predictions/
+    assert paper.collect(str(tmp_path), 'clip') == {'voc21': 20.0}
+    assert paper.collect(str(tmp_path), 'clearclip') == {'voc20': 80.0}
+    assert paper.collect(str(tmp_path), 'naclip') == {}
+    os.makedirs(tmp_path / 'sclip_voc21')  # the default work dir of tools/test.py comes first
+    (tmp_path / 'sclip_voc21' / 'metrics.json').write_text(json.dumps(dict(mIoU=40.0)))
+    assert paper.collect(str(tmp_path), 'sclip') == {'voc21': 40.0}

@@ -4,10 +4,12 @@
         [--cfg-options k=v ...]
 
 Reads the metrics.json of the eight benchmarks from the default work dirs of tools/test.py
-(work_dirs/sclip_<benchmark>/, work_dirs/clearclip/<benchmark>/, ...). With --run, every
-benchmark without a result of the same identity (config, weights, data, code) is run first,
-the same way as tools/test.py. --check TOL exits 1 when a benchmark is missing or differs
-from the published number by more than TOL mIoU points: what a GPU CI with the datasets runs.
+(work_dirs/sclip_<benchmark>/, work_dirs/clearclip/<benchmark>/, ...), else from wherever under
+--results-dir a metrics.json records the method's benchmark config and overrides (runs with a
+--work-dir of their own, sweep cells). With --run, every benchmark without a result of the
+same identity (config, weights, data, code) is run first, the same way as tools/test.py.
+--check TOL exits 1 when a benchmark is missing or differs from the published number by more
+than TOL mIoU points: what a GPU CI with the datasets runs.
 """
 import argparse
 import os
@@ -21,7 +23,9 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Table 1 of the paper for our results.')
-    parser.add_argument('--results-dir', default='work_dirs', help='where the benchmarks\' work dirs are (default: work_dirs)')
+    parser.add_argument('--results-dir', default='work_dirs',
+                        help='where the results are, anywhere below, found by the config and overrides each '
+                             'metrics.json records (default: work_dirs)')
     parser.add_argument('--method', default='sclip', choices=METHODS,
                         help='published row to compare with (default: sclip); clip and maskclip are the sclip '
                              'configs with model.attention.type=vanilla|maskclip, kept in <results-dir>/clip|maskclip/')
@@ -65,8 +69,10 @@ def run(args: argparse.Namespace) -> None:
                 print(f'{job.label}: {outcome.status} {outcome.how or outcome.error}')
         ours = collect(args.results_dir, args.method)
         if not ours and not args.run:
-            where = result_dir(args.results_dir, args.method, '<benchmark>')
-            raise SCLIPError(f'no metrics.json under {where!r}; run the benchmarks first or pass --run.')
+            wanted = METHOD_CONFIGS[args.method].format('<benchmark>') + ''.join(
+                f' {k}={v}' for k, v in METHOD_OVERRIDES.get(args.method, {}).items())
+            raise SCLIPError(f'no result of the {args.method} row ({wanted}) in any metrics.json under '
+                             f'{args.results_dir!r}; run the benchmarks first or pass --run.')
         published = PUBLISHED[args.method]
         print(format_table(table(ours, published)))
         print(f'published: {SOURCES[args.method]}')
