@@ -24,7 +24,9 @@ import contextlib
 import copy
 import json
 import logging
+import os
 import os.path as osp
+import shutil
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -76,6 +78,54 @@ def existing_metrics(job: Job):
     if old.get('fingerprint') == job.identity['fingerprint']:
         return metrics, []
     return None, changed_parts(old, job.identity)
+
+
+def results_by_fingerprint(folder: str) -> Dict[str, str]:
+    """fingerprint -> a ``metrics.json`` under ``folder`` holding a result of that fingerprint:
+    what a sweep can reuse whatever folder its cell had (adding a ``--set`` axis renames cells)."""
+    found: Dict[str, str] = {}
+    for root, subfolders, files in os.walk(folder):
+        subfolders[:] = sorted(d for d in subfolders if d not in ('predictions', 'vis_data'))
+        if 'metrics.json' not in files:
+            continue
+        path = osp.join(root, 'metrics.json')
+        try:
+            with open(path) as f:
+                metrics = json.load(f)
+            fingerprint = metrics['identity']['fingerprint']
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if isinstance(fingerprint, str) and 'mIoU' in metrics:
+            found.setdefault(fingerprint, path)
+    return found
+
+
+def adopt_result(job: Job, source: str) -> Optional[dict]:
+    """Copy the result at ``source`` (same fingerprint as ``job``) into the job's work dir, with
+    the job's own identity (its overrides) and ``reused_from``; its label maps too when the job
+    saves them. None when the cell is locked by another process or the copy fails."""
+    from mmengine.dist import get_rank
+    with open(source) as f:
+        payload = json.load(f)
+    old_predictions = payload.get('predictions_dir')
+    if job.out_dir and not (old_predictions and osp.isdir(old_predictions)):
+        return None  # the job wants label maps that the other cell did not keep: run it
+    payload.update(identity=job.identity, reused_from=osp.abspath(source),
+                   predictions_dir=job.out_dir if job.out_dir else None)
+    if get_rank() != 0:
+        return payload
+    lock = CellLock(job.cfg.work_dir)
+    try:
+        if not lock.acquire():
+            return None
+        if job.out_dir:
+            shutil.copytree(old_predictions, job.out_dir, dirs_exist_ok=True)
+        write_json_atomic(osp.join(job.cfg.work_dir, 'metrics.json'), payload)
+    except OSError:
+        return None
+    finally:
+        lock.release()
+    return payload
 
 
 # --- grouping ------------------------------------------------------------------------------
@@ -240,10 +290,11 @@ def run_group(jobs: List[Job], models: list, log=print, quiet: bool = True) -> L
 # --- the public entry point ----------------------------------------------------------------
 
 def evaluate_jobs(jobs: List[Job], launcher: str = 'none', log=print, share: bool = True,
-                  quiet: bool = True, on_outcome=None) -> List[Outcome]:
-    """Every job's result: reused when its fingerprint matches, else evaluated (grouped when
-    ``share``, one by one through the Runner otherwise). Never raises for a failing job;
-    ``on_outcome(index, outcome)`` is called as soon as each job is settled."""
+                  quiet: bool = True, on_outcome=None, reusable: Optional[Dict[str, str]] = None) -> List[Outcome]:
+    """Every job's result: reused when its fingerprint matches the result in its work dir, or
+    one in ``reusable`` (fingerprint -> metrics.json, e.g. ``results_by_fingerprint``), else
+    evaluated (grouped when ``share``, one by one through the Runner otherwise). Never raises
+    for a failing job; ``on_outcome(index, outcome)`` is called as soon as each job is settled."""
     from mmengine.dist import get_rank
     outcomes: List[Optional[Outcome]] = [None] * len(jobs)
 
@@ -258,6 +309,12 @@ def evaluate_jobs(jobs: List[Job], launcher: str = 'none', log=print, share: boo
         if metrics is not None:
             settle(index, Outcome('ok', metrics, 'reused'))
             continue
+        source = (reusable or {}).get(job.identity['fingerprint'])
+        if source and osp.abspath(source) != osp.abspath(osp.join(job.cfg.work_dir, 'metrics.json')):
+            metrics = adopt_result(job, source)
+            if metrics is not None:
+                settle(index, Outcome('ok', metrics, f'reused, same fingerprint as {osp.dirname(source)}'))
+                continue
         if share:  # what tools/test.py (run_test, when not shared) checks first: a bad data root is one line
             try:
                 preflight(job.cfg)

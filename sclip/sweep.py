@@ -26,7 +26,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from .config_check import closest
 from .errors import SCLIPError, one_line
 from .files import ensure_writable, write_result_text, write_text_atomic
-from .group_eval import Job, evaluate_jobs
+from .group_eval import Job, evaluate_jobs, results_by_fingerprint
 from .identity import REPO_DIR as REPO, run_identity
 from .logs import quiet_config
 from .options import split_values
@@ -253,7 +253,7 @@ def run_sweep(configs: Sequence[str], axes, work_dir: str, cfg_options: Optional
         metrics = outcome.metrics or {}
         result = Result(cell.variant, method, benchmark, cell.config, outcome.status, metrics.get('mIoU'),
                         metrics.get('aAcc'), metrics.get('mAcc'), outcome.error, job.cfg.work_dir,
-                        (metrics.get('identity') or {}).get('fingerprint', ''), outcome.how == 'reused')
+                        (metrics.get('identity') or {}).get('fingerprint', ''), outcome.how.startswith('reused'))
         if outcome.status == 'failed':
             record_failure(job.cfg.work_dir, outcome.traceback or outcome.error)
         elif outcome.status == 'ok':
@@ -265,8 +265,8 @@ def run_sweep(configs: Sequence[str], axes, work_dir: str, cfg_options: Optional
         log(f'[{index + 1}/{len(cells)}] {job.label}: {outcome.status} {detail}')
         write_tables()
 
-    if positions:
-        evaluate_jobs(jobs, launcher, log, share, quiet, on_outcome)
+    if positions:  # a cell equal to one already computed under another folder name is reused too
+        evaluate_jobs(jobs, launcher, log, share, quiet, on_outcome, reusable=results_by_fingerprint(work_dir))
     write_tables()
     done = [r for r in results if r is not None]
     write_result_text(osp.join(work_dir, 'sweep.json'), json.dumps(dict(

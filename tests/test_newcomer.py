@@ -226,3 +226,36 @@ def test_results_are_told_apart_by_config_and_overrides(tmp_path):
     os.makedirs(tmp_path / 'sclip_voc21')  # the default work dir of tools/test.py comes first
     (tmp_path / 'sclip_voc21' / 'metrics.json').write_text(json.dumps(dict(mIoU=40.0)))
     assert paper.collect(str(tmp_path), 'sclip') == {'voc21': 40.0}
+
+
+# --- a sweep reuses equal cells whatever their folder ---------------------------------------------------
+
+def test_adding_an_axis_to_a_finished_sweep_recomputes_no_equal_cell(tmp_path, tiny_checkpoint, monkeypatch):
+    from helpers import make_dataset
+    from sclip import group_eval, sweep
+    root = make_dataset('voc21', str(tmp_path / 'data'))
+    options = {'model.clip_path': tiny_checkpoint, 'test_dataloader.dataset.data_root': root,
+               'test_dataloader.num_workers': 0}
+    config, work = osp.join(REPO, 'configs', 'sclip_voc21.py'), str(tmp_path / 'sweep')
+    axes = [('model.attention.type', ['csa', 'vanilla'])]
+    first = sweep.run_sweep([config], axes, work, options, log=lambda *_: None, quiet=True)
+    assert [r.reused for r in first] == [False, False]
+    evaluated = []
+    real_run_group = group_eval.run_group
+    monkeypatch.setattr(group_eval, 'run_group', lambda jobs, *a, **k: evaluated.extend(
+        j.cfg.model.prob_thd for j in jobs) or real_run_group(jobs, *a, **k))
+    lines = []
+    axes.append(('model.prob_thd', ['0.1', '0.3']))  # 0.1 is VOC21's own value: the first two cells again
+    second = sweep.run_sweep([config], axes, work, options, log=lines.append, quiet=True)
+    assert evaluated == [0.3, 0.3]  # only the new cells ran
+    by_variant = {r.variant: r for r in second}
+    for old in first:
+        new = by_variant[f'{old.variant} model.prob_thd=0.1']
+        assert new.reused and new.work_dir != old.work_dir and new.mIoU == old.mIoU
+        assert new.fingerprint == old.fingerprint
+        with open(osp.join(new.work_dir, 'metrics.json')) as f:
+            copied = json.load(f)
+        assert copied['reused_from'] == osp.join(old.work_dir, 'metrics.json')
+        assert copied['identity']['config']['overrides']['model.prob_thd'] == 0.1
+    assert not by_variant['model.attention.type=csa model.prob_thd=0.3'].reused
+    assert any('same fingerprint as' in line for line in lines) and '2 run, 2 reused' in lines[-1]
