@@ -27,7 +27,7 @@ import logging
 import os
 import os.path as osp
 import shutil
-import time
+import sys
 import traceback
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
@@ -39,6 +39,7 @@ from .errors import SCLIPError, one_line
 from .files import CellLock, describe_os_error, ensure_writable, write_json_atomic
 from .identity import canonical, changed_parts
 from .preflight import preflight
+from .progress import Progress
 from .runner import metrics_payload, run_test, setup_launcher
 
 
@@ -266,20 +267,25 @@ def run_group(jobs: List[Job], models: list, log=print, quiet: bool = True) -> L
                         sampler=DefaultSampler(group, shuffle=False), num_workers=loader_cfg.get('num_workers', 0),
                         collate_fn=collate, persistent_workers=False)
     preprocessor = models[0].data_preprocessor
-    start, done, total = time.perf_counter(), 0, len(group)
-    world = get_world_size()
-    with torch.no_grad():
-        for batch_index, batch in enumerate(loader):
-            data = preprocessor(dict(inputs=batch['inputs'], data_samples=batch['samples'][0]), False)
-            images = data['inputs']
-            shared: dict = {}
-            for model, evaluator, samples in zip(models, evaluators, batch['samples']):
-                outputs = model.predict(images, samples, shared=shared)
-                evaluator.process(data_samples=outputs, data_batch=dict(inputs=batch['inputs'], data_samples=samples))
-            done += len(batch['inputs'])
-            if get_rank() == 0 and ((batch_index + 1) % 50 == 0 or done * world >= total):
-                rate = done * world / max(time.perf_counter() - start, 1e-9)
-                log(f'    {min(done * world, total)}/{total} images, {rate:.2f} images/s for {len(jobs)} runs')
+    done, total, world = 0, len(group), get_world_size()
+    main = get_rank() == 0
+    tty = main and sys.stdout.isatty()
+    progress = Progress(total, tty=tty, line=(lambda text: log(f'    {text} for {len(jobs)} runs'))
+                        if main and not tty else None)
+    try:
+        with torch.no_grad():
+            for batch in loader:
+                data = preprocessor(dict(inputs=batch['inputs'], data_samples=batch['samples'][0]), False)
+                images = data['inputs']
+                shared: dict = {}
+                for model, evaluator, samples in zip(models, evaluators, batch['samples']):
+                    outputs = model.predict(images, samples, shared=shared)
+                    evaluator.process(data_samples=outputs,
+                                      data_batch=dict(inputs=batch['inputs'], data_samples=samples))
+                done += len(batch['inputs'])
+                progress.update(min(done * world, total))
+    finally:
+        progress.close()
     payloads = []
     for job, evaluator in zip(jobs, evaluators):
         metrics = evaluator.evaluate(len(group))

@@ -24,6 +24,7 @@ from .errors import SCLIPError
 from .files import WRITE_ERRNOS, CellLock, describe_os_error, ensure_writable, write_json_atomic  # noqa: F401 (re-export)
 from .identity import REPO_DIR, run_identity
 from .preflight import preflight
+from .progress import close_all
 
 METRICS_SCHEMA = 2
 
@@ -231,6 +232,7 @@ def run_test(cfg: Config, out_dir: Optional[str] = None, show_dir: Optional[str]
             except OSError as error:
                 raise describe_os_error(error, osp.join(cfg.work_dir, 'metrics.json'), 'metrics.json') from None
     except BaseException as error:
+        close_all()
         _remove_failed_run_files(cfg, existing)
         cell_lock.release()
         if not work_dir_existed and osp.isdir(cfg.work_dir) and set(os.listdir(cfg.work_dir)) <= {'.lock'}:

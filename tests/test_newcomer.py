@@ -259,3 +259,121 @@ def test_adding_an_axis_to_a_finished_sweep_recomputes_no_equal_cell(tmp_path, t
         assert copied['identity']['config']['overrides']['model.prob_thd'] == 0.1
     assert not by_variant['model.attention.type=csa model.prob_thd=0.3'].reused
     assert any('same fingerprint as' in line for line in lines) and '2 run, 2 reused' in lines[-1]
+
+
+# --- no long silences ---------------------------------------------------------------------------------
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_progress_lines_are_sparse_off_a_terminal():
+    import io
+    from sclip.progress import Progress
+    clock, lines, stream = FakeClock(), [], io.StringIO()
+    progress = Progress(100, stream=stream, line=lines.append, line_every=30, clock=clock)
+    assert not progress.tty
+    for done in range(1, 101):  # one image a second
+        clock.now += 1
+        progress.update(done)
+    progress.close()
+    assert stream.getvalue() == ''  # nothing drawn in place where no terminal is
+    assert [line.split(',')[0] for line in lines] == ['progress: 1/100 images', 'progress: 31/100 images',
+                                                      'progress: 61/100 images', 'progress: 91/100 images',
+                                                      'progress: 100/100 images']
+    assert lines[1] == 'progress: 31/100 images, 1.00 images/s, 0:01:09 left'
+    assert lines[-1] == 'progress: 100/100 images, 1.00 images/s, 0:00:00 left'
+
+
+def test_progress_bar_on_a_terminal_moves_between_images():
+    import io
+    from sclip.progress import Progress
+    clock, stream = FakeClock(), io.StringIO()
+    progress = Progress(10, stream=stream, tty=True, clock=clock, ticker=False, width=10)
+    clock.now += 4
+    progress.update(2)
+    assert stream.getvalue().split('\r')[-1] == \
+        '2/10 images |##........|  20%  0.50 images/s  0:00:04 elapsed, 0:00:16 left\033[K'
+    clock.now += 2  # no image finished: the clock thread's redraw still moves elapsed time and the rate
+    progress.draw()
+    assert stream.getvalue().split('\r')[-1].startswith('2/10 images |##........|  20%  0.33 images/s  0:00:06 elapsed')
+    progress.close()
+    assert stream.getvalue().endswith('\n')
+
+
+def test_progress_clock_thread_redraws_without_updates():
+    import io
+    import time
+    from sclip.progress import Progress
+    stream = io.StringIO()
+    progress = Progress(10, stream=stream, tty=True, refresh=0.01)
+    progress.update(1)
+    redraws = stream.getvalue().count('\r')
+    deadline = time.monotonic() + 30
+    while stream.getvalue().count('\r') < redraws + 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    progress.close()
+    assert stream.getvalue().count('\r') >= redraws + 3
+
+
+def test_status_lines_clear_the_bar_and_only_print_inside_a_tool(capsys):
+    import io
+    from sclip.progress import Progress, status, status_lines
+    status('not shown: library use')
+    assert capsys.readouterr().out == ''
+    with status_lines():
+        stream = io.StringIO()
+        progress = Progress(3, stream=stream, tty=True, ticker=False)
+        status('loading something')
+        progress.close()
+    assert capsys.readouterr().out == '... loading something\n'
+    assert '\r\033[K' in stream.getvalue()  # the bar line was cleared before the status line
+
+
+def test_a_run_says_what_it_does_before_its_first_image(tmp_path, tiny_checkpoint, capsys):
+    import glob
+    from helpers import make_dataset, run_tool
+    root = make_dataset('voc21', str(tmp_path / 'data'))
+    run_tool('configs/sclip_voc21.py', root, tiny_checkpoint, str(tmp_path / 'w'))
+    out = capsys.readouterr().out
+    steps = [line for line in out.splitlines() if line.startswith('... ')]
+    assert steps[0].startswith('... loading CLIP ViT-B-16 weights') and tiny_checkpoint in steps[0]
+    assert '... evaluating 2 images' in steps
+    assert any(line.startswith('... encoding 56 class names x 80 templates') for line in steps), steps
+    log = open(glob.glob(str(tmp_path / 'w' / '*' / '*.log'))[0]).read()
+    assert 'progress: 1/2 images' in log and 'progress: 2/2 images' in log
+
+
+def test_tools_test_draws_a_bar_on_a_terminal(tmp_path, tiny_checkpoint):
+    import pty
+    from helpers import make_dataset
+    root = make_dataset('voc21', str(tmp_path / 'data'), sizes=[(60, 45)] * 3)
+    master, slave = pty.openpty()
+    env = dict(os.environ, PYTHONPATH=REPO, SCLIP_CACHE_DIR=str(tmp_path / 'cache'))
+    process = subprocess.Popen([sys.executable, osp.join(REPO, 'tools', 'test.py'), 'configs/sclip_voc21.py',
+                                '--work-dir', str(tmp_path / 'w'), '--cfg-options',
+                                f'model.clip_path={tiny_checkpoint}', f'test_dataloader.dataset.data_root={root}',
+                                'test_dataloader.num_workers=0'], stdout=slave, stderr=slave, env=env, cwd=tmp_path)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    assert process.wait(timeout=300) == 0
+    os.close(master)
+    screen = b''.join(chunks).decode(errors='replace')
+    bars = [part for part in screen.split('\r') if '|' in part and 'images/s' in part]
+    assert bars and '3/3 images |' in bars[-1] and '100%' in bars[-1] and 'left' in bars[-1], screen[-2000:]
+    assert '... loading CLIP' in screen and '... evaluating 3 images' in screen
+    assert 'progress: ' not in screen  # the sparse lines go to the log file only
+    log = open(next(p for p in (tmp_path / 'w').rglob('*.log'))).read()
+    assert 'progress: 3/3 images' in log

@@ -75,7 +75,8 @@ def main(argv=None):
 
 def run(args: argparse.Namespace) -> None:
     from sclip.logs import quiet_unless
-    with quiet_unless(args.verbose):
+    from sclip.progress import status_lines
+    with quiet_unless(args.verbose), status_lines():
         segment(args)
 
 

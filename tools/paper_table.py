@@ -44,7 +44,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> None:
     from sclip.logs import quiet_unless
-    with quiet_unless(args.verbose):
+    from sclip.progress import status_lines
+    with quiet_unless(args.verbose), status_lines():
         from sclip.errors import SCLIPError
         from sclip.options import parse_cfg_options
         if args.check is not None and not args.check >= 0:
