@@ -377,3 +377,33 @@ def test_tools_test_draws_a_bar_on_a_terminal(tmp_path, tiny_checkpoint):
     assert 'progress: ' not in screen  # the sparse lines go to the log file only
     log = open(next(p for p in (tmp_path / 'w').rglob('*.log'))).read()
     assert 'progress: 3/3 images' in log
+
+
+# --- trying it with nothing downloaded -------------------------------------------------------------
+
+def test_try_it_runs_the_whole_pipeline_and_says_the_numbers_are_meaningless(tmp_path, capsys):
+    metrics = load_tool('try_it').main(['--images', '1', '--work-dir', str(tmp_path / 'try')])
+    out = capsys.readouterr().out
+    assert out.count('MEANINGLESS') >= 3 and out.startswith('!' * 78)
+    summary = [line for line in out.splitlines() if line.startswith('mIoU ')]
+    assert summary == [f"mIoU {metrics['mIoU']:.2f}  aAcc {metrics['aAcc']:.2f}  mAcc {metrics['mAcc']:.2f}  "
+                       '(MEANINGLESS: random weights, random images)']
+    run = tmp_path / 'try' / 'run'
+    with open(run / 'metrics.json') as f:
+        written = json.load(f)
+    assert written['mIoU'] == metrics['mIoU'] and written['identity']['data']['num_images'] == 1
+    assert written['identity']['weights']['source'].endswith('random-clip-NOT-TRAINED.pt')
+    assert os.listdir(run / 'predictions') == ['2008_000002.png'] and os.listdir(run / 'pictures') == ['2008_000002.png']
+    assert not os.listdir(os.environ['SCLIP_CACHE_DIR']) or 'text' not in os.listdir(os.environ['SCLIP_CACHE_DIR'])
+
+
+def test_readme_documents_try_it():
+    readme = open(osp.join(REPO, 'README.md')).read()
+    setup = readme.split('## Set-up', 1)[1].split('##', 1)[0]
+    assert 'python tools/try_it.py' in setup and 'meaningless' in setup
+
+
+def test_test_helpers_build_with_the_package_builders():
+    import helpers
+    from sclip import synthetic
+    assert helpers.make_dataset is synthetic.make_dataset and helpers.tiny_clip is synthetic.tiny_clip

@@ -205,8 +205,7 @@ def sweep_report(args, grids) -> None:
     import shutil
     import tempfile
     import time
-    sys.path.insert(0, os.path.join(REPO, 'tests'))
-    from helpers import make_dataset
+    from sclip.synthetic import make_dataset
     from sclip.sweep import parse_axes, run_sweep
     with tempfile.TemporaryDirectory() as folder:
         os.environ.setdefault('SCLIP_CACHE_DIR', os.path.join(folder, 'cache'))
