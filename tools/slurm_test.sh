@@ -1,22 +1,10 @@
 #!/usr/bin/env bash
 # Evaluate on a slurm cluster, mmseg style:
 #   GPUS=16 bash tools/slurm_test.sh PARTITION JOB_NAME CONFIG [tools/test.py options ...]
-usage="usage: GPUS=16 bash tools/slurm_test.sh PARTITION JOB_NAME CONFIG [tools/test.py options ...]"
-for arg in "$@"; do
-    if [ "$arg" = "-h" ] || [ "$arg" = "--help" ]; then
-        echo "$usage"
-        echo "Runs tools/test.py CONFIG --launcher slurm through srun on GPUS tasks (GPUS_PER_NODE per node,"
-        echo "CPUS_PER_TASK CPUs each; SRUN_ARGS adds srun options). tools/test.py's options:"
-        echo
-        python "$(dirname "$0")/test.py" --help
-        exit 0
-    fi
-done
-if [ $# -lt 3 ]; then
-    echo "$usage" >&2
-    echo "error: pass a slurm partition, a job name and a config, e.g. bash tools/slurm_test.sh gpu sclip configs/sclip_voc21.py" >&2
-    exit 2
-fi
+source "$(dirname "$0")/launcher_help.sh"
+launcher_help "usage: GPUS=16 bash tools/slurm_test.sh PARTITION JOB_NAME CONFIG [tools/test.py options ...]" \
+    "Runs tools/test.py CONFIG --launcher slurm through srun on GPUS tasks (GPUS_PER_NODE per node, CPUS_PER_TASK CPUs each; SRUN_ARGS adds srun options)." \
+    3 "pass a slurm partition, a job name and a config, e.g. bash tools/slurm_test.sh gpu sclip configs/sclip_voc21.py" "$@"
 set -x
 
 PARTITION=$1
