@@ -30,6 +30,7 @@ from .group_eval import Job, evaluate_jobs, results_by_fingerprint
 from .identity import REPO_DIR as REPO, run_identity
 from .logs import quiet_config
 from .options import split_values
+from .progress import status
 from .runner import find_config, load_config
 
 PAPER_ORDER = ['voc21', 'context60', 'coco_object', 'voc20', 'cityscapes', 'context59', 'ade20k',
@@ -224,6 +225,7 @@ def run_sweep(configs: Sequence[str], axes, work_dir: str, cfg_options: Optional
     configs = [find_config(config) for config in configs]  # relative to here, else to the repository
     cells = build_grid(configs, axes)
     ensure_writable(work_dir, 'the sweep')
+    status(f'{len(cells)} cell{"s" * (len(cells) != 1)}: reading each config and its identity')
     results: List[Optional[Result]] = [None] * len(cells)
     jobs, positions = [], []
     for index, cell in enumerate(cells):
