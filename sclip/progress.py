@@ -33,7 +33,8 @@ def status_lines(enabled: bool = True):
 
 
 def is_main_process() -> bool:
-    return os.environ.get('RANK', '0') == '0'
+    """Rank 0 of torchrun (RANK) or of slurm (SLURM_PROCID, before mmengine sets RANK), or alone."""
+    return os.environ.get('RANK', os.environ.get('SLURM_PROCID', '0')) == '0'
 
 
 def status(message: str) -> None:
