@@ -65,7 +65,8 @@ def official_agreement(config, weights, precision, device='cpu', **options) -> f
         mean = torch.tensor([122.771, 116.746, 104.094]).view(3, 1, 1)
         std = torch.tensor([68.501, 66.632, 70.323]).view(3, 1, 1)
         image = ((raw[[2, 1, 0]].float() - mean) / std)[None].to(device)
-        official = build(config, weights, 'official', **options).to(device)  # the weights as clip.load casts them
+        # the weights as clip.load casts them (the same model when it runs the official casts)
+        official = model if model.official else build(config, weights, 'official', **options).to(device)
         clip = official.text_model
         clip.visual = official.backbone.visual
         try:
