@@ -28,8 +28,8 @@ SC-CLIP, ResCLIP, ProxyCLIP; 9 benchmarks each; configs/demo and configs/ablatio
    as its ``vfm_features`` (tests/test_vfm.py checks it against its own official transcription).
    The benchmark's real class file is used except where PAMR runs (NACLIP + PAMR; ResCLIP's
    feedback pass): 10 PAMR steps over 150 queries cost about a minute per image on two cores,
-   so those configs use the first 12 lines (ResCLIP: 24) of their real file (two names at most
-   per line).
+   so those configs use the first 12 lines of their real file (two names at most per line);
+   INPUT_CHOICES lists the few configs given another image seed or more lines, and why.
    One more test per method runs a full-size random ViT-B/16.
 2b. Mutations: for every method, a copy with one official detail changed (``prob_thd`` or
    ``area_thd`` dropped, a class's names averaged instead of maxed, PAMR dropped, the last
@@ -58,7 +58,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import pytest
 import torch
 
-from helpers import REPO, label_spread, structured_image, write_multihead_checkpoint
+from helpers import REPO, label_spread, structured_image, write_multihead_checkpoint, write_openai_checkpoint
 from official import clearclip, common, naclip, proxyclip, resclip, scclip, sclip
 from sclip.runner import load_config as parse_config
 
@@ -79,12 +79,16 @@ ORACLES = {'sclip': sclip, 'clearclip': clearclip, 'naclip': naclip, 'naclip_pam
 PARSER = {'sclip': 'sclip', 'clearclip': 'clearclip', 'naclip': 'naclip', 'naclip_pamr': 'naclip',
           'scclip': 'scclip', 'resclip': 'resclip', 'proxyclip': 'proxyclip'}
 PAMR_FAMILIES = ('naclip_pamr', 'resclip')  # run PAMR: a reduced class file (see the module docstring)
-# lines of the reduced class file: ResCLIP's feedback makes confident maps; with fewer than ~20
-# classes no pixel falls under its 0.1 probability threshold
-REDUCED_LINES = {'resclip': 24}
-# the structured image's seed: SC-CLIP's and ResCLIP's aggregations smooth the map, and on seed 3
-# some of their configs' maps are near-constant (the spread is asserted on every config)
-IMAGE_SEEDS = {'scclip': 11, 'resclip': 11}
+# Inputs differ from the default (structured image seed 3; reduced class files of 12 lines) where
+# the default gives a near-constant official map (SC-CLIP's aggregations smooth it) or a
+# threshold no pixel falls under (ResCLIP's feedback makes confident maps; with fewer than ~20
+# classes no pixel is under 0.1): asserted by the spread check and the mutations below.
+INPUT_CHOICES = {'scclip/ade20k': dict(seed=11), 'scclip/voc21': dict(seed=11), 'scclip/coco_object': dict(seed=11),
+                 'resclip/context60': dict(seed=11, lines=24)}
+
+
+def input_choice(family: str, cfg, key: str, default):
+    return INPUT_CHOICES.get(f'{family}/{cfg.benchmark}', {}).get(key, default)
 BENCHMARKS = ('ade20k', 'cityscapes', 'coco_object', 'coco_stuff10k', 'coco_stuff164k', 'context59', 'context60',
               'voc20', 'voc21')
 CONFIGS: List[Tuple[str, str]] = sorted(
@@ -435,6 +439,15 @@ def weights(tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
+def plain_weights(tmp_path_factory, weights):
+    """A plain random 12-block CLIP (width 64, one head, OpenAI's layout) for the tests that
+    compare two paths of ours (batched and simple) or padded windows: no label spread is needed
+    there, and the sharpened model's fused attention rounds SC-CLIP's outlier decisions apart."""
+    folder = tmp_path_factory.mktemp('plain_weights')
+    return dict(clip=write_openai_checkpoint(str(folder / 'clip12.pt'), width=64, layers=12), dino=weights['dino'])
+
+
+@pytest.fixture(scope='module')
 def text_cache(tmp_path_factory):
     """One text-embedding cache for the module: each class file is encoded once."""
     return str(tmp_path_factory.mktemp('fidelity_text_cache'))
@@ -459,14 +472,15 @@ def reduced_class_files(tmp_path_factory):
 
 
 def model_options(family: str, cfg, weights: dict, text_cache: str, reduced_class_files) -> dict:
-    options = {'model.clip_path': weights['clip'], 'model.arch': weights['arch'], 'model.precision': 'fp32',
-               'model.text_cache_dir': text_cache}
+    options = {'model.clip_path': weights['clip'], 'model.precision': 'fp32', 'model.text_cache_dir': text_cache}
+    if weights.get('arch'):
+        options['model.arch'] = weights['arch']
     if family == 'proxyclip':
         options.update({'model.vfm.checkpoint': weights['dino'], 'model.vfm.tiny': True})
     if family in PAMR_FAMILIES:
         model = segmentor_settings(cfg)
         options['model.class_names'] = reduced_class_files(model['class_names'], model['class_name_separator'],
-                                                           REDUCED_LINES.get(family, 12))
+                                                           input_choice(family, cfg, 'lines', 12))
     return options
 
 
@@ -588,7 +602,7 @@ def compare(family: str, path: str, weights, text_cache, reduced_class_files) ->
     model = build(path, options, fused_attention=False, slide_mode='simple')
     check_class_parsing(family, model)
     size, original = input_shapes(cfg, portrait=BENCHMARKS.index(cfg.benchmark) % 2 == 1)
-    raw = structured_image(size, seed=IMAGE_SEEDS.get(family, 3))
+    raw = structured_image(size, seed=input_choice(family, cfg, 'seed', 3))
     received = []  # (normalised image, query logits) as set_prediction receives them
     ours, our_logits = run_ours(model, raw, original, received)
     official, official_logits = run_official(family, model, TRANSLATE[family](cfg), raw, original)
@@ -730,11 +744,11 @@ def test_a_mutated_method_fails_the_comparison(family, bench, mutation, weights,
 
 @pytest.mark.parametrize('family,path', [(f, p) for f, p in CONFIGS if osp.basename(p) == 'voc21.py'
                                          and f in ('clearclip', 'proxyclip')], ids=['clearclip', 'proxyclip'])
-def test_padded_windows_predict_the_official_labels(family, path, weights, text_cache, reduced_class_files):
+def test_padded_windows_predict_the_official_labels(family, path, plain_weights, text_cache, reduced_class_files):
     """An image smaller than the crop: ClearCLIP pads its window to a multiple of 16, ProxyCLIP
     to a multiple of 56 (a square one: ProxyCLIP's official code fails on others)."""
     cfg = load_config(path)
-    model = build(path, model_options(family, cfg, weights, text_cache, reduced_class_files),
+    model = build(path, model_options(family, cfg, plain_weights, text_cache, reduced_class_files),
                   fused_attention=False, slide_mode='simple')
     size = (200, 300) if family == 'clearclip' else (300, 300)
     raw = synthetic_image(size, seed=5)
@@ -837,14 +851,14 @@ def random_images(model, seed: int = 0) -> List[torch.Tensor]:
 
 
 @pytest.mark.parametrize('family,path', CONFIGS, ids=IDS)
-def test_batched_equals_simple(family, path, weights, text_cache, reduced_class_files):
+def test_batched_equals_simple(family, path, plain_weights, text_cache, reduced_class_files):
     """Several images of different sizes in one call; the class file is irrelevant here (both
     paths are ours), so every config uses a reduced one. ProxyCLIP's VFM stays unfused: see
     test_proxyclip_fused_vfm_flips_only_a_few_mask_entries."""
     cfg = load_config(path)
     model = segmentor_settings(cfg)
-    options = dict(model_options(family, cfg, weights, text_cache, reduced_class_files),
-                   **{'model.class_names': reduced_class_files(model['class_names'], model['class_name_separator'])})
+    options = dict(model_options(family, cfg, plain_weights, text_cache, reduced_class_files),
+                   **{'model.class_names': reduced_class_files(model['class_names'], model['class_name_separator'], 3)})
     if family == 'proxyclip':
         options['model.vfm.fused'] = False
     fast = build(path, options, slide_mode='batched', window_batch_size=4, fused_attention=True)
@@ -852,7 +866,7 @@ def test_batched_equals_simple(family, path, weights, text_cache, reduced_class_
     compare_paths(fast, random_images(fast))
 
 
-def test_proxyclip_fused_vfm_flips_only_a_few_mask_entries(weights, text_cache, reduced_class_files):
+def test_proxyclip_fused_vfm_flips_only_a_few_mask_entries(plain_weights, text_cache, reduced_class_files):
     """The fused VFM (PyTorch SDPA, opt-in: model.vfm.fused=True) changes the VFM features by rounding;
     ProxyCLIP masks similarities below ``beta * mean`` with -inf, so a pair that rounding moves
     across the threshold changes the attention by a step. Measured: up to 1.6e-4 on 0.3 % of the
@@ -861,8 +875,8 @@ def test_proxyclip_fused_vfm_flips_only_a_few_mask_entries(weights, text_cache, 
     path = osp.join(REPO, 'configs/proxyclip/ade20k.py')
     cfg = load_config(path)
     model = segmentor_settings(cfg)
-    options = dict(model_options('proxyclip', cfg, weights, text_cache, reduced_class_files),
-                   **{'model.class_names': reduced_class_files(model['class_names'], model['class_name_separator'])})
+    options = dict(model_options('proxyclip', cfg, plain_weights, text_cache, reduced_class_files),
+                   **{'model.class_names': reduced_class_files(model['class_names'], model['class_name_separator'], 3)})
     default = build(path, options, slide_mode='batched', window_batch_size=4, fused_attention=True)
     assert not default.backbone.method.vfm.fused  # the official explicit attention by default
     fast = build(path, dict(options, **{'model.vfm.fused': True}), slide_mode='batched', window_batch_size=4,
@@ -884,12 +898,12 @@ PER_WINDOW = {'scclip': 'configs/scclip/ade20k.py', 'resclip': 'configs/resclip/
 
 @pytest.mark.parametrize('family', list(PER_WINDOW))
 @pytest.mark.parametrize('fused', [False, True])
-def test_each_window_of_a_batch_is_computed_alone(family, fused, weights, text_cache, reduced_class_files):
+def test_each_window_of_a_batch_is_computed_alone(family, fused, plain_weights, text_cache, reduced_class_files):
     """Three different windows in one pass give each window's features alone: catches a mean,
     quantile, maximum or normalisation taken over the batch instead of per window."""
     path = osp.join(REPO, PER_WINDOW[family])
     cfg = load_config(path)
-    model = build(path, model_options(family, cfg, weights, text_cache, reduced_class_files),
+    model = build(path, model_options(family, cfg, plain_weights, text_cache, reduced_class_files),
                   fused_attention=fused)
     crop = model.slide_crop[0]
     generator = torch.Generator().manual_seed(11)
