@@ -38,6 +38,8 @@ PUBLISHED: Dict[str, Dict[str, float]] = {
                     context59=36.8, ade20k=18.0, coco_stuff164k=24.7, average=41.4),
     'proxyclip': dict(voc21=61.3, context60=35.3, coco_object=37.5, cityscapes=38.1, ade20k=20.2,
                       average=42.3),
+    'gem': dict(voc21=56.9, context60=32.6, coco_object=31.1, voc20=79.9, cityscapes=30.8,
+                context59=35.9, ade20k=15.7, coco_stuff164k=23.7, average=38.3),
 }
 # Where each published row comes from (ViT-B/16, OpenAI weights, no PAMR unless named).
 SOURCES: Dict[str, str] = {
@@ -51,6 +53,9 @@ SOURCES: Dict[str, str] = {
     'resclip': 'ResCLIP README figures, NACLIP + ResCLIP row (CVPR 2025)',
     'proxyclip': 'ProxyCLIP paper (ECCV 2024), CLIP ViT-B/16 + DINO ViT-B/8; VOC20, Context59 and '
                  'COCO-Stuff not verified',
+    'gem': 'FreeCP README (chenqi1126/FreeCP @ 6946aa7), "Results" table, GEM row (the GEM baseline as FreeCP '
+           'reports it, ViT-B/16; the evaluation harness is not stated there). GEM\'s own paper evaluates '
+           'VOC, Pascal Context and ADE20K under its own protocol; those numbers are not tabulated here',
 }
 # Published averages with PAMR (per-benchmark numbers not tabulated here).
 PUBLISHED_AVERAGE_ONLY = {'sclip+pamr': 40.1}
@@ -59,13 +64,14 @@ METHOD_CONFIGS = {'sclip': 'configs/sclip_{}.py', 'clip': 'configs/sclip_{}.py',
                   'maskclip': 'configs/sclip_{}.py', 'clearclip': 'configs/clearclip/{}.py',
                   'naclip': 'configs/naclip/{}.py', 'naclip+pamr': 'configs/naclip_pamr/{}.py',
                   'scclip': 'configs/scclip/{}.py', 'resclip': 'configs/resclip/{}.py',
-                  'proxyclip': 'configs/proxyclip/{}.py'}
+                  'proxyclip': 'configs/proxyclip/{}.py', 'gem': 'configs/gem/{}.py'}
 # The official code each method's configs follow (repository @ commit).
 OFFICIAL_CODE = {
     'sclip': 'wangf3014/SCLIP @ b56bd30', 'clearclip': 'mc-lan/ClearCLIP @ ad68a40',
     'naclip': 'sinahmr/NACLIP @ 0cac3a6', 'naclip+pamr': 'sinahmr/NACLIP @ 0cac3a6',
     'scclip': 'SuleBai/SC-CLIP @ 0417ba9', 'resclip': 'yvhangyang/ResCLIP @ 0e085f7',
     'proxyclip': 'mc-lan/ProxyCLIP @ e7b767f',
+    'gem': "WalBouss/GEM @ 5fa677c on ClearCLIP's benchmark harness (mc-lan/ClearCLIP @ ad68a40)",
 }
 
 
@@ -108,6 +114,7 @@ OFFICIAL_SETUP: Dict[str, Tuple[int, Dict[str, int], str, Dict[str, str]]] = {
     'scclip': (336, dict(cityscapes=560), '224/112', {}),
     'resclip': (336, dict(cityscapes=560), '224/112', dict(voc21='whole image', voc20='whole image')),
     'proxyclip': (336, dict(ade20k=448, cityscapes=448), '336/112', dict(cityscapes='224/112')),
+    'gem': (448, {}, '448/224', dict(cityscapes='224/224')),  # ClearCLIP's harness
 }
 OFFICIAL_SETUP['naclip+pamr'] = OFFICIAL_SETUP['naclip']
 BACKBONE = 'CLIP ViT-B/16 (OpenAI)'
@@ -202,6 +209,12 @@ def _provenance() -> None:
         'proxyclip': dict(paper=_numbers('proxyclip', _paper('proxyclip'),
                                          'ProxyCLIP paper (ECCV 2024), CLIP ViT-B/16 + DINO ViT-B/8 row',
                                          protocol=PAPER_PROTOCOL, backbone='CLIP ViT-B/16 (OpenAI) + DINO ViT-B/8')),
+        # GEM's repository reports no benchmark numbers, and its paper other protocols; these are
+        # FreeCP's own evaluation of GEM (its baseline row), not a quote of GEM's authors
+        'gem': dict(paper=_numbers('gem', _paper('gem'),
+                                   'GEM evaluated by FreeCP: chenqi1126/FreeCP README.md line 108 @ 6946aa7 '
+                                   '(GEM row of its results table)',
+                                   protocol="FreeCP's evaluation of GEM (harness not stated)")),
     })
 
 
