@@ -28,7 +28,8 @@ SC-CLIP, ResCLIP, ProxyCLIP; 9 benchmarks each; configs/demo and configs/ablatio
    as its ``vfm_features`` (tests/test_vfm.py checks it against its own official transcription).
    The benchmark's real class file is used except where PAMR runs (NACLIP + PAMR; ResCLIP's
    feedback pass): 10 PAMR steps over 150 queries cost about a minute per image on two cores,
-   so those configs use the first 12 lines of their real file (two names at most per line);
+   so those configs use the first 12 lines (ResCLIP, whose feedback pass runs PAMR per window: 3)
+   of their real file (two names at most per line);
    INPUT_CHOICES lists the few configs given another image seed or more lines, and why.
    One more test per method runs a full-size random ViT-B/16.
 2b. Mutations: for every method, a copy with one official detail changed (``prob_thd`` or
@@ -82,9 +83,12 @@ PAMR_FAMILIES = ('naclip_pamr', 'resclip')  # run PAMR: a reduced class file (se
 # Inputs differ from the default (structured image seed 3; reduced class files of 12 lines) where
 # the default gives a near-constant official map (SC-CLIP's aggregations smooth it) or a
 # threshold no pixel falls under (ResCLIP's feedback makes confident maps; with fewer than ~20
-# classes no pixel is under 0.1): asserted by the spread check and the mutations below.
+# classes no pixel is under 0.1; on 3 classes its whole-image resize order is invisible):
+# asserted by the spread check and the mutations below.
+# lines of the reduced class files: ResCLIP's feedback PAMR costs in proportion to the classes
+REDUCED_LINES = {'naclip_pamr': 12, 'resclip': 3}
 INPUT_CHOICES = {'scclip/ade20k': dict(seed=11), 'scclip/voc21': dict(seed=11), 'scclip/coco_object': dict(seed=11),
-                 'resclip/context60': dict(seed=11, lines=24)}
+                 'resclip/context60': dict(seed=11, lines=24), 'resclip/voc21': dict(lines=12)}
 
 
 def input_choice(family: str, cfg, key: str, default):
@@ -456,7 +460,7 @@ def text_cache(tmp_path_factory):
 @pytest.fixture(scope='module')
 def reduced_class_files(tmp_path_factory):
     """``path -> path``: the first ``lines`` lines of a real class file, two names at most per
-    line (more than 10 classes, so that a probability threshold of 0.1 can bite)."""
+    line (more than 10 classes where a probability threshold of 0.1 must be able to bite)."""
     folder = tmp_path_factory.mktemp('reduced_class_files')
     made: Dict[Tuple[str, str, int], str] = {}
 
@@ -480,7 +484,7 @@ def model_options(family: str, cfg, weights: dict, text_cache: str, reduced_clas
     if family in PAMR_FAMILIES:
         model = segmentor_settings(cfg)
         options['model.class_names'] = reduced_class_files(model['class_names'], model['class_name_separator'],
-                                                           input_choice(family, cfg, 'lines', 12))
+                                                           input_choice(family, cfg, 'lines', REDUCED_LINES[family]))
     return options
 
 
