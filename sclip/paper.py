@@ -9,6 +9,7 @@ configs follow where there is one, else the paper's, each with its source and se
 from __future__ import annotations
 
 import json
+import os
 import os.path as osp
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
@@ -56,6 +57,8 @@ SOURCES: Dict[str, str] = {
     'gem': 'FreeCP README (chenqi1126/FreeCP @ 6946aa7), "Results" table, GEM row (the GEM baseline as FreeCP '
            'reports it, ViT-B/16; the evaluation harness is not stated there). GEM\'s own paper evaluates '
            'VOC, Pascal Context and ADE20K under its own protocol; those numbers are not tabulated here',
+    'fsa': 'FSA paper (ICCV 2025, arXiv 2508.20265), ProxyCLIP + FSA rows: no number recorded, none could be '
+           'verified here (the README at dbd2da5 reports none)',
 }
 # Published averages with PAMR (per-benchmark numbers not tabulated here).
 PUBLISHED_AVERAGE_ONLY = {'sclip+pamr': 40.1}
@@ -64,7 +67,7 @@ METHOD_CONFIGS = {'sclip': 'configs/sclip_{}.py', 'clip': 'configs/sclip_{}.py',
                   'maskclip': 'configs/sclip_{}.py', 'clearclip': 'configs/clearclip/{}.py',
                   'naclip': 'configs/naclip/{}.py', 'naclip+pamr': 'configs/naclip_pamr/{}.py',
                   'scclip': 'configs/scclip/{}.py', 'resclip': 'configs/resclip/{}.py',
-                  'proxyclip': 'configs/proxyclip/{}.py', 'gem': 'configs/gem/{}.py'}
+                  'proxyclip': 'configs/proxyclip/{}.py', 'gem': 'configs/gem/{}.py', 'fsa': 'configs/fsa/{}.py'}
 # The official code each method's configs follow (repository @ commit).
 OFFICIAL_CODE = {
     'sclip': 'wangf3014/SCLIP @ b56bd30', 'clearclip': 'mc-lan/ClearCLIP @ ad68a40',
@@ -72,6 +75,7 @@ OFFICIAL_CODE = {
     'scclip': 'SuleBai/SC-CLIP @ 0417ba9', 'resclip': 'yvhangyang/ResCLIP @ 0e085f7',
     'proxyclip': 'mc-lan/ProxyCLIP @ e7b767f',
     'gem': "WalBouss/GEM @ 5fa677c on ClearCLIP's benchmark harness (mc-lan/ClearCLIP @ ad68a40)",
+    'fsa': 'chi-chi-zx/FSA @ dbd2da5',
 }
 
 
@@ -115,6 +119,7 @@ OFFICIAL_SETUP: Dict[str, Tuple[int, Dict[str, int], str, Dict[str, str]]] = {
     'resclip': (336, dict(cityscapes=560), '224/112', dict(voc21='whole image', voc20='whole image')),
     'proxyclip': (336, dict(ade20k=448, cityscapes=448), '336/112', dict(cityscapes='224/112')),
     'gem': (448, {}, '448/224', dict(cityscapes='224/224')),  # ClearCLIP's harness
+    'fsa': (336, dict(ade20k=448, cityscapes=448), '336/112', dict(cityscapes='224/80')),
 }
 OFFICIAL_SETUP['naclip+pamr'] = OFFICIAL_SETUP['naclip']
 BACKBONE = 'CLIP ViT-B/16 (OpenAI)'
@@ -281,14 +286,59 @@ def paper_row(config_key: Optional[str], overrides: Optional[dict]) -> Optional[
     return None
 
 
-def collect(results_dir: str, method: str = 'sclip') -> Dict[str, float]:
-    """mIoU by benchmark from each ``<result_dir>/metrics.json``; a result that was run as
-    another row (e.g. SCLIP's numbers under the CLIP row) is refused in one line."""
-    from .errors import SCLIPError
+def row_benchmark(metrics: dict, method: str) -> Optional[str]:
+    """The Table 1 benchmark a ``metrics.json`` is a result of for ``method``'s row, by the
+    identity it records (its config is the row's benchmark config, its overrides make this
+    row), or None."""
+    identity = metrics.get('identity') if isinstance(metrics.get('identity'), dict) else {}
+    config = (identity.get('config') or {}) if isinstance(identity.get('config'), dict) else {}
+    benchmark, filename = metrics.get('benchmark'), config.get('file') or metrics.get('config')
+    if benchmark not in dict(TABLE1_COLUMNS) or not isinstance(filename, str) or 'mIoU' not in metrics:
+        return None
+    expected = METHOD_CONFIGS[method].format(benchmark)
+    if not ('/' + filename.replace(osp.sep, '/')).endswith('/' + expected):
+        return None
+    return benchmark if paper_row(metrics.get('paper_key'), config.get('overrides')) == method else None
+
+
+def find_results(results_dir: str, method: str) -> Dict[str, str]:
+    """benchmark -> the ``metrics.json`` of ``method``'s row under ``results_dir``: the default
+    work dir of tools/test.py when it holds one, else any ``metrics.json`` anywhere below whose
+    recorded identity is the row's (a ``--work-dir`` of one's choice, a sweep's cell); the most
+    recently finished of several."""
     found = {}
     for benchmark, _ in TABLE1_COLUMNS:
         path = osp.join(result_dir(results_dir, method, benchmark), 'metrics.json')
         if osp.isfile(path):
+            found[benchmark] = path
+    candidates: Dict[str, list] = {}
+    for folder, subfolders, files in os.walk(results_dir):
+        subfolders[:] = sorted(d for d in subfolders if d not in ('predictions', 'vis_data'))
+        path = osp.join(folder, 'metrics.json')
+        if 'metrics.json' not in files or path in found.values():
+            continue
+        try:
+            with open(path) as f:
+                metrics = json.load(f)
+        except (OSError, ValueError):
+            continue
+        benchmark = row_benchmark(metrics, method) if isinstance(metrics, dict) else None
+        if benchmark is not None and benchmark not in found:
+            candidates.setdefault(benchmark, []).append((str(metrics.get('finished') or ''), path))
+    found.update({benchmark: max(items)[1] for benchmark, items in candidates.items()})
+    return found
+
+
+def collect(results_dir: str, method: str = 'sclip') -> Dict[str, float]:
+    """mIoU by benchmark from each result of ``find_results``; a result in the row's default
+    work dir that was run as another row (e.g. SCLIP's numbers under the CLIP row) is refused
+    in one line."""
+    from .errors import SCLIPError
+    found = {}
+    paths = find_results(results_dir, method)
+    for benchmark, _ in TABLE1_COLUMNS:
+        path = paths.get(benchmark)
+        if path is not None:
             with open(path) as f:
                 metrics = json.load(f)
             identity = metrics.get('identity') if isinstance(metrics.get('identity'), dict) else None

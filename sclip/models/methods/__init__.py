@@ -7,13 +7,15 @@
 | resclip     | ResCLIP                                  | resclip.py    |
 | proxyclip   | ProxyCLIP (with a foundation model)      | proxyclip.py  |
 | gem         | GEM (self-self attention ensemble)       | gem.py        |
+| fsa         | FSA, plugged into ProxyCLIP              | fsa.py        |
 """
 from .base import METHODS, Method, TextSide, build_method, register_method
+from .fsa import FSA
 from .gem import GEM
 from .last_block import LastBlockAttention
 from .proxyclip import ProxyCLIP
 from .resclip import ResCLIP
 from .scclip import SCCLIP
 
-__all__ = ['METHODS', 'Method', 'TextSide', 'build_method', 'register_method', 'GEM', 'LastBlockAttention',
+__all__ = ['METHODS', 'Method', 'TextSide', 'build_method', 'register_method', 'FSA', 'GEM', 'LastBlockAttention',
            'ProxyCLIP', 'ResCLIP', 'SCCLIP']
