@@ -10,7 +10,8 @@ import os.path as osp
 from typing import List, Optional, Sequence, Tuple
 
 from ..errors import SCLIPError
-from .common import check_read, check_write, choose_splits, copy_pair, files_with_suffix, first_folder, open_text, run_parallel, same_folder
+from .common import (check_read, check_write, choose_splits, copy_pair, files_with_suffix, first_folder, open_text,
+                     run_parallel, same_folder)
 
 VOC_SPLITS = ('train', 'val', 'trainval')
 VOC_SPLIT_DIR = osp.join('ImageSets', 'Segmentation')
