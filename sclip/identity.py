@@ -75,6 +75,10 @@ def _read_hash_cache() -> Dict[str, str]:
 
 
 def _hash_file(path: str) -> str:
+    size = os.path.getsize(path)
+    if size > 1 << 26:  # seconds for a real checkpoint: say so (once, then cached)
+        from .progress import status
+        status(f'hashing {path} ({size / 2 ** 20:.0f} MiB) for the run\'s identity, once')
     digest = hashlib.sha256()
     with open(path, 'rb') as f:
         for block in iter(lambda: f.read(1 << 22), b''):
