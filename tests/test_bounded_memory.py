@@ -11,7 +11,6 @@ import sys
 import pytest
 import torch
 import torch.nn.functional as F
-from mmengine.structures import PixelData  # noqa: F401  (mmseg's data samples)
 from mmseg.structures import SegDataSample
 
 from helpers import REPO

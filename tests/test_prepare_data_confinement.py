@@ -11,7 +11,6 @@ import time
 
 import numpy as np
 import pytest
-from PIL import Image
 from scipy.io import savemat
 
 from helpers import REPO
