@@ -21,6 +21,9 @@ def describe(error: BaseException) -> str:
         # mmseg's LoadAnnotations decodes labels from bytes, so the error cannot name the file
         return 'a label file could not be decoded (corrupt or not an image); run ' \
                'tools/check_data.py with this config to find it.'
+    if 'weights only load failed' in str(error).lower() or type(error).__name__ == 'UnpicklingError':
+        from .errors import load_failure_reason  # never relay torch's advice to unpickle the file's code
+        return f'a checkpoint could not be loaded: {load_failure_reason(error)}; pass a file of tensors.'
     if isinstance(error, FileNotFoundError):
         return f'{message}; check the paths in the config or --cfg-options.'
     return ''

@@ -35,6 +35,7 @@ from typing import Dict, List, Optional
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from . import predictions
 from .errors import SCLIPError, one_line
 from .files import CellLock, describe_os_error, ensure_writable, write_json_atomic
 from .identity import canonical, changed_parts
@@ -375,6 +376,8 @@ def evaluate_jobs(jobs: List[Job], launcher: str = 'none', log=print, share: boo
                 members, models = [], []
                 for index in (pending[i] for i in group):
                     try:
+                        if jobs[index].out_dir and get_rank() == 0:
+                            predictions.claim(jobs[index].out_dir, jobs[index].identity['fingerprint'])
                         models.append(builder.build(jobs[index]))
                         members.append(index)
                     except KeyboardInterrupt:
@@ -401,6 +404,11 @@ def evaluate_jobs(jobs: List[Job], launcher: str = 'none', log=print, share: boo
                         path = osp.join(jobs[index].cfg.work_dir, 'metrics.json')
                         try:
                             write_json_atomic(path, payload)
+                            if jobs[index].out_dir:
+                                predictions.seal(jobs[index].out_dir, jobs[index].identity['fingerprint'])
+                        except SCLIPError as error:
+                            settle(index, Outcome('failed', error=str(error)))
+                            continue
                         except OSError as error:
                             settle(index, Outcome('failed', error=str(describe_os_error(error, path, 'metrics.json'))))
                             continue

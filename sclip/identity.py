@@ -3,8 +3,8 @@
 Why: a number is only meaningful with the run it belongs to. Every ``metrics.json`` carries
 this identity; a sweep or ``paper_table.py --run`` reuses an existing result only when its
 fingerprint equals the fingerprint of the run it would start, and otherwise says what changed.
-File hashes of large checkpoints are cached by (path, size, mtime) so computing an identity
-stays cheap.
+File hashes (checkpoints, every listed image and label) are cached by (path, size, mtime,
+inode) so computing an identity stays cheap.
 """
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import json
 import os
 import os.path as osp
 import subprocess
-from typing import Dict, Optional
+import time
+from typing import Dict, List, Optional
 
 from mmengine import Config
 
@@ -52,38 +53,83 @@ def _hash_cache_path() -> str:
     return osp.join(root, 'file_hashes.json')
 
 
-def file_sha256(path: str) -> Optional[str]:
-    """sha256 of a file, cached by (real path, size, mtime); None when it is not a file."""
-    if not path or not osp.isfile(osp.expanduser(str(path))):
-        return None
-    real = osp.realpath(osp.expanduser(str(path)))
-    stat = os.stat(real)
-    key = f'{real}:{stat.st_size}:{stat.st_mtime_ns}'
-    cache_file = _hash_cache_path()
+# A file modified this recently may still change within its timestamp's granularity without
+# its mtime moving: its hash is computed but not cached (git's "racily clean" entries).
+RACY_SECONDS = 2.0
+_SEP = '\0'
+
+
+def _read_hash_cache() -> Dict[str, str]:
+    """{'real path NUL size NUL mtime_ns NUL inode': sha256}; a damaged or foreign file, or any
+    entry that is not a sha256, is ignored (and rebuilt on the next write)."""
     try:
-        with open(cache_file) as f:
+        with open(_hash_cache_path()) as f:
             cache = json.load(f)
     except (OSError, ValueError):
-        cache = {}
+        return {}
     if not isinstance(cache, dict):
-        cache = {}  # not ours (or damaged): rebuilt
-    cached = cache.get(key)
-    if isinstance(cached, str) and len(cached) == 64:
-        return cached
-    if stat.st_size > 1 << 26:  # seconds for a real checkpoint: say so (once, then cached)
+        return {}
+    return {key: value for key, value in cache.items()
+            if isinstance(value, str) and len(value) == 64 and key.count(_SEP) == 3
+            and all(c in '0123456789abcdef' for c in value)}
+
+
+def _hash_file(path: str) -> str:
+    size = os.path.getsize(path)
+    if size > 1 << 26:  # seconds for a real checkpoint: say so (once, then cached)
         from .progress import status
-        status(f'hashing {real} ({stat.st_size / 2 ** 20:.0f} MiB) for the run\'s identity, once')
+        status(f'hashing {path} ({size / 2 ** 20:.0f} MiB) for the run\'s identity, once')
     digest = hashlib.sha256()
-    with open(real, 'rb') as f:
+    with open(path, 'rb') as f:
         for block in iter(lambda: f.read(1 << 22), b''):
             digest.update(block)
-    cache[key] = digest.hexdigest()
-    try:
-        from .files import write_text_atomic
-        write_text_atomic(cache_file, json.dumps(cache))
-    except OSError:
-        pass  # a cache that cannot be written only costs time
-    return cache[key]
+    return digest.hexdigest()
+
+
+def content_sha256s(paths) -> List[Optional[str]]:
+    """sha256 of each file's content (None: not a file), cached by (real path, size, mtime_ns,
+    inode) in ``$SCLIP_CACHE_DIR/file_hashes.json`` so an unchanged file is never read again.
+
+    Why content: an image or label edited in place at the same size (an uncompressed PNG, a
+    re-saved JPEG) changes what a run measures; sizes and names would not notice. The cache
+    is read once and written once (atomically) per call, one entry per path."""
+    cache, added, digests = None, {}, []
+    now = time.time()
+    for path in paths:
+        real = osp.realpath(osp.expanduser(str(path))) if path else ''
+        try:
+            stat = os.stat(real) if real else None
+        except OSError:
+            stat = None
+        if stat is None or not osp.isfile(real):
+            digests.append(None)
+            continue
+        if cache is None:
+            cache = _read_hash_cache()
+        key = _SEP.join((real, str(stat.st_size), str(stat.st_mtime_ns), str(stat.st_ino)))
+        digest = cache.get(key) or added.get(key)
+        if digest is None:
+            digest = _hash_file(real)
+            if now - stat.st_mtime > RACY_SECONDS:
+                added[key] = digest
+        digests.append(digest)
+    if added:
+        fresh = {key.split(_SEP, 1)[0] for key in added}
+        kept = {key: value for key, value in cache.items() if key.split(_SEP, 1)[0] not in fresh}
+        kept.update(added)  # one entry per path: an edited file's old entry goes
+        try:
+            from .files import write_text_atomic
+            write_text_atomic(_hash_cache_path(), json.dumps(kept))
+        except OSError:
+            pass  # a cache that cannot be written only costs time
+    return digests
+
+
+def file_sha256(path: str) -> Optional[str]:
+    """sha256 of a file's content (cached, see ``content_sha256s``); None when it is not a file."""
+    if not path:
+        return None
+    return content_sha256s([path])[0]
 
 
 def source_sha256() -> str:
@@ -149,22 +195,16 @@ def data_identity(cfg: Config) -> dict:
 
 
 def files_sha256(pairs, root: str) -> str:
-    """sha256 over the listed image/label files: names (relative to the data root) and sizes.
+    """sha256 over the listed image/label files: names (relative to the data root) and contents.
 
-    Why: a split file edited in place, an image renamed or replaced by another of another size
-    changes what a run measures while the root, split name and count stay the same. Sizes, not
-    contents: hashing a whole dataset on every resume would cost minutes; mtimes would make a
-    copied dataset look new."""
+    Why: a split file edited in place, an image renamed, replaced, or edited in place at the same
+    size changes what a run measures while the root, split name and count stay the same. Contents
+    are hashed once per file and cached by path, size, mtime and inode (``content_sha256s``): an
+    unchanged dataset costs one stat per file, and a copied dataset keeps its identity."""
+    listed = [path for paths in pairs for path in paths if path is not None]
     digest = hashlib.sha256()
-    for paths in pairs:
-        for path in paths:
-            if path is None:
-                continue
-            try:
-                size = os.stat(path).st_size
-            except OSError:
-                size = -1
-            digest.update(f'{osp.relpath(path, root or ".")}\0{size}\n'.encode())
+    for path, content in zip(listed, content_sha256s(listed)):
+        digest.update(f'{osp.relpath(path, root or ".")}\0{content or "missing"}\n'.encode())
     return digest.hexdigest()
 
 

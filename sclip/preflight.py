@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import os.path as osp
+import zipfile
 
 from mmengine import Config
 
@@ -53,11 +54,31 @@ def check_class_names(cfg: Config) -> None:
 
 
 def check_weights(cfg: Config) -> None:
+    from .models.clip_loader import check_arch_name
+    check_arch_name(cfg.get('model', {}).get('arch', 'ViT-B-16'))
+    check_load_from(cfg)
     pretrained = cfg.get('model', {}).get('pretrained')
     if pretrained and (os.sep in str(pretrained) or str(pretrained).endswith(('.pt', '.pth', '.bin'))):
         if not osp.isfile(osp.expanduser(str(pretrained))):
             raise SCLIPError(f'model.clip_path={pretrained!r}: file not found; pass an existing '
                              "checkpoint or 'openai' to download OpenAI's weights.")
+
+
+def check_load_from(cfg: Config) -> None:
+    """``load_from`` (mmengine's checkpoint into the whole model) exists and holds only tensors:
+    torch would otherwise stop with a traceback advising to unpickle the file's code."""
+    path = cfg.get('load_from')
+    if not path:
+        return
+    if not osp.isfile(osp.expanduser(str(path))):
+        raise SCLIPError(f'load_from={path!r}: file not found; pass an existing checkpoint or leave load_from unset.')
+    import torch
+    from .errors import load_failure_reason
+    try:
+        torch.load(osp.expanduser(str(path)), map_location='cpu', weights_only=True, mmap=zipfile.is_zipfile(path))
+    except Exception as error:  # noqa: BLE001 - corrupt file, unsafe pickle, not a checkpoint
+        raise SCLIPError(f'load_from={path!r} could not be read as a checkpoint ({load_failure_reason(error)[:200]}); '
+                         'pass a torch.save file of tensors (a state dict) or leave load_from unset.') from None
 
 
 def preflight(cfg: Config, check_files: bool = True) -> None:

@@ -20,6 +20,7 @@ import torch
 from mmengine import Config
 
 from . import compat  # noqa: F401
+from . import predictions
 from .errors import SCLIPError
 from .files import WRITE_ERRNOS, CellLock, describe_os_error, ensure_writable, write_json_atomic  # noqa: F401 (re-export)
 from .identity import REPO_DIR, run_identity
@@ -215,6 +216,8 @@ def run_test(cfg: Config, out_dir: Optional[str] = None, show_dir: Optional[str]
         for folder, what, option in ((out_dir, 'predictions', '--out'), (show_dir, 'pictures', '--show-dir')):
             if folder:
                 ensure_writable(folder, what, option)
+        if out_dir:
+            predictions.claim(out_dir, identity['fingerprint'])
         ensure_writable(cfg.work_dir)
         if lock:
             cell_lock.__enter__()
@@ -231,6 +234,8 @@ def run_test(cfg: Config, out_dir: Optional[str] = None, show_dir: Optional[str]
                 write_json_atomic(osp.join(cfg.work_dir, 'metrics.json'), payload)
             except OSError as error:
                 raise describe_os_error(error, osp.join(cfg.work_dir, 'metrics.json'), 'metrics.json') from None
+            if out_dir:
+                predictions.seal(out_dir, identity['fingerprint'])
     except BaseException as error:
         close_all()
         _remove_failed_run_files(cfg, existing)

@@ -170,6 +170,7 @@ def markdown_table(results: List[Result]) -> str:
         rows.setdefault(row_label(result), {})[result.benchmark] = result
     lines = ['| variant | ' + ' | '.join(benchmarks) + ' | average |',
              '|---|' + '---|' * (len(benchmarks) + 1)]
+    partial = False
     for label, cells in rows.items():
         values = []
         for benchmark in benchmarks:
@@ -178,8 +179,15 @@ def markdown_table(results: List[Result]) -> str:
         scores = [cells[b].mIoU for b in benchmarks if b in cells and cells[b].status == 'ok']
         complete = len(scores) == len(benchmarks)
         average = f'{sum(scores) / len(scores):.2f}' if complete and scores else ''
+        partial = partial or not average
         lines.append(f'| {label} | ' + ' | '.join(values) + f' | {average} |')
+    if partial:
+        lines += ['', PARTIAL_NOTE]
     return '\n'.join(lines) + '\n'
+
+
+PARTIAL_NOTE = ('The average is left empty in a row with a benchmark missing, failed or still pending (a sweep '
+                'still running or killed): it is never an average over a subset of the benchmarks.')
 
 
 def csv_text(results: List[Result]) -> str:
@@ -245,9 +253,14 @@ def run_sweep(configs: Sequence[str], axes, work_dir: str, cfg_options: Optional
         positions.append((index, method, benchmark))
 
     def write_tables() -> None:
+        """results.csv: the settled cells; results.md: every cell, unsettled ones 'pending', so a
+        killed sweep's table shows what is missing instead of averaging what finished."""
         done = [r for r in results if r is not None]
+        labels = {index: (method, benchmark) for index, method, benchmark in positions}
+        grid = [result or Result(cells[index].variant, *labels[index], cells[index].config, 'pending')
+                for index, result in enumerate(results) if result is not None or index in labels]
         write_result_text(osp.join(work_dir, 'results.csv'), csv_text(done), 'the sweep table')
-        write_result_text(osp.join(work_dir, 'results.md'), markdown_table(done), 'the sweep table')
+        write_result_text(osp.join(work_dir, 'results.md'), markdown_table(grid), 'the sweep table')
 
     def on_outcome(position: int, outcome) -> None:
         index, method, benchmark = positions[position]

@@ -671,6 +671,7 @@ def test_damaged_file_hash_cache_is_rebuilt(tmp_path, monkeypatch, content):
     (tmp_path / 'cache' / 'file_hashes.json').write_text(content)
     target = tmp_path / 'weights.pt'
     target.write_bytes(b'weights')
+    os.utime(target, (1e9, 1e9))  # not written just now: a racily recent file is hashed but not cached
     assert file_sha256(str(target)) == sha256_file(str(target))
     with open(tmp_path / 'cache' / 'file_hashes.json') as f:
         assert sha256_file(str(target)) in json.load(f).values()

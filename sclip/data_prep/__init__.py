@@ -16,6 +16,7 @@ from .cityscapes import prepare_cityscapes
 from .coco_object import prepare_coco_object
 from .coco_stuff import prepare_coco_stuff164k
 from .coco_stuff10k import prepare_coco_stuff10k
+from .common import confined
 from .context459 import prepare_context459
 from .no_conversion import prepare_ade20k, prepare_voc
 from .pascal_context import prepare_pascal_context
@@ -40,4 +41,5 @@ def prepare(benchmark: str, src: str, dst: str, workers: int = 4,
         raise SCLIPError(f'unknown benchmark {benchmark!r}; choose one of {", ".join(PREPARERS)}.')
     if not osp.isdir(src):
         raise SCLIPError(f'{src}: SRC folder not found; pass the folder where the download was unpacked.')
-    return PREPARERS[benchmark](src, dst, workers=workers, splits=splits)
+    with confined(src, dst):
+        return PREPARERS[benchmark](src, dst, workers=workers, splits=splits)

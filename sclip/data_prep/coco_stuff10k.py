@@ -17,7 +17,8 @@ import numpy as np
 
 from ..errors import SCLIPError
 from .coco_stuff import RAW_TO_TRAIN, STUFF_SUFFIX
-from .common import choose_splits, copy_file, first_folder, lookup_table, read_mat, run_parallel, write_label_png
+from .common import (choose_splits, copy_file, first_folder, lookup_table, open_text, read_mat, run_parallel,
+                     write_label_png)
 
 RAW1_TO_TRAIN1 = {0: 0, **{raw + 1: train + 1 for raw, train in RAW_TO_TRAIN.items()}}
 RAW1_TO_TRAIN1_LUT = lookup_table(RAW1_TO_TRAIN1)
@@ -33,7 +34,7 @@ def release_root(src: str) -> str:
 
 
 def read_list(path: str) -> List[str]:
-    with open(path) as f:
+    with open_text(path) as f:
         return [line.strip() for line in f if line.strip()]
 
 

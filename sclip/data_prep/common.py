@@ -3,15 +3,24 @@
 Why: a conversion runs over thousands of downloaded files. A corrupt one must stop it with
 one line naming that file (``SCLIPError``), and a killed or failed run must never leave a
 half-written label behind that a later evaluation would read as valid; so every output is
-written to a temporary file in the same folder and renamed into place.
+written to a temporary file in the same folder and renamed into place. Downloads are not
+trusted: inside ``confined(src, dst)`` every path read is resolved (symlinks, ``../``) and must
+lie in SRC or DST, every path written in DST, and the worker processes end with their parent.
 """
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import errno
+import filecmp
 import os
 import os.path as osp
 import shutil
+import signal
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple, TypeVar
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -28,7 +37,60 @@ def reason(error: BaseException) -> str:
     return f'{type(error).__name__}: {text[0]}' if text else type(error).__name__
 
 
+# --- confinement: what a conversion may read and write ------------------------------------------
+
+_ROOTS: Dict[str, Tuple[str, ...]] = {'read': (), 'write': ()}
+
+
+@contextlib.contextmanager
+def confined(src: str, dst: str):
+    """Inside, reads must resolve into SRC or DST (converters read what they wrote) and writes into DST."""
+    previous = dict(_ROOTS)
+    set_roots({'read': (osp.realpath(src), osp.realpath(dst)), 'write': (osp.realpath(dst),)})
+    try:
+        yield
+    finally:
+        set_roots(previous)
+
+
+def set_roots(roots: Dict[str, Tuple[str, ...]]) -> None:
+    _ROOTS.update(roots)
+
+
+def _inside(real: str, roots: Sequence[str]) -> bool:
+    return any(real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
+
+
+def check_read(path: str) -> str:
+    """``path``, when it resolves into SRC or DST; else one line (a ``../`` entry of a split or list
+    file, or a symlink in the download pointing out of it, is never followed)."""
+    if _ROOTS['read']:
+        real = osp.realpath(path)
+        if not _inside(real, _ROOTS['read']):
+            raise SCLIPError(f'{path}: resolves to {real}, outside SRC and DST ({" and ".join(_ROOTS["read"])}); '
+                             'a ../ entry in a split or list file or a symlink out of the download is not '
+                             'followed: fix or remove it.')
+    return path
+
+
+def check_write(path: str) -> str:
+    """``path``, when it resolves into DST; else one line (nothing is written outside DST)."""
+    if _ROOTS['write']:
+        real = osp.realpath(path)
+        if not _inside(real, _ROOTS['write']):
+            raise SCLIPError(f'{path}: resolves to {real}, outside DST {_ROOTS["write"][0]}; nothing is written '
+                             'there: fix the ../ entry of the split or list file, or the symlink in DST.')
+    return path
+
+
+def open_text(path: str):
+    """A split or list file, opened for reading once ``check_read`` allows it."""
+    require_file(path)
+    return open(path)
+
+
 def require_file(path: str) -> None:
+    check_read(path)
     if not osp.isfile(path):
         raise SCLIPError(f'{path}: not found; check the source folder (see data/README.md).')
 
@@ -68,13 +130,23 @@ def temporary_path(path: str) -> str:
     return osp.join(folder, f'.{name}.{os.getpid()}.tmp')
 
 
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
 def write_atomically(path: str, write: Callable[[str], None]) -> None:
-    """Call ``write(temporary path)`` then rename it to ``path``; never leaves a partial file."""
-    os.makedirs(osp.dirname(path) or '.', exist_ok=True)
+    """Call ``write(temporary path)`` then rename it to ``path``; never leaves a partial file.
+    A read-only or full DST is one line naming the file."""
+    check_write(path)
     tmp = temporary_path(path)
     try:
+        os.makedirs(osp.dirname(path) or '.', exist_ok=True)
         write(tmp)
         os.replace(tmp, path)
+    except OSError as error:
+        if error.errno not in WRITE_ERRNOS:
+            raise
+        from ..files import describe_os_error
+        raise describe_os_error(error, path, 'the prepared data', 'DST') from None
     finally:
         if osp.exists(tmp):
             os.remove(tmp)
@@ -87,9 +159,11 @@ def write_label_png(label: np.ndarray, path: str) -> str:
 
 
 def copy_file(src: str, dst: str) -> str:
-    """Copy ``src`` to ``dst`` unless ``dst`` already has the same size (re-runs are cheap)."""
+    """Copy ``src`` to ``dst`` unless ``dst`` already holds the same bytes (a differing file of the
+    same size is replaced: sizes alone would keep a stale or tampered copy)."""
     require_file(src)
-    if not (osp.isfile(dst) and osp.getsize(dst) == osp.getsize(src)):
+    check_write(dst)
+    if not (osp.isfile(dst) and osp.getsize(dst) == osp.getsize(src) and filecmp.cmp(src, dst, shallow=False)):
         write_atomically(dst, lambda tmp: shutil.copyfile(src, tmp))
     return dst
 
@@ -146,11 +220,34 @@ def choose_splits(requested: Optional[Sequence[str]], available: Sequence[str], 
     return list(available)
 
 
+def _end_with_parent(parent: int) -> None:
+    """In a worker: die when the parent process dies (killed, terminated), never write on alone.
+    Linux: the kernel's parent-death signal; elsewhere: a thread watching the parent's id."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(0.2)
+            os._exit(1)
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+
+def _worker_start(parent: int, roots: Dict[str, Tuple[str, ...]]) -> None:
+    _end_with_parent(parent)
+    set_roots(roots)
+
+
 def run_parallel(function: Callable[[Task], Result], tasks: Sequence[Task], workers: int) -> List[Result]:
-    """``[function(t) for t in tasks]`` on ``workers`` processes; the first error cancels the rest."""
+    """``[function(t) for t in tasks]`` on ``workers`` processes; the first error cancels the rest.
+    Workers keep the confinement and end with this process."""
     if workers <= 1 or len(tasks) < 2:
         return [function(task) for task in tasks]
-    pool = ProcessPoolExecutor(min(workers, len(tasks)))
+    pool = ProcessPoolExecutor(min(workers, len(tasks)), initializer=_worker_start,
+                               initargs=(os.getpid(), dict(_ROOTS)))
     try:
         chunk = max(1, min(64, len(tasks) // (4 * workers)))
         return list(pool.map(function, tasks, chunksize=chunk))

@@ -10,7 +10,8 @@ import os.path as osp
 from typing import List, Optional, Sequence, Tuple
 
 from ..errors import SCLIPError
-from .common import choose_splits, copy_pair, files_with_suffix, first_folder, run_parallel, same_folder
+from .common import (check_read, check_write, choose_splits, copy_pair, files_with_suffix, first_folder, open_text,
+                     run_parallel, same_folder)
 
 VOC_SPLITS = ('train', 'val', 'trainval')
 VOC_SPLIT_DIR = osp.join('ImageSets', 'Segmentation')
@@ -19,6 +20,9 @@ ADE_SPLITS = ('training', 'validation')
 
 def check_pairs(pairs: Sequence[Tuple[str, str]], what: str) -> None:
     """SCLIPError naming the first missing file of ``pairs`` (source, destination)."""
+    for src, dst in pairs:  # a ../ entry or a symlink out of SRC or into elsewhere: one line, before any copy
+        check_read(src)
+        check_write(dst)
     missing = [src for src, _ in pairs if not osp.isfile(src)]
     if missing:
         raise SCLIPError(f'{missing[0]}: not found ({len(missing)} files of {what} missing); '
@@ -44,7 +48,7 @@ def prepare_voc(src: str, dst: str, workers: int = 4, splits: Optional[Sequence[
     for split in choose_splits(splits, available, osp.join(root, VOC_SPLIT_DIR)):
         split_file = osp.join(VOC_SPLIT_DIR, f'{split}.txt')
         pairs.append((osp.join(root, split_file), osp.join(dst, split_file)))
-        with open(osp.join(root, split_file)) as f:
+        with open_text(osp.join(root, split_file)) as f:
             ids.update(line.strip() for line in f if line.strip())
     for i in sorted(ids):
         for folder, suffix in (('JPEGImages', '.jpg'), ('SegmentationClass', '.png')):

@@ -30,7 +30,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import SCLIPError
-from .common import choose_splits, first_folder, read_mat, run_parallel, write_atomically, write_label_png
+from .common import choose_splits, first_folder, open_text, read_mat, run_parallel, write_atomically, write_label_png
 
 CONTEXT59_CLASSES = (
     'aeroplane', 'bag', 'bed', 'bedclothes', 'bench', 'bicycle', 'bird', 'boat', 'book', 'bottle', 'building',
@@ -51,7 +51,7 @@ _LABEL_LINE = re.compile(r'^\s*(\d+)\s*:\s*(.+?)\s*$')
 def read_label_names(path: str) -> Dict[int, str]:
     """``{id: name}`` from the release's labels.txt (``<id>: <name>`` per line)."""
     names = {}
-    with open(path) as f:
+    with open_text(path) as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -106,14 +106,14 @@ def release_folders(src: str) -> Tuple[str, str]:
 
 
 def read_ids(path: str) -> List[str]:
-    with open(path) as f:
+    with open_text(path) as f:
         return [line.split()[0] for line in f if line.strip()]
 
 
 def ids_from_json(path: str) -> Dict[str, List[str]]:
     """``{phase: sorted image ids}`` from the Detail API's trainval_merged.json."""
     try:
-        with open(path) as f:
+        with open_text(path) as f:
             images = json.load(f)['images']
         phases: Dict[str, List[str]] = {}
         for image in images:

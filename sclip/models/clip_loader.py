@@ -149,13 +149,28 @@ def check_arch_agrees(model: torch.nn.Module, arch: Optional[str], path: str) ->
                          f'{arch} weights.')
 
 
+def check_arch_name(arch: Optional[str]) -> None:
+    """``model.arch`` names an open_clip architecture, whatever the weights: an unknown name
+    would be recorded in every result's identity while the weights decide the model."""
+    import open_clip
+    if not arch:
+        return
+    known = open_clip.list_models()
+    if arch not in known:
+        from ..config_check import closest
+        normal = {name.lower(): name for name in known}  # 'vit-b-16', 'ViT-B/16 ' -> 'ViT-B-16'
+        same = normal.get(str(arch).strip().lower().replace('/', '-'))
+        hint = f'; did you mean {same!r}?' if same else closest(str(arch), known)
+        vits = [name for name in known if name.startswith('ViT-')]
+        raise SCLIPError(f'model.arch={arch!r} is not an open_clip architecture{hint}; '
+                         f'known ViTs: {", ".join(vits)} (all: open_clip.list_models()).')
+
+
 def load_tagged_clip(arch: str, tag: str, cache_dir: Optional[str] = None) -> torch.nn.Module:
     """Build an open_clip model by name and pretrained tag, downloading weights if needed."""
     import open_clip
 
-    if arch not in open_clip.list_models():
-        raise SCLIPError(f'model.arch={arch!r} is not an open_clip model name; '
-                         'see open_clip.list_models() (e.g. ViT-B-16, ViT-L-14).')
+    check_arch_name(arch)
     tag_cfg = open_clip.get_pretrained_cfg(arch, tag)
     if not tag_cfg:
         known = ', '.join(open_clip.list_pretrained_tags_by_model(arch)) or 'none'
@@ -257,6 +272,7 @@ def _load_clip(pretrained: str, arch: Optional[str] = 'ViT-B-16', clip_format: s
     if not pretrained:
         raise SCLIPError("model.clip_path is empty: set it to 'openai' or to a local checkpoint path.")
     pretrained = os.path.expanduser(str(pretrained))
+    check_arch_name(arch)
     from ..progress import status
     status(f'loading CLIP {arch} weights ({pretrained})')
     if os.path.isfile(pretrained):

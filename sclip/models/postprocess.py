@@ -15,9 +15,11 @@ import torch
 from torch import Tensor
 
 
-def class_scores(logits: Tensor, query_class: Tensor, num_classes: int, logit_scale: float) -> Tensor:
-    """(Q, H, W) cosine logits -> (C, H, W) class scores (max over each class's names)."""
-    probs = (logits * logit_scale).softmax(dim=0)
+def class_scores(logits: Tensor, query_class: Tensor, num_classes: int, logit_scale: float,
+                 aligned: bool = False) -> Tensor:
+    """(Q, H, W) cosine logits -> (C, H, W) class scores (max over each class's names).
+    ``aligned``: softmax through ``aligned_softmax`` (for tiles of a larger map)."""
+    probs = aligned_softmax(logits * logit_scale) if aligned else (logits * logit_scale).softmax(dim=0)
     if probs.shape[0] == num_classes:
         return probs
     ranges = contiguous_ranges(query_class)
@@ -26,6 +28,23 @@ def class_scores(logits: Tensor, query_class: Tensor, num_classes: int, logit_sc
     index = query_class.to(probs.device).view(-1, 1, 1).expand_as(probs)
     scores = probs.new_zeros((num_classes,) + probs.shape[1:])
     return scores.scatter_reduce(0, index, probs, reduce='amax', include_self=True)
+
+
+def aligned_softmax(logits: Tensor) -> Tensor:
+    """Softmax over dim 0 of a tile, every pixel through the kernel's vectorised arithmetic.
+
+    Why: the CPU kernel computes each pixel alone, with its vector code except in the scalar
+    tail of each thread's range, whose exp may differ in the last bit. Padding the tile's pixels
+    to a multiple of 64 per thread leaves no tail inside it, so a tile's probabilities are
+    those of the whole map, bar the few pixels that the whole map's own thread split sends
+    through the scalar tail (which already differ between machines of other thread counts)."""
+    rows = logits.shape[0]
+    flat = logits.reshape(rows, -1)
+    count = flat.shape[1]
+    pad = -count % (64 * max(torch.get_num_threads(), 1)) if flat.device.type == 'cpu' else 0
+    if pad:
+        flat = torch.nn.functional.pad(flat, (0, pad))
+    return flat.softmax(dim=0)[:, :count].reshape(logits.shape)
 
 
 def contiguous_ranges(query_class: Tensor):
@@ -44,13 +63,22 @@ def contiguous_ranges(query_class: Tensor):
 
 def suppress_small_areas(scores: Tensor, area_thd: float, bg_idx: int = 0) -> Tensor:
     """Zero the scores of non-background classes covering ``<= area_thd`` of the foreground."""
-    num_classes = scores.shape[0]
+    return scores * area_keep(argmax_areas(scores), area_thd, bg_idx, scores.dtype).view(-1, 1, 1)
+
+
+def argmax_areas(scores: Tensor) -> Tensor:
+    """Pixels won by each class, (C,) integers."""
     # max(dim).indices is argmax (the first maximum), several times faster over dim 0
-    area = torch.bincount(scores.max(dim=0)[1].flatten(), minlength=num_classes).to(scores.dtype)
-    foreground = torch.ones(num_classes, dtype=torch.bool, device=scores.device)
+    return torch.bincount(scores.max(dim=0)[1].flatten(), minlength=scores.shape[0])
+
+
+def area_keep(areas: Tensor, area_thd: float, bg_idx: int, dtype: torch.dtype) -> Tensor:
+    """(C,) 1 for the classes ``suppress_small_areas`` keeps, 0 for the others."""
+    area = areas.to(dtype)
+    foreground = torch.ones(area.shape[0], dtype=torch.bool, device=area.device)
     foreground[bg_idx] = False
     keep = (area > area_thd * area[foreground].sum()) | ~foreground
-    return scores * keep.to(scores.dtype).view(-1, 1, 1)
+    return keep.to(dtype)
 
 
 def predict_labels(logits: Tensor, query_class: Tensor, num_classes: int, logit_scale: float,
@@ -63,3 +91,47 @@ def predict_labels(logits: Tensor, query_class: Tensor, num_classes: int, logit_
     best, labels = scores.max(dim=0, keepdim=True)
     labels[best < prob_thd] = bg_idx
     return scores, labels
+
+
+def upsampled_columns(logits: Tensor, size: Tuple[int, int], tile_width: int):
+    """``F.interpolate(logits[None], size, 'bilinear')[0]`` as (first column, (Q, H, w) tile)
+    pairs: bilinear interpolation is separable (the columns first at the input's height, then
+    the rows of each column tile), and a tile of columns needs only its columns of the first
+    pass. The values are those of the whole interpolation, in most sizes bit for bit, else to
+    float32 rounding (the kernel's vector and scalar code round differently). Only for float32
+    (half precision would round between the passes)."""
+    import torch.nn.functional as F
+    height, width = size
+    rows = F.interpolate(logits[None], size=(logits.shape[-2], width), mode='bilinear', align_corners=False)
+    for start in range(0, width, tile_width):
+        stop = min(start + tile_width, width)
+        yield start, F.interpolate(rows[..., start:stop], size=(height, stop - start), mode='bilinear',
+                                   align_corners=False)[0]
+
+
+def predict_labels_tiled(logits: Tensor, size: Tuple[int, int], query_class: Tensor, num_classes: int,
+                         logit_scale: float, prob_thd: float = 0.0, area_thd: Optional[float] = None,
+                         bg_idx: int = 0, tile_width: int = 64) -> Tensor:
+    """The label map (1, H, W) of ``predict_labels(F.interpolate(logits, size), ...)``, computed
+    by column tiles of ``tile_width``: memory of one tile's (Q, H, tile_width) maps instead of
+    the whole image's, for images whose full-resolution scores would not fit. Same labels as
+    the whole map (its scores to float32 rounding: a pixel can differ only where two classes,
+    or a class and ``prob_thd``, tie to the last bit). ``area_thd`` needs the whole image's
+    argmax areas first: a first pass over the tiles counts them."""
+    def tiles():
+        for start, tile in upsampled_columns(logits, size, tile_width):
+            yield start, class_scores(tile, query_class, num_classes, logit_scale, aligned=True)
+    keep = None
+    if area_thd is not None:
+        areas = torch.zeros(num_classes, dtype=torch.long, device=logits.device)
+        for _, scores in tiles():
+            areas += argmax_areas(scores)
+        keep = area_keep(areas, area_thd, bg_idx, logits.dtype).view(-1, 1, 1)
+    labels = torch.empty((1,) + tuple(size), dtype=torch.long, device=logits.device)
+    for start, scores in tiles():
+        if keep is not None:
+            scores = scores * keep
+        best, tile_labels = scores.max(dim=0, keepdim=True)
+        tile_labels[best < prob_thd] = bg_idx
+        labels[..., start:start + tile_labels.shape[-1]] = tile_labels
+    return labels

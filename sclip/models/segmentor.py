@@ -13,6 +13,7 @@ import functools
 import json
 import logging
 import os
+from dataclasses import dataclass
 from typing import List, Optional, Sequence, Union
 
 import torch
@@ -31,7 +32,7 @@ from .backbone import CLIPDenseViT
 from .clip_loader import load_clip
 from .methods import TextSide
 from .pamr import PAMR
-from .postprocess import predict_labels
+from .postprocess import predict_labels, predict_labels_tiled
 from .precision import PRECISIONS, resolve_precision, to_official_fp16
 from .sliding_window import slide_inference
 from .text_classifier import default_cache_dir, load_or_build, resolve_templates, tensor_checksum
@@ -72,6 +73,33 @@ def resolve_weights(clip_path: Optional[str], pretrained: Optional[str]) -> str:
     return str(weights)
 
 
+@dataclass
+class DeferredUpsample:
+    """Per-query logits (Q, h, w) whose bilinear upsampling to ``size`` would not fit
+    ``memory_budget_mb``: post-processed by column tiles of ``tile_width`` (postprocess.py)."""
+    logits: Tensor
+    size: tuple
+    tile_width: int
+
+    def full(self) -> Tensor:
+        return F.interpolate(self.logits[None], size=self.size, mode='bilinear', align_corners=False)[0]
+
+
+def available_memory(device: torch.device) -> Optional[int]:
+    """Bytes a run can still allocate on ``device`` (None when unknown)."""
+    if device.type == 'cuda':
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
+    try:
+        with open('/proc/meminfo') as f:
+            for line in f:
+                if line.startswith('MemAvailable:'):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 @MODELS.register_module()
 class SCLIPSegmentor(BaseSegmentor):
     """Training-free CLIP segmentor (SCLIP and its successors).
@@ -99,6 +127,8 @@ class SCLIPSegmentor(BaseSegmentor):
             (``'via_input'``: NACLIP, ResCLIP).
         slide_mode: ``'batched'`` (fast) or ``'simple'`` (one window at a time, for checking).
         window_batch_size: windows per forward pass; ``None`` derives it from ``memory_budget_mb``.
+        memory_budget_mb: bounds the windows per pass and the post-processing at the original
+            size: above it, labels are computed by column tiles (the same labels; no seg_logits).
         fused_attention: use fused scaled-dot-product attention where identical.
         precision: ``'auto'`` (default): the official numerics of the machine, i.e. ``'official'``
             where CUDA is available and ``'fp32'`` otherwise (precision.py); ``'official'``: the
@@ -210,6 +240,7 @@ class SCLIPSegmentor(BaseSegmentor):
         if window_batch_size is None and crop > 0:
             window_batch_size = windows_per_chunk(self.backbone.vit, self.slide_crop, memory_budget_mb)
         self.window_batch_size = int(window_batch_size or 1)
+        self.memory_budget_mb = float(memory_budget_mb)
         self.official_cast_input = bool(official_cast_input)
         self._attach_vfm(vfm, crop)
         # what decides this model's patch features besides CLIP's weights and the windows
@@ -337,7 +368,8 @@ class SCLIPSegmentor(BaseSegmentor):
     def encode_decode(self, inputs: Tensor, batch_data_samples=None) -> Tensor:
         """Per-query logits at input resolution (B, Q, H, W)."""
         images = list(inputs)
-        return torch.stack(self.query_logits(images, [tuple(image.shape[-2:]) for image in images]))
+        logits = self.query_logits(images, [tuple(image.shape[-2:]) for image in images])
+        return torch.stack([item.full() if isinstance(item, DeferredUpsample) else item for item in logits])
 
     def query_logits(self, images: List[Tensor], sizes: List[tuple], shared=None) -> List[Tensor]:
         """Per-query logits (Q, h, w) of each normalised image (3, H, W), resized to ``sizes``.
@@ -363,20 +395,65 @@ class SCLIPSegmentor(BaseSegmentor):
 
         def resize(logits: Tensor, size) -> Tensor:
             return F.interpolate(logits[None], size=size, mode='bilinear', align_corners=False)[0]
+
+        def to_size(logits: Tensor, size):  # the original size: deferred when too large to hold
+            tile_width = self.column_tile_width(logits, size)
+            return DeferredUpsample(logits, tuple(size), tile_width) if tile_width else resize(logits, size)
         if self.slide_crop[0] <= 0:
             out = []
             for index, (image, size) in enumerate(zip(images, sizes)):
                 logits = self.patch_logits(image[None], shared, ('whole', index, tuple(image.shape), image.dtype))[0]
                 if self.whole_image_upsample == 'via_input':
                     logits = resize(logits, image.shape[-2:])
-                out.append(resize(logits, size))
+                out.append(to_size(logits, size))
             return out
         batch = self.window_batch_size if self.slide_mode == 'batched' else 1
         geometry = (self.slide_crop, self.slide_stride, tuple(tuple(i.shape) for i in images), images[0].dtype)
         canvases = slide_inference(images, lambda windows, chunk: self.patch_logits(windows, shared, (geometry, chunk)),
                                    len(self.names.queries), self.slide_crop, self.slide_stride, batch,
                                    pad_multiple=self.slide_pad, keyed=True)
-        return [resize(canvas, size) for canvas, size in zip(canvases, sizes)]
+        return [to_size(canvas, size) for canvas, size in zip(canvases, sizes)]
+
+    # --- memory at the original size --------------------------------------------------------
+    def tileable(self, dtype: torch.dtype) -> bool:
+        """Post-processing by column tiles gives the labels of the whole map: float32 logits
+        (half precision rounds between the two interpolation passes) and no PAMR (which
+        propagates along the whole image)."""
+        return dtype == torch.float32 and self.pamr is None
+
+    def column_tile_width(self, logits: Tensor, size) -> int:
+        """0 when the full-resolution maps (per-query logits, their softmax, the class scores)
+        fit ``memory_budget_mb``, else the column tile width that does."""
+        if not self.tileable(logits.dtype):
+            return 0
+        column = logits.shape[0] * size[0] * logits.element_size() * 4  # logits, scaled, probabilities, scores
+        budget = self.memory_budget_mb * 2 ** 20
+        return 0 if column * size[1] <= budget else max(1, int(budget // column))
+
+    def check_memory(self, images: List[Tensor], sizes, data_samples) -> None:
+        """An image whose post-processing at its original size cannot fit in the memory there is
+        refused in one line before any of its work, instead of the kernel killing the run."""
+        available = available_memory(self.device)
+        if available is None:
+            return
+        queries = len(self.names.queries)
+        for image, size, sample in zip(images, sizes, data_samples):
+            pixels = int(size[0]) * int(size[1])
+            dtype = torch.float16 if self.official else torch.float32
+            fixed = pixels * (8 * 3 + 3 * 4)  # label maps of the prediction and the evaluation, the image
+            element = torch.tensor([], dtype=dtype).element_size()
+            need = fixed + pixels * element * (3 * queries + self.num_classes)  # the whole maps
+            if self.tileable(dtype) and queries * pixels * element * 4 > self.memory_budget_mb * 2 ** 20:
+                need = fixed + queries * image.shape[-2] * size[1] * element + self.memory_budget_mb * 2 ** 20
+            elif self.pamr is not None:  # neighbours of the mask, their products, the affinities
+                neighbours = 8 * len(self.pamr.dilations)
+                need += pixels * 4 * (2 * neighbours * queries + 3 * 9 * len(self.pamr.dilations) + neighbours)
+            if need > available:
+                path = sample.metainfo.get('img_path', 'an input image')
+                why = ' with PAMR' if self.pamr is not None else ' in half precision' if self.official else ''
+                raise SCLIPError(f'{path}: post-processing its {size[1]}x{size[0]} pixels{why} needs about '
+                                 f'{need / 2 ** 30:.1f} GB, more than the {available / 2 ** 30:.1f} GB available '
+                                 'here; downscale the image or remove it from the split.')
 
     def check_sizes(self, images: List[Tensor], data_samples) -> None:
         """An image thinner than one patch after resizing cannot be segmented: say which one."""
@@ -398,12 +475,22 @@ class SCLIPSegmentor(BaseSegmentor):
         self.check_sizes(images, data_samples)
         sizes = [tuple(sample.metainfo.get('ori_shape', image.shape[-2:]))[:2]
                  for image, sample in zip(images, data_samples)]
+        self.check_memory(images, sizes, data_samples)
         for image, sample, size, logits in zip(images, data_samples, sizes, self.query_logits(images, sizes, shared)):
             self.set_prediction(image, sample, size, logits)
         return data_samples
 
     def set_prediction(self, image: Tensor, sample: SegDataSample, size, logits: Tensor) -> None:
         """PAMR (optional) and post-processing of one image's per-query logits."""
+        if isinstance(logits, DeferredUpsample) and self.tileable(logits.logits.dtype):
+            # too large at once: the labels only (no full-resolution seg_logits), by column tiles
+            labels = predict_labels_tiled(logits.logits, logits.size, self.query_class, self.num_classes,
+                                          self.logit_scale, self.prob_thd, self.area_thd, self.bg_idx,
+                                          logits.tile_width)
+            sample.set_data(dict(pred_sem_seg=PixelData(data=labels)))
+            return
+        if isinstance(logits, DeferredUpsample):  # shared by a model that tiles; this one cannot
+            logits = logits.full()
         if self.pamr is not None:
             resized = F.interpolate(image[None], size=size, mode='bilinear', align_corners=False)
             logits = self.pamr(resized, logits[None].to(resized.dtype))[0]
