@@ -6,12 +6,14 @@
 | scclip      | SC-CLIP                                  | scclip.py     |
 | resclip     | ResCLIP                                  | resclip.py    |
 | proxyclip   | ProxyCLIP (with a foundation model)      | proxyclip.py  |
+| sfp         | SFP                                      | sfp.py        |
 """
 from .base import METHODS, Method, TextSide, build_method, register_method
 from .last_block import LastBlockAttention
 from .proxyclip import ProxyCLIP
 from .resclip import ResCLIP
 from .scclip import SCCLIP
+from .sfp import SFP
 
 __all__ = ['METHODS', 'Method', 'TextSide', 'build_method', 'register_method', 'LastBlockAttention',
-           'ProxyCLIP', 'ResCLIP', 'SCCLIP']
+           'ProxyCLIP', 'ResCLIP', 'SCCLIP', 'SFP']
