@@ -7,7 +7,9 @@
    eight benchmarks (no COCO-Stuff10k), and so does configs/sfp/.
 2. Labels: our ``test_step`` (simple path, explicit attention, fp32) equals the oracle's labels
    pixel for pixel and its logits to 1e-5, on every config, with the official thresholds and with
-   them off (``prob_thd=0, area_thd=None``), on a random 12-block CLIP with two heads per block;
+   them off (``prob_thd=0, area_thd=None``), on a random 12-block CLIP with two heads per block
+   (a 238 x 294 image: six windows, the last row and column shifted back; the resize itself is
+   pinned by 1.);
    each outlier detector (SOM, L2, LOF) on one config; one full-size random ViT-B/16.
    Inputs discriminate: with the thresholds off the oracle's map holds several labels, none on
    more than 90 % of the pixels, and the outlier repair changes the result.
@@ -156,8 +158,9 @@ def compare(path: str, weights: str, text_cache: str, extra: dict, size=None, or
     model = fidelity.build(path, options(weights, text_cache, **extra), fused_attention=False, slide_mode='simple')
     names, indices = common.get_cls_idx(model.names.path, common.CLASS_SEPARATORS['scclip'])
     assert (model.names.queries, model.names.query_class) == (names, indices)
-    if size is None:
-        size, original = fidelity.input_shapes(cfg, portrait=fidelity.BENCHMARKS.index(cfg.benchmark) % 2 == 1)
+    if size is None:  # 2 x 3 windows of 224 (stride 112, the last one shifted back); portrait every other one
+        portrait = fidelity.BENCHMARKS.index(cfg.benchmark) % 2 == 1
+        size, original = ((294, 238), (190, 150)) if portrait else ((238, 294), (150, 190))
     raw = fidelity.synthetic_image(size, seed=seed)
     use_prototype_queries(model, raw)
     ours, our_logits = fidelity.run_ours(model, raw, original)
@@ -228,9 +231,10 @@ def test_full_size_vit_b16_predicts_the_official_labels(vit_b16):
     model = fidelity.build(config, {'model.clip_path': path, 'model.precision': 'fp32', **extra},
                            fused_attention=False, slide_mode='simple')
     assert model.backbone.vit.width == 768 and model.backbone.vit.depth == 12
-    raw = fidelity.synthetic_image((224, 300), seed=7)
-    ours, our_logits = fidelity.run_ours(model, raw, (237, 321))
-    official, official_logits = run_official(model, sfp_settings(cfg), raw, (237, 321))
+    raw = fidelity.synthetic_image((224, 240), seed=7)
+    use_prototype_queries(model, raw)
+    ours, our_logits = fidelity.run_ours(model, raw, (237, 251))
+    official, official_logits = run_official(model, sfp_settings(cfg), raw, (237, 251))
     assert torch.equal(ours, official)
     assert torch.allclose(our_logits, official_logits[0], atol=1e-5, rtol=0)
 
