@@ -34,6 +34,7 @@ PUBLISHED: Dict[str, Dict[str, float]] = {
                     context59=36.8, ade20k=18.0, coco_stuff164k=24.7, average=41.4),
     'proxyclip': dict(voc21=61.3, context60=35.3, coco_object=37.5, cityscapes=38.1, ade20k=20.2,
                       average=42.3),
+    'sfp': dict(voc21=61.4),
 }
 # Where each published row comes from (ViT-B/16, OpenAI weights, no PAMR unless named).
 SOURCES: Dict[str, str] = {
@@ -47,6 +48,8 @@ SOURCES: Dict[str, str] = {
     'resclip': 'ResCLIP README figures, NACLIP + ResCLIP row (CVPR 2025)',
     'proxyclip': 'ProxyCLIP paper (ECCV 2024), CLIP ViT-B/16 + DINO ViT-B/8; VOC20, Context59 and '
                  'COCO-Stuff not verified',
+    'sfp': 'SFP repository\'s shipped test log SFP_ICCV/test/20251207_184940 (VOC21 with its cfg_voc21, '
+           'mIoU 61.40); the paper\'s (ICCV 2025) Table 1 not verified',
 }
 # Published averages with PAMR (per-benchmark numbers not tabulated here).
 PUBLISHED_AVERAGE_ONLY = {'sclip+pamr': 40.1}
@@ -55,13 +58,13 @@ METHOD_CONFIGS = {'sclip': 'configs/sclip_{}.py', 'clip': 'configs/sclip_{}.py',
                   'maskclip': 'configs/sclip_{}.py', 'clearclip': 'configs/clearclip/{}.py',
                   'naclip': 'configs/naclip/{}.py', 'naclip+pamr': 'configs/naclip_pamr/{}.py',
                   'scclip': 'configs/scclip/{}.py', 'resclip': 'configs/resclip/{}.py',
-                  'proxyclip': 'configs/proxyclip/{}.py'}
+                  'proxyclip': 'configs/proxyclip/{}.py', 'sfp': 'configs/sfp/{}.py'}
 # The official code each method's configs follow (repository @ commit).
 OFFICIAL_CODE = {
     'sclip': 'wangf3014/SCLIP @ b56bd30', 'clearclip': 'mc-lan/ClearCLIP @ ad68a40',
     'naclip': 'sinahmr/NACLIP @ 0cac3a6', 'naclip+pamr': 'sinahmr/NACLIP @ 0cac3a6',
     'scclip': 'SuleBai/SC-CLIP @ 0417ba9', 'resclip': 'yvhangyang/ResCLIP @ 0e085f7',
-    'proxyclip': 'mc-lan/ProxyCLIP @ e7b767f',
+    'proxyclip': 'mc-lan/ProxyCLIP @ e7b767f', 'sfp': 'Kimsure/SFP @ 2804f5b (SFP_ICCV/)',
 }
 
 

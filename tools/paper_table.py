@@ -15,7 +15,7 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-METHODS = ['clearclip', 'clip', 'maskclip', 'naclip', 'naclip+pamr', 'proxyclip', 'resclip', 'scclip', 'sclip']
+METHODS = ['clearclip', 'clip', 'maskclip', 'naclip', 'naclip+pamr', 'proxyclip', 'resclip', 'scclip', 'sclip', 'sfp']
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
