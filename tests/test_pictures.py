@@ -129,7 +129,7 @@ def test_known_benchmarks_get_their_mmseg_palette():
 def test_class_file_table_matches_the_configs():
     from mmengine import Config
     configs = sorted(glob.glob(osp.join(REPO, 'configs', 'sclip_*.py'))
-                     + [p for method in ('clearclip', 'naclip', 'naclip_pamr', 'scclip', 'resclip', 'proxyclip')
+                     + [p for method in ('clearclip', 'naclip', 'naclip_pamr', 'scclip', 'resclip', 'proxyclip', 'fsa')
                         for p in glob.glob(osp.join(REPO, 'configs', method, '*.py'))])
     pairs = set()
     for path in configs:

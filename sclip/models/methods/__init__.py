@@ -6,14 +6,18 @@
 | scclip      | SC-CLIP                                  | scclip.py     |
 | resclip     | ResCLIP                                  | resclip.py    |
 | proxyclip   | ProxyCLIP (with a foundation model)      | proxyclip.py  |
+| gem         | GEM (self-self attention ensemble)       | gem.py        |
+| fsa         | FSA, plugged into ProxyCLIP              | fsa.py        |
 | sfp         | SFP                                      | sfp.py        |
 """
 from .base import METHODS, Method, TextSide, build_method, register_method
+from .fsa import FSA
+from .gem import GEM
 from .last_block import LastBlockAttention
 from .proxyclip import ProxyCLIP
 from .resclip import ResCLIP
 from .scclip import SCCLIP
 from .sfp import SFP
 
-__all__ = ['METHODS', 'Method', 'TextSide', 'build_method', 'register_method', 'LastBlockAttention',
+__all__ = ['METHODS', 'Method', 'TextSide', 'build_method', 'register_method', 'FSA', 'GEM', 'LastBlockAttention',
            'ProxyCLIP', 'ResCLIP', 'SCCLIP', 'SFP']
