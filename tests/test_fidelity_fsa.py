@@ -28,7 +28,8 @@ from test_method_fidelity import (BENCHMARKS, CLASS_FILE, CLS, COMMON, agreement
                                   official_input, post_processing, resize_short_side, run_ours,
                                   segmentor_settings, windows)
 
-CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs/fsa/*.py')))
+CONFIGS = sorted(p for p in glob.glob(osp.join(REPO, 'configs/fsa/*.py'))
+                 if not p.endswith(('ade847.py', 'context459.py')))  # tests/test_large_vocab.py
 IDS = [osp.splitext(osp.basename(path))[0] for path in CONFIGS]
 
 # FSAProxySegmentation's constructor defaults with configs/base_config.py on top
