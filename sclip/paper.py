@@ -41,6 +41,7 @@ PUBLISHED: Dict[str, Dict[str, float]] = {
                       average=42.3),
     'gem': dict(voc21=56.9, context60=32.6, coco_object=31.1, voc20=79.9, cityscapes=30.8,
                 context59=35.9, ade20k=15.7, coco_stuff164k=23.7, average=38.3),
+    'sfp': {},  # the paper's table not verified; its repository's logged run: PROVENANCE
 }
 # Where each published row comes from (ViT-B/16, OpenAI weights, no PAMR unless named).
 SOURCES: Dict[str, str] = {
@@ -59,6 +60,8 @@ SOURCES: Dict[str, str] = {
            'VOC, Pascal Context and ADE20K under its own protocol; those numbers are not tabulated here',
     'fsa': 'FSA paper (ICCV 2025, arXiv 2508.20265), ProxyCLIP + FSA rows: no number recorded, none could be '
            'verified here (the README at dbd2da5 reports none)',
+    'sfp': 'SFP paper (ICCV 2025) table not verified; its repository ships one logged run '
+           '(VOC21, cfg_voc21: 61.4)',
 }
 # Published averages with PAMR (per-benchmark numbers not tabulated here).
 PUBLISHED_AVERAGE_ONLY = {'sclip+pamr': 40.1}
@@ -67,7 +70,8 @@ METHOD_CONFIGS = {'sclip': 'configs/sclip_{}.py', 'clip': 'configs/sclip_{}.py',
                   'maskclip': 'configs/sclip_{}.py', 'clearclip': 'configs/clearclip/{}.py',
                   'naclip': 'configs/naclip/{}.py', 'naclip+pamr': 'configs/naclip_pamr/{}.py',
                   'scclip': 'configs/scclip/{}.py', 'resclip': 'configs/resclip/{}.py',
-                  'proxyclip': 'configs/proxyclip/{}.py', 'gem': 'configs/gem/{}.py', 'fsa': 'configs/fsa/{}.py'}
+                  'proxyclip': 'configs/proxyclip/{}.py', 'gem': 'configs/gem/{}.py', 'fsa': 'configs/fsa/{}.py',
+                  'sfp': 'configs/sfp/{}.py'}
 # The official code each method's configs follow (repository @ commit).
 OFFICIAL_CODE = {
     'sclip': 'wangf3014/SCLIP @ b56bd30', 'clearclip': 'mc-lan/ClearCLIP @ ad68a40',
@@ -76,6 +80,7 @@ OFFICIAL_CODE = {
     'proxyclip': 'mc-lan/ProxyCLIP @ e7b767f',
     'gem': "WalBouss/GEM @ 5fa677c on ClearCLIP's benchmark harness (mc-lan/ClearCLIP @ ad68a40)",
     'fsa': 'chi-chi-zx/FSA @ dbd2da5',
+    'sfp': 'Kimsure/SFP @ 2804f5b (SFP_ICCV/)',
 }
 
 
@@ -120,6 +125,7 @@ OFFICIAL_SETUP: Dict[str, Tuple[int, Dict[str, int], str, Dict[str, str]]] = {
     'proxyclip': (336, dict(ade20k=448, cityscapes=448), '336/112', dict(cityscapes='224/112')),
     'gem': (448, {}, '448/224', dict(cityscapes='224/224')),  # ClearCLIP's harness
     'fsa': (336, dict(ade20k=448, cityscapes=448), '336/112', dict(cityscapes='224/80')),
+    'sfp': (336, dict(ade20k=384, cityscapes=560), '224/112', {}),
 }
 OFFICIAL_SETUP['naclip+pamr'] = OFFICIAL_SETUP['naclip']
 BACKBONE = 'CLIP ViT-B/16 (OpenAI)'
@@ -220,6 +226,11 @@ def _provenance() -> None:
                                    'GEM evaluated by FreeCP: chenqi1126/FreeCP README.md line 108 @ 6946aa7 '
                                    '(GEM row of its results table)',
                                    protocol="FreeCP's evaluation of GEM (harness not stated)")),
+        # the official repository's own logged run of its shipped cfg_voc21 (its model line says
+        # cross_e=11, which its forward ignores: blocks 4-10 are fused whatever the config)
+        'sfp': dict(readme=_numbers('sfp', dict(voc21=61.4),
+                                    'Kimsure/SFP SFP_ICCV/test/20251207_184940/20251207_184940.log, last line '
+                                    '(mIoU: 61.4000) @ 2804f5b')),
     })
 
 

@@ -21,7 +21,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 METHODS = ['clearclip', 'clip', 'fsa', 'gem', 'maskclip', 'naclip', 'naclip+pamr', 'proxyclip', 'resclip', 'scclip',
-           'sclip']
+           'sclip', 'sfp']
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 

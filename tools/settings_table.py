@@ -29,7 +29,8 @@ BENCHMARKS = [('voc21', 'VOC21'), ('voc20', 'VOC20'), ('context60', 'Context60')
 # (title, config pattern under configs/)
 METHODS = [('SCLIP', 'sclip_{}.py'), ('ClearCLIP', 'clearclip/{}.py'), ('NACLIP', 'naclip/{}.py'),
            ('NACLIP + PAMR', 'naclip_pamr/{}.py'), ('SC-CLIP', 'scclip/{}.py'), ('ResCLIP', 'resclip/{}.py'),
-           ('ProxyCLIP', 'proxyclip/{}.py'), ('GEM', 'gem/{}.py'), ('FSA', 'fsa/{}.py')]
+           ('ProxyCLIP', 'proxyclip/{}.py'), ('GEM', 'gem/{}.py'), ('FSA', 'fsa/{}.py'),
+           ('SFP', 'sfp/{}.py')]
 Row = Dict[str, str]
 
 
@@ -160,12 +161,17 @@ def method_row(cfg, defaults: dict) -> Row:
 
 
 def method_block(title: str, pattern: str, defaults: dict) -> List[str]:
-    rows = {label: method_row(load(pattern.format(key)), defaults) for key, label in BENCHMARKS}
+    """A method's table; benchmarks without a config (its official repository has none) are named
+    in the title."""
+    present = [(key, label) for key, label in BENCHMARKS if osp.isfile(osp.join(CONFIGS, pattern.format(key)))]
+    rows = {label: method_row(load(pattern.format(key)), defaults) for key, label in present}
+    missing = [label for key, label in BENCHMARKS if (key, label) not in present]
     columns = list(next(iter(rows.values())))
     constant = [c for c in columns if len({r[c] for r in rows.values()}) == 1]
     varying = [c for c in columns if c not in constant]
     first = next(iter(rows.values()))
-    lines = [f"#### {title} (`configs/{pattern.format('<benchmark>')}`)", '',
+    note = f"; no {', '.join(missing)} config: its official repository has none" if missing else ''
+    lines = [f"#### {title} (`configs/{pattern.format('<benchmark>')}`{note})", '',
              'Every benchmark: ' + '; '.join(f'{c}: {first[c]}' for c in constant) + '.', '']
     lines += markdown_table(['benchmark'] + varying, [[label] + [row[c] for c in varying]
                                                       for label, row in rows.items()])

@@ -19,3 +19,9 @@ pipeline_560 = [
     dict(type='SCLIPLoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
+pipeline_384 = [
+    dict(type='SCLIPLoadImage'),
+    dict(type='Resize', scale=(2048, 384), keep_ratio=True),
+    dict(type='SCLIPLoadAnnotations'),
+    dict(type='PackSegInputs'),
+]

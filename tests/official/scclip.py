@@ -200,8 +200,12 @@ class OfficialSCCLIP(OfficialSCLIP):
         self.adjust = dict(pre_adjust_idx=pre_adjust_idx, post_adjust_idx=post_adjust_idx,
                            multi_start_idx=multi_start_idx, multi_end_idx=multi_end_idx, res_cls=res_cls)
 
+    def encode(self, img: Tensor) -> Tensor:
+        """``self.net.encode_image(img, return_all=True)``: patch tokens only (SFP: its own)."""
+        return encode_image(self.net.visual, img, **self.adjust)
+
     def forward_feature(self, img: Tensor, logit_size=None) -> Tensor:
-        image_features = encode_image(self.net.visual, img, **self.adjust)  # patch tokens only
+        image_features = self.encode(img)  # patch tokens only
         image_features /= image_features.norm(dim=-1, keepdim=True)
         logits = image_features @ self.query_features.T
 

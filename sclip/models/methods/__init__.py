@@ -8,6 +8,7 @@
 | proxyclip   | ProxyCLIP (with a foundation model)      | proxyclip.py  |
 | gem         | GEM (self-self attention ensemble)       | gem.py        |
 | fsa         | FSA, plugged into ProxyCLIP              | fsa.py        |
+| sfp         | SFP                                      | sfp.py        |
 """
 from .base import METHODS, Method, TextSide, build_method, register_method
 from .fsa import FSA
@@ -16,6 +17,7 @@ from .last_block import LastBlockAttention
 from .proxyclip import ProxyCLIP
 from .resclip import ResCLIP
 from .scclip import SCCLIP
+from .sfp import SFP
 
 __all__ = ['METHODS', 'Method', 'TextSide', 'build_method', 'register_method', 'FSA', 'GEM', 'LastBlockAttention',
-           'ProxyCLIP', 'ResCLIP', 'SCCLIP']
+           'ProxyCLIP', 'ResCLIP', 'SCCLIP', 'SFP']

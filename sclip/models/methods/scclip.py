@@ -83,9 +83,10 @@ def outlier_grid(outliers: Tensor, grid: Tuple[int, int]) -> Tensor:
     return mask
 
 
-def replace_by_neighbour_mean(feature_map: Tensor, outliers: Tensor) -> Tensor:
+def replace_by_neighbour_mean(feature_map: Tensor, outliers: Tensor, keep_isolated: bool = True) -> Tensor:
     """Outlier positions (B, H, W) of ``feature_map`` (B, C, H, W) take the mean of their
-    non-outlier 8-neighbours (zero padding is not a neighbour); without any, they stay."""
+    non-outlier 8-neighbours (zero padding is not a neighbour); without any, they stay
+    (SC-CLIP) or, with ``keep_isolated=False``, become zero (SFP: the empty mean is 0 / 1)."""
     channels, dtype = feature_map.shape[1], feature_map.dtype
     kernel = torch.ones(channels, 1, 3, 3, device=feature_map.device, dtype=dtype)
     kernel[:, 0, 1, 1] = 0
@@ -94,15 +95,18 @@ def replace_by_neighbour_mean(feature_map: Tensor, outliers: Tensor) -> Tensor:
     valid = F.conv2d(F.pad(keep, (1, 1, 1, 1)), kernel[:1])
     safe = valid.clone()
     safe[safe == 0] = 1
-    update = outliers[:, None].to(dtype) * (valid > 0).to(dtype)
+    update = outliers[:, None].to(dtype)
+    if keep_isolated:
+        update = update * (valid > 0).to(dtype)
     return feature_map * (1 - update) + (neighbour_sum / safe) * update
 
 
-def repair_tokens(tokens: Tensor, outliers: Tensor, grid: Tuple[int, int]) -> Tensor:
+def repair_tokens(tokens: Tensor, outliers: Tensor, grid: Tuple[int, int], keep_isolated: bool = True) -> Tensor:
     """Patch tokens (B, n, C) with their outliers (B, rows, cols) replaced by neighbour means."""
     batch, n, channels = tokens.shape
     feature_map = tokens.transpose(1, 2).reshape(batch, channels, *grid)
-    return replace_by_neighbour_mean(feature_map, outliers).reshape(batch, channels, n).transpose(1, 2)
+    repaired = replace_by_neighbour_mean(feature_map, outliers, keep_isolated)
+    return repaired.reshape(batch, channels, n).transpose(1, 2)
 
 
 def cosine_similarity(tokens: Tensor) -> Tensor:

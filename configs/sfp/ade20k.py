@@ -1,0 +1,6 @@
+# SFP on ade20k (official cfg_ade20k.py: short side 384).
+_base_ = ['../_base_/datasets/ade20k.py', '../_base_/sfp.py']
+model = dict(
+    class_names='{{fileDirname}}/../class_names/ade20k.txt')
+test_pipeline = {{_base_.pipeline_384}}
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
