@@ -92,6 +92,7 @@ class SCLIPSegmentor(BaseSegmentor):
         last_block_residual / last_block_mlp: keep the last block's residual / MLP.
         vfm: a second backbone for methods that use one (ProxyCLIP), ``dict(type, checkpoint)``.
         logit_scale, prob_thd, area_thd, bg_idx: post-processing (see postprocess.py).
+        label_closing: a morphological closing of the label map by this square (ITACLIP: 3; 0 = off).
         slide_crop / slide_stride: sliding window; ``None`` = the model's input size / half
             of the crop; ``slide_crop=0`` runs the whole image in one pass.
         slide_pad: pad each window (zeros, centred) to a multiple of this before the model
@@ -131,6 +132,7 @@ class SCLIPSegmentor(BaseSegmentor):
                  prob_thd: float = 0.0,
                  area_thd: Optional[float] = None,
                  bg_idx: int = 0,
+                 label_closing: int = 0,
                  slide_crop: Optional[int] = None,
                  slide_stride: Optional[int] = None,
                  slide_pad: int = 0,
@@ -192,6 +194,7 @@ class SCLIPSegmentor(BaseSegmentor):
             raise SCLIPError(f'model.bg_idx={bg_idx} is outside the {self.num_classes} classes of '
                              f'{class_names}.')
         self.bg_idx = int(bg_idx)
+        self.label_closing = int(label_closing)
 
         native = self.backbone.image_size
         crop = native[0] if slide_crop is None else int(slide_crop)
@@ -465,7 +468,7 @@ class SCLIPSegmentor(BaseSegmentor):
             if self.official:  # official: `.to(self.dtype)`, the fp16 of the query features
                 logits = logits.half()
         scores, labels = predict_labels(logits, self.query_class, self.num_classes, self.logit_scale,
-                                        self.prob_thd, self.area_thd, self.bg_idx)
+                                        self.prob_thd, self.area_thd, self.bg_idx, self.label_closing)
         sample.set_data(dict(seg_logits=PixelData(data=scores), pred_sem_seg=PixelData(data=labels)))
 
     def _forward(self, inputs: Tensor, data_samples=None) -> Tensor:
