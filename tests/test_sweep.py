@@ -124,21 +124,23 @@ def write_metrics(root, values):
 
 
 def test_paper_table_format_and_check(tmp_path, capsys):
-    published = paper.PUBLISHED['sclip']
-    values = {k: published[k] + 0.3 for k, _ in paper.TABLE1_COLUMNS}
-    values['ade20k'] = published['ade20k'] - 2.0
+    """Against the expected numbers (SCLIP's README @ b56bd30), the paper's row beside."""
+    expected = {k: paper.expected('sclip', k).value for k, _ in paper.TABLE1_COLUMNS}
+    values = {k: expected[k] + 0.3 for k in expected}
+    values['ade20k'] = expected['ade20k'] - 2.0
     write_metrics(tmp_path, values)
     tool = load_tool('paper_table')
     tool.main(['--results-dir', str(tmp_path)])
     out = capsys.readouterr().out.splitlines()
     assert out[0].split('|')[1].strip() == 'VOC21' and out[0].split('|')[-1].strip() == 'Avg'
-    assert [c.strip() for c in out[2].split('|')][1:3] == ['59.1', '30.4']
-    assert [c.strip() for c in out[4].split('|')][7] == '-2.0'
-    expected_avg = sum(values.values()) / 8
-    assert [c.strip() for c in out[3].split('|')][-1] == f'{expected_avg:.1f}'
+    assert [c.strip() for c in out[2].split('|')][:3] == ['expected', '59.63', '31.74']
+    assert [c.strip() for c in out[3].split('|')][:3] == ['paper', '59.1', '30.4']
+    assert [c.strip() for c in out[5].split('|')][7] == '-2.00'
+    assert [c.strip() for c in out[4].split('|')][-1] == f'{sum(values.values()) / 8:.2f}'
     with pytest.raises(SystemExit) as exit_info:
         tool.main(['--results-dir', str(tmp_path), '--check', '1.0'])
-    assert exit_info.value.code == 1 and 'ADE: 14.10 vs published 16.1' in capsys.readouterr().err
+    assert exit_info.value.code == 1
+    assert 'ADE: 14.45 vs expected 16.45 from wangf3014/SCLIP README.md line 70 @ b56bd30' in capsys.readouterr().err
     tool.main(['--results-dir', str(tmp_path), '--check', '2.5'])
     assert 'within 2.5' in capsys.readouterr().out
 
@@ -150,7 +152,7 @@ def test_paper_table_for_another_method(tmp_path, capsys):
             json.dumps(dict(mIoU=paper.PUBLISHED['naclip'][benchmark])))
     load_tool('paper_table').main(['--results-dir', str(tmp_path), '--method', 'naclip', '--check', '0.01'])
     out = capsys.readouterr().out
-    assert 'within 0.01' in out and '| 39.4' in out.splitlines()[3]
+    assert 'within 0.01' in out and out.splitlines()[3].split('|')[-1].strip() == '39.4' and '[second-hand]' in out
     assert sum(paper.PUBLISHED['naclip'][k] for k, _ in paper.TABLE1_COLUMNS) / 8 == pytest.approx(39.4, abs=0.05)
     assert sum(paper.PUBLISHED['clearclip'][k] for k, _ in paper.TABLE1_COLUMNS) / 8 == pytest.approx(38.1, abs=0.05)
 

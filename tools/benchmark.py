@@ -3,6 +3,7 @@
     python tools/benchmark.py [--pretrained openai|FILE] [--images 4] [--device cuda|cpu]
         [--precision fp16|bf16|fp32] [--class-names configs/class_names/voc21.txt]
     python tools/benchmark.py --sweep postproc|attention|datasets|all [--images 4]
+    python tools/benchmark.py --against-official DIR [--config configs/sclip_voc21.py] [--images 3] [--rounds 3]
 
 Default mode: both paths run in one process on the same weights (a random ViT-B/16 when no
 weights are given) and the same VOC-sized images (500x375, resized to short side 336). Prints
@@ -15,6 +16,12 @@ work) and one by one (as tools/sweep.py --no-share), in one process, on a synthe
 dataset of --images VOC-sized images, and prints both, the ratio, and whether every cell's
 mIoU is the same both ways. Grids: postproc = 8 cells of model.prob_thd × model.logit_scale;
 attention = the SCLIP paper's 6 last-block attentions; datasets = VOC21 and VOC20.
+--against-official DIR: DIR is a checkout of the method's official repository (an mmseg
+segmentor configured by configs/cfg_<benchmark>.py, as SCLIP, ClearCLIP, NACLIP, SC-CLIP and
+ResCLIP are). Our --config and the official segmentor built from its own config run in one
+process on the same weights and the same images (through our config's pipeline), in
+interleaved rounds on the CPU; prints both times, the ratio and the pixel agreement. The
+checkout is imported as it is: its CUDA calls are redirected to the CPU inside the tool.
 A benchmark, not a test: nothing here asserts a timing.
 """
 import argparse
@@ -46,6 +53,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='class-name file of the model (default: configs/class_names/voc21.txt)')
     parser.add_argument('--sweep', choices=['postproc', 'attention', 'datasets', 'all'],
                         help='time a sweep grid shared against one by one instead')
+    parser.add_argument('--against-official', metavar='DIR',
+                        help="time --config against the official segmentor in this checkout of the method's repository")
+    parser.add_argument('--config', default='configs/sclip_voc21.py',
+                        help='with --against-official: our config (default: configs/sclip_voc21.py)')
+    parser.add_argument('--official-config', metavar='FILE',
+                        help='with --against-official: the official config, relative to DIR '
+                             '(default: configs/cfg_<benchmark>.py)')
+    parser.add_argument('--rounds', type=int, default=3, help='with --against-official: timed rounds (default: 3)')
     return parser.parse_args(argv)
 
 
@@ -232,6 +247,57 @@ def sweep_report(args, grids) -> None:
         print(f'| {name} | {cells} | {shared:.1f} s | {alone:.1f} s | {alone / shared:.2f}x | {"yes" if same else "NO"} |')
 
 
+def benchmark_of(config: str) -> str:
+    """``configs/sclip_voc21.py`` and ``configs/naclip/voc21.py`` -> ``voc21``."""
+    stem = os.path.splitext(os.path.basename(config))[0]
+    return stem[len('sclip_'):] if stem.startswith('sclip_') else stem
+
+
+def official_report(args) -> None:
+    import tempfile
+
+    import numpy as np
+    from PIL import Image
+    from sclip.errors import SCLIPError
+    from sclip.official_compare import build_official_segmentor, compare, official_config_path, packed_samples
+    from sclip.runner import load_config
+    if args.rounds < 1:
+        raise SCLIPError(f'--rounds {args.rounds}: time at least one round.')
+    if not os.path.isdir(args.against_official):
+        raise SCLIPError(f'--against-official {args.against_official}: not a folder; pass a checkout of the '
+                         "method's official repository.")
+    config = args.config if os.path.isfile(args.config) else os.path.join(REPO, args.config)
+    official_config = official_config_path(args.against_official, benchmark_of(config), args.official_config)
+    with tempfile.TemporaryDirectory() as folder:
+        os.environ.setdefault('SCLIP_CACHE_DIR', os.path.join(folder, 'cache'))
+        weights = args.pretrained or random_vit_b16(folder)
+        from mmseg.registry import MODELS
+        cfg = load_config(config, {'model.clip_path': weights})
+        ours = MODELS.build(cfg.model).eval()
+        official = build_official_segmentor(args.against_official, official_config,
+                                            None if weights == 'openai' else weights)
+        generator = np.random.default_rng(0)
+        files = []
+        for index in range(args.images):  # VOC-sized, smooth colour fields: several classes win somewhere
+            small = generator.integers(0, 256, size=(12, 16, 3), dtype=np.uint8)
+            path = os.path.join(folder, f'image_{index}.png')
+            Image.fromarray(small).resize((500, 375), Image.BILINEAR).save(path)
+            files.append(path)
+        samples = packed_samples(cfg, files)
+        result = compare(ours, official, samples, args.rounds)
+    rows = [('ours', f'{os.path.relpath(config, REPO)} ({args.images} images, 500x375)'),
+            ('official', f'{os.path.relpath(official_config, args.against_official)} in {args.against_official}'),
+            ('weights', args.pretrained or 'a random ViT-B/16 (OpenAI layout)'),
+            ('device', f'cpu ({__import__("torch").get_num_threads()} threads), {args.rounds} interleaved rounds'),
+            ('ours, s per round', ' '.join(f'{t:.2f}' for t in result.ours)),
+            ('official, s per round', ' '.join(f'{t:.2f}' for t in result.official)),
+            ('speed ratio (official / ours)', f'{result.ratio:.2f}x'),
+            ('pixel agreement', f'{result.agreement:.5f} ({result.same_pixels} of {result.pixels})')]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f'{key.ljust(width)}  {value}')
+
+
 def run(args: argparse.Namespace) -> None:
     from sclip.errors import SCLIPError
     if args.images < 1:
@@ -239,7 +305,9 @@ def run(args: argparse.Namespace) -> None:
     from sclip.cli import resolve_device
     device = resolve_device(args.device)
     import sclip  # noqa: F401  (registers the models and datasets)
-    if args.sweep:
+    if args.against_official:
+        official_report(args)
+    elif args.sweep:
         sweep_report(args, list(GRIDS) if args.sweep == 'all' else [args.sweep])
     else:
         path_report(args, device)

@@ -2,8 +2,9 @@
 
     python tools/report.py work_dirs/methods work_dirs/voc --out report.html
 
-Every metrics.json under the folders becomes a cell of the mIoU table (with the published
-number and the difference), per-class IoU bars per benchmark, a grid of predictions for a
+Every metrics.json under the folders becomes a cell of the mIoU table (with the expected
+number, its source and the difference; runs are one cell only when their fingerprints are
+equal), per-class IoU per benchmark (bars, or a heat-map table for many runs), a grid of predictions for a
 few images when the runs saved them (tools/test.py --out), and each run's identity
 (weights, config and overrides, data, code and library versions).
 """
@@ -21,6 +22,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--images', type=int, default=4, metavar='N',
                         help='images in the predictions grid of each benchmark (0: no grid; default 4)')
     parser.add_argument('--title', default='sclip report', help='page title (default: "sclip report")')
+    parser.add_argument('--per-class', choices=('auto', 'bars', 'heatmap'), default='auto',
+                        help='per-class IoU as bars or as a heat-map table (default: auto, bars for up to '
+                             '4 runs of a benchmark, the table beyond)')
     return parser.parse_args(argv)
 
 
@@ -30,7 +34,8 @@ def run(args: argparse.Namespace) -> None:
     from sclip.report import write_report
     if args.images < 0:
         raise SCLIPError(f'--images {args.images}: pass a number of images >= 0.')
-    count = write_report(args.work_dirs, args.out, args.images, args.title)
+    count = write_report(args.work_dirs, args.out, args.images, args.title, args.per_class,
+                         warn=lambda message: print(f'warning: {message}', file=sys.stderr))
     print(f'{args.out}: {count} run{"s" * (count != 1)}')
 
 

@@ -1,0 +1,217 @@
+"""A config against its method's official segmentor: one process, the same images and weights.
+
+Why: "as fast as the official code" and "the same labels as the official code" are claims only
+when both run side by side. The official repositories of these methods are mmseg segmentors
+(``clip_segmentor.py`` and the like, configured by ``configs/cfg_<benchmark>.py``); this module
+imports such a checkout as it is (no file of it is edited), builds its segmentor from its own
+config with our weights file, and times it against our config in interleaved rounds.
+
+The official code is written for CUDA (``device=torch.device('cuda')`` defaults, ``.cuda()``,
+``.to('cuda')``); while it runs, those calls are redirected to the CPU (``cuda_redirected``), and
+its ``@MODELS.register_module()`` decorators leave our registry alone (``registrations_ignored``).
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import inspect
+import os
+import os.path as osp
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence
+
+import torch
+
+from .errors import SCLIPError
+
+# Official config files whose name is not cfg_<benchmark>.py.
+OFFICIAL_CONFIG_NAMES = {'cityscapes': 'cfg_city_scapes.py'}
+
+
+def _cpu(device):
+    """``device`` with CUDA replaced by the CPU (strings, torch.device, ints as CUDA ordinals)."""
+    if isinstance(device, int) or (isinstance(device, (str, torch.device)) and str(device).startswith('cuda')):
+        return torch.device('cpu')
+    return device
+
+
+@contextlib.contextmanager
+def cuda_redirected():
+    """Make the official code's CUDA calls land on the CPU while it runs, without editing it."""
+    saved = dict(tensor_cuda=torch.Tensor.cuda, module_cuda=torch.nn.Module.cuda, tensor_to=torch.Tensor.to,
+                 module_to=torch.nn.Module.to, synchronize=torch.cuda.synchronize,
+                 empty_cache=torch.cuda.empty_cache)
+
+    def tensor_to(self, *args, **kwargs):
+        args = tuple(_cpu(a) if i == 0 and not isinstance(a, torch.dtype) and not torch.is_tensor(a) else a
+                     for i, a in enumerate(args))
+        if 'device' in kwargs:
+            kwargs['device'] = _cpu(kwargs['device'])
+        return saved['tensor_to'](self, *args, **kwargs)
+
+    def module_to(self, *args, **kwargs):
+        args = tuple(_cpu(a) if i == 0 and not isinstance(a, torch.dtype) and not torch.is_tensor(a) else a
+                     for i, a in enumerate(args))
+        if 'device' in kwargs:
+            kwargs['device'] = _cpu(kwargs['device'])
+        return saved['module_to'](self, *args, **kwargs)
+
+    torch.Tensor.cuda = lambda self, *a, **k: self
+    torch.nn.Module.cuda = lambda self, *a, **k: self
+    torch.Tensor.to = tensor_to
+    torch.nn.Module.to = module_to
+    torch.cuda.synchronize = lambda *a, **k: None
+    torch.cuda.empty_cache = lambda *a, **k: None
+    try:
+        yield
+    finally:
+        torch.Tensor.cuda, torch.nn.Module.cuda = saved['tensor_cuda'], saved['module_cuda']
+        torch.Tensor.to, torch.nn.Module.to = saved['tensor_to'], saved['module_to']
+        torch.cuda.synchronize, torch.cuda.empty_cache = saved['synchronize'], saved['empty_cache']
+
+
+@contextlib.contextmanager
+def registrations_ignored():
+    """The official modules register classes under names our registries may already hold
+    (``CLIPForSegmentation``, dataset names): while they are imported, registering is a no-op."""
+    from mmengine.registry import Registry
+    original = Registry.register_module
+
+    def register_module(self, name=None, force=False, module=None):
+        if module is not None:
+            return module
+        if inspect.isclass(name):  # used as @register_module without parentheses
+            return name
+        return lambda cls: cls
+
+    Registry.register_module = register_module
+    try:
+        yield
+    finally:
+        Registry.register_module = original
+
+
+def official_config_path(repo: str, benchmark: str, official_config: Optional[str] = None) -> str:
+    """The official config file of a benchmark in the checkout (``configs/cfg_<benchmark>.py``)."""
+    relative = official_config or osp.join('configs', OFFICIAL_CONFIG_NAMES.get(benchmark, f'cfg_{benchmark}.py'))
+    path = relative if osp.isabs(relative) else osp.join(repo, relative)
+    if not osp.isfile(path):
+        raise SCLIPError(f'--against-official {repo}: no official config {relative!r} there; pass '
+                         '--official-config FILE (relative to the checkout) for this benchmark.')
+    return path
+
+
+def _module_defining(repo: str, class_name: str) -> str:
+    """The top-level ``.py`` file of the checkout that defines ``class_name``."""
+    for name in sorted(os.listdir(repo)):
+        path = osp.join(repo, name)
+        if name.endswith('.py') and osp.isfile(path):
+            with open(path, encoding='utf-8', errors='replace') as handle:
+                if f'class {class_name}(' in handle.read():
+                    return path
+    raise SCLIPError(f'--against-official {repo}: no top-level .py file there defines class {class_name!r} '
+                     '(the type of its config\'s model); is this the method\'s official checkout?')
+
+
+def build_official_segmentor(repo: str, config_path: str, weights: Optional[str]) -> torch.nn.Module:
+    """The official segmentor of ``config_path`` in checkout ``repo``, on the CPU, with ``weights``
+    as its ``clip_path`` (None: the config's own, e.g. 'ViT-B/16', which the official code downloads)."""
+    from mmengine import Config
+    repo = osp.abspath(repo)
+    try:
+        model_cfg = dict(Config.fromfile(config_path).model)
+    except Exception as error:
+        raise SCLIPError(f'official config {config_path!r} could not be read: {str(error).splitlines()[0]}')
+    class_name = model_cfg.pop('type', None)
+    if not class_name:
+        raise SCLIPError(f'official config {config_path!r} has no model.type.')
+    source = _module_defining(repo, class_name)
+    module_name = f'_official_{osp.splitext(osp.basename(source))[0]}'
+    cwd = os.getcwd()
+    sys.path.insert(0, repo)
+    os.chdir(repo)  # the official configs name their class files relative to the checkout
+    try:
+        with registrations_ignored(), cuda_redirected():
+            spec = importlib.util.spec_from_file_location(module_name, source)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            segmentor_class = getattr(module, class_name)
+            accepted = inspect.signature(segmentor_class.__init__).parameters
+            if weights is not None and 'clip_path' in accepted:
+                model_cfg['clip_path'] = osp.abspath(weights)
+            if 'device' in accepted:
+                model_cfg['device'] = torch.device('cpu')
+            for key, value in list(model_cfg.items()):  # class files named relative to the checkout
+                if key.endswith('_path') and isinstance(value, str) and osp.exists(osp.join(repo, value)):
+                    model_cfg[key] = osp.join(repo, value)
+            segmentor = segmentor_class(**model_cfg)
+    except SCLIPError:
+        raise
+    except Exception as error:
+        raise SCLIPError(f'the official segmentor {class_name} of {source} could not be built: '
+                         f'{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ""}')
+    finally:
+        os.chdir(cwd)
+        sys.path.remove(repo)
+    return segmentor.eval()
+
+
+def packed_samples(cfg, image_files: Sequence[str]) -> List[dict]:
+    """Each image through the config's test pipeline (labels left out), as ``test_step`` takes them."""
+    from mmengine.dataset import Compose
+    from mmseg.registry import TRANSFORMS
+    steps = [dict(step) for step in cfg.test_dataloader.dataset.pipeline if 'LoadAnnotations' not in step['type']]
+    pipeline = Compose([TRANSFORMS.build(step) for step in steps])
+    return [pipeline(dict(img_path=path, seg_map_path=None, reduce_zero_label=False, seg_fields=[]))
+            for path in image_files]
+
+
+def predict_labels(model, samples: Sequence[dict], official: bool) -> List[torch.Tensor]:
+    """Label maps of ``model`` for ``samples`` (one image a step, as both evaluations run)."""
+    import copy
+    labels = []
+    context = cuda_redirected() if official else contextlib.nullcontext()
+    with torch.no_grad(), context:
+        for sample in samples:
+            batch = dict(inputs=[sample['inputs']], data_samples=[copy.deepcopy(sample['data_samples'])])
+            labels.append(model.test_step(batch)[0].pred_sem_seg.data.cpu())
+    return labels
+
+
+@dataclass
+class Comparison:
+    """Seconds per round of each side, and how many predicted pixels agree."""
+    ours: List[float]
+    official: List[float]
+    same_pixels: int
+    pixels: int
+
+    @property
+    def ratio(self) -> float:
+        """How many times faster ours is (median official time / median time of ours)."""
+        return statistics.median(self.official) / statistics.median(self.ours)
+
+    @property
+    def agreement(self) -> float:
+        return self.same_pixels / self.pixels
+
+
+def compare(ours, official, samples: Sequence[dict], rounds: int,
+            clock: Callable[[], float] = time.perf_counter) -> Comparison:
+    """Interleaved rounds (ours, official, official, ours, ...) after one warm-up each, so that
+    a slower or faster stretch of the machine hits both sides alike."""
+    predict_labels(ours, samples[:1], official=False)  # warm-up: first-call allocations, text caches
+    predict_labels(official, samples[:1], official=True)
+    timings: Dict[bool, List[float]] = {False: [], True: []}
+    labels: Dict[bool, List[torch.Tensor]] = {}
+    for round_index in range(rounds):
+        for is_official in ((False, True) if round_index % 2 == 0 else (True, False)):
+            start = clock()
+            labels[is_official] = predict_labels(official if is_official else ours, samples, official=is_official)
+            timings[is_official].append(clock() - start)
+    same = sum(int((a == b).sum()) for a, b in zip(labels[False], labels[True]))
+    total = sum(a.numel() for a in labels[False])
+    return Comparison(ours=timings[False], official=timings[True], same_pixels=same, pixels=total)
