@@ -4,7 +4,7 @@
    keywords, equals the values of m-arda-aydn/ITACLIP's configs/cfg_<benchmark>.py (written out
    below), with its class file and LLM text file byte for byte the official ones.
 2. Labels and logits: a random 12-block CLIP with 2 heads, a synthetic image of four textured
-   quadrants (2 x 4 windows at stride 28, a shifted border window); the oracle builds its own text
+   quadrants (three windows at stride 28, the last shifted back inside); the oracle builds its own text
    features from the text tower (the official per-name loop and mixing), so the text side is
    checked too. Every config runs as configured and with the thresholds off
    (``prob_thd=0, area_thd=None``); the latter must be discriminating (several labels, none on
@@ -171,8 +171,8 @@ def oracle(model, cfg, raw, original, templates=None, aux=None, **overrides):
 
 
 # Not the benchmark's resized size: at ITACLIP's stride of 28 that is 30 to 150 windows, each seen
-# five ways; 252 x 282 gives 2 x 4 windows, the last column shifted back inside the image.
-SIZE, ORIGINAL = (252, 282), (151, 171)
+# five ways; 224 x 262 gives three windows, the last one shifted back inside the image.
+SIZE, ORIGINAL = (224, 262), (151, 171)
 
 
 def discriminating(labels: torch.Tensor) -> None:
@@ -204,7 +204,8 @@ def test_config_predicts_the_official_labels(path, thresholds, weights, reduced,
 
 
 def test_full_size_vit_b16_predicts_the_official_labels(tmp_path):
-    """A random ViT-B/16 on one small image (VOC21's settings, 4 classes, one template)."""
+    """A random ViT-B/16 on one small image (VOC21's settings, 4 classes, one template, PAMR off:
+    the PAMR step is the configs' and is checked above)."""
     model_file = tmp_path / 'vit-b-16-random.pt'
     clip = open_clip.create_model('ViT-B-16-quickgelu', pretrained=None)
     torch.save({k: v.half() for k, v in clip.state_dict().items()}, str(model_file))
@@ -218,13 +219,14 @@ def test_full_size_vit_b16_predicts_the_official_labels(tmp_path):
     options = {'model.clip_path': str(model_file), 'model.precision': 'fp32', 'model.text_cache_dir': False,
                'model.class_names': str(names), 'model.templates': template,
                'model.text.descriptions.file': str(aux), 'model.text.descriptions.templates': template}
-    model = build(path, options, fused_attention=False, slide_mode='simple', prob_thd=0.0, area_thd=None)
+    model = build(path, options, fused_attention=False, slide_mode='simple', prob_thd=0.0, area_thd=None,
+                  pamr_steps=0)
     assert model.backbone.vit.width == 768 and model.backbone.vit.depth == 12
-    raw = structured_image((224, 250), seed=7)
-    original = (237, 271)
+    raw = structured_image((224, 224), seed=7)  # one window, five views
+    original = (237, 241)
     ours, our_logits = run_ours(model, raw, original)
     expected, expected_logits = oracle(model, cfg, raw, original, templates=[lambda c: f'a photo of a {c}.'],
-                                       aux=str(aux), prob_thd=0.0, area_thd=None)
+                                       aux=str(aux), prob_thd=0.0, area_thd=None, pamr_steps=0)
     assert agreement(ours, expected.to(ours.dtype)) >= 0.9999
     assert torch.allclose(our_logits, expected_logits[0], atol=1e-5, rtol=0)
 
