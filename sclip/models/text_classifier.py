@@ -280,7 +280,6 @@ class TextClassifier:
         self.names = names
         self.templates = resolve_templates(templates)
         spec = parse_text_spec(text)
-        self.spec = spec
         self.descriptions = load_descriptions(spec['descriptions'], names) if 'descriptions' in spec else None
         self.description_templates = None
         if self.descriptions is not None:
@@ -290,16 +289,6 @@ class TextClassifier:
                 raise type(error)(str(error).replace('model.templates', 'model.text.descriptions.templates')) from None
         self.ranking = (load_template_ranking(spec['template_ranking'], names, len(openai_imagenet_templates()))
                         if 'template_ranking' in spec else None)
-
-    def signature(self) -> str:
-        """What decides the embeddings besides the weights: names, templates, the texts."""
-        parts = dict(names=self.names.queries, templates=self.templates)
-        if self.descriptions is not None:
-            parts.update(descriptions=self.descriptions.texts, description_templates=self.description_templates,
-                         weight=self.descriptions.weight)
-        if self.ranking is not None:
-            parts.update(ranking=self.ranking.template_ids)
-        return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
     def description_prompt_sets(self) -> List[List[str]]:
         """Per query that has descriptions, every description in every description template."""
