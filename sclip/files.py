@@ -97,7 +97,10 @@ def ensure_writable(folder: str, what: str = 'results', option: str = '--work-di
 class CellLock:
     """An exclusive lock on a result folder (``<folder>/.lock``), released when the process ends.
 
-    ``acquire()`` returns False (and sets ``holder``) when another process holds it.
+    ``acquire()`` returns False (and sets ``holder``) when another process holds it. The file
+    is removed on release (a finished work dir keeps no ``.lock``): it is unlinked while still
+    locked, and ``acquire()`` only keeps a lock on the file that is still at ``path``, so a
+    process that opened the file just before its removal retries on a new one.
     """
 
     def __init__(self, folder: str):
@@ -107,14 +110,22 @@ class CellLock:
 
     def acquire(self) -> bool:
         os.makedirs(osp.dirname(self.path), exist_ok=True)
-        handle = open(self.path, 'a+')
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.seek(0)
-            self.holder = handle.read().strip() or 'another process'
-            handle.close()
-            return False
+        while True:
+            handle = open(self.path, 'a+')
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.seek(0)
+                self.holder = handle.read().strip() or 'another process'
+                handle.close()
+                return False
+            try:
+                same = os.fstat(handle.fileno()).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            handle.close()  # locked a file its holder had just removed: lock the current one
         try:  # who holds it, for the message of a second process; the lock itself is the flock
             handle.seek(0)
             handle.truncate()
@@ -129,6 +140,10 @@ class CellLock:
         if self.handle is not None:
             handle, self.handle = self.handle, None
             try:
+                try:
+                    os.remove(self.path)  # still ours: removed before it is unlocked
+                except OSError:
+                    pass
                 fcntl.flock(handle, fcntl.LOCK_UN)
             finally:
                 try:

@@ -24,8 +24,10 @@ import contextlib
 import copy
 import json
 import logging
+import os
 import os.path as osp
-import time
+import shutil
+import sys
 import traceback
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
@@ -37,6 +39,7 @@ from .errors import SCLIPError, one_line
 from .files import CellLock, describe_os_error, ensure_writable, write_json_atomic
 from .identity import canonical, changed_parts
 from .preflight import preflight
+from .progress import Progress
 from .runner import metrics_payload, run_test, setup_launcher
 
 
@@ -76,6 +79,54 @@ def existing_metrics(job: Job):
     if old.get('fingerprint') == job.identity['fingerprint']:
         return metrics, []
     return None, changed_parts(old, job.identity)
+
+
+def results_by_fingerprint(folder: str) -> Dict[str, str]:
+    """fingerprint -> a ``metrics.json`` under ``folder`` holding a result of that fingerprint:
+    what a sweep can reuse whatever folder its cell had (adding a ``--set`` axis renames cells)."""
+    found: Dict[str, str] = {}
+    for root, subfolders, files in os.walk(folder):
+        subfolders[:] = sorted(d for d in subfolders if d not in ('predictions', 'vis_data'))
+        if 'metrics.json' not in files:
+            continue
+        path = osp.join(root, 'metrics.json')
+        try:
+            with open(path) as f:
+                metrics = json.load(f)
+            fingerprint = metrics['identity']['fingerprint']
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if isinstance(fingerprint, str) and 'mIoU' in metrics:
+            found.setdefault(fingerprint, path)
+    return found
+
+
+def adopt_result(job: Job, source: str) -> Optional[dict]:
+    """Copy the result at ``source`` (same fingerprint as ``job``) into the job's work dir, with
+    the job's own identity (its overrides) and ``reused_from``; its label maps too when the job
+    saves them. None when the cell is locked by another process or the copy fails."""
+    from mmengine.dist import get_rank
+    with open(source) as f:
+        payload = json.load(f)
+    old_predictions = payload.get('predictions_dir')
+    if job.out_dir and not (old_predictions and osp.isdir(old_predictions)):
+        return None  # the job wants label maps that the other cell did not keep: run it
+    payload.update(identity=job.identity, reused_from=osp.abspath(source),
+                   predictions_dir=job.out_dir if job.out_dir else None)
+    if get_rank() != 0:
+        return payload
+    lock = CellLock(job.cfg.work_dir)
+    try:
+        if not lock.acquire():
+            return None
+        if job.out_dir:
+            shutil.copytree(old_predictions, job.out_dir, dirs_exist_ok=True)
+        write_json_atomic(osp.join(job.cfg.work_dir, 'metrics.json'), payload)
+    except OSError:
+        return None
+    finally:
+        lock.release()
+    return payload
 
 
 # --- grouping ------------------------------------------------------------------------------
@@ -216,20 +267,25 @@ def run_group(jobs: List[Job], models: list, log=print, quiet: bool = True) -> L
                         sampler=DefaultSampler(group, shuffle=False), num_workers=loader_cfg.get('num_workers', 0),
                         collate_fn=collate, persistent_workers=False)
     preprocessor = models[0].data_preprocessor
-    start, done, total = time.perf_counter(), 0, len(group)
-    world = get_world_size()
-    with torch.no_grad():
-        for batch_index, batch in enumerate(loader):
-            data = preprocessor(dict(inputs=batch['inputs'], data_samples=batch['samples'][0]), False)
-            images = data['inputs']
-            shared: dict = {}
-            for model, evaluator, samples in zip(models, evaluators, batch['samples']):
-                outputs = model.predict(images, samples, shared=shared)
-                evaluator.process(data_samples=outputs, data_batch=dict(inputs=batch['inputs'], data_samples=samples))
-            done += len(batch['inputs'])
-            if get_rank() == 0 and ((batch_index + 1) % 50 == 0 or done * world >= total):
-                rate = done * world / max(time.perf_counter() - start, 1e-9)
-                log(f'    {min(done * world, total)}/{total} images, {rate:.2f} images/s for {len(jobs)} runs')
+    done, total, world = 0, len(group), get_world_size()
+    main = get_rank() == 0
+    tty = main and sys.stdout.isatty()
+    progress = Progress(total, tty=tty, line=(lambda text: log(f'    {text} for {len(jobs)} runs'))
+                        if main and not tty else None)
+    try:
+        with torch.no_grad():
+            for batch in loader:
+                data = preprocessor(dict(inputs=batch['inputs'], data_samples=batch['samples'][0]), False)
+                images = data['inputs']
+                shared: dict = {}
+                for model, evaluator, samples in zip(models, evaluators, batch['samples']):
+                    outputs = model.predict(images, samples, shared=shared)
+                    evaluator.process(data_samples=outputs,
+                                      data_batch=dict(inputs=batch['inputs'], data_samples=samples))
+                done += len(batch['inputs'])
+                progress.update(min(done * world, total))
+    finally:
+        progress.close()
     payloads = []
     for job, evaluator in zip(jobs, evaluators):
         metrics = evaluator.evaluate(len(group))
@@ -240,10 +296,11 @@ def run_group(jobs: List[Job], models: list, log=print, quiet: bool = True) -> L
 # --- the public entry point ----------------------------------------------------------------
 
 def evaluate_jobs(jobs: List[Job], launcher: str = 'none', log=print, share: bool = True,
-                  quiet: bool = True, on_outcome=None) -> List[Outcome]:
-    """Every job's result: reused when its fingerprint matches, else evaluated (grouped when
-    ``share``, one by one through the Runner otherwise). Never raises for a failing job;
-    ``on_outcome(index, outcome)`` is called as soon as each job is settled."""
+                  quiet: bool = True, on_outcome=None, reusable: Optional[Dict[str, str]] = None) -> List[Outcome]:
+    """Every job's result: reused when its fingerprint matches the result in its work dir, or
+    one in ``reusable`` (fingerprint -> metrics.json, e.g. ``results_by_fingerprint``), else
+    evaluated (grouped when ``share``, one by one through the Runner otherwise). Never raises
+    for a failing job; ``on_outcome(index, outcome)`` is called as soon as each job is settled."""
     from mmengine.dist import get_rank
     outcomes: List[Optional[Outcome]] = [None] * len(jobs)
 
@@ -258,6 +315,12 @@ def evaluate_jobs(jobs: List[Job], launcher: str = 'none', log=print, share: boo
         if metrics is not None:
             settle(index, Outcome('ok', metrics, 'reused'))
             continue
+        source = (reusable or {}).get(job.identity['fingerprint'])
+        if source and osp.abspath(source) != osp.abspath(osp.join(job.cfg.work_dir, 'metrics.json')):
+            metrics = adopt_result(job, source)
+            if metrics is not None:
+                settle(index, Outcome('ok', metrics, f'reused, same fingerprint as {osp.dirname(source)}'))
+                continue
         if share:  # what tools/test.py (run_test, when not shared) checks first: a bad data root is one line
             try:
                 preflight(job.cfg)

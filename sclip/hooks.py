@@ -4,21 +4,24 @@ a progress hook.
 Why: mmengine wraps distributed models in DDP, which refuses modules without trainable
 parameters and CPU device ids; evaluation needs no gradient sync, so the wrapper only
 forwards ``test_step``. The hook saves image | prediction | ground truth | errors, titled,
-in one PNG.
+in one PNG. The progress hook shows images done, rate and time left as they go.
 """
+import functools
+import logging
 import os
 import os.path as osp
-import time
+import sys
 
 import mmcv
 import numpy as np
 import torch.nn as nn
-from mmengine.dist import get_world_size
+from mmengine.dist import get_rank, get_world_size
 from mmengine.hooks import Hook
 from mmengine.registry import MODEL_WRAPPERS
 from mmseg.engine.hooks import SegVisualizationHook
 from mmseg.registry import HOOKS
 
+from .progress import Progress, status
 from .visualize import error_panel, save_png, titled_grid
 
 
@@ -78,29 +81,36 @@ class SCLIPVisualizationHook(SegVisualizationHook):
 
 @HOOKS.register_module()
 class SCLIPProgressHook(Hook):
-    """Logs images done, images/s and the time left every ``interval`` test iterations."""
+    """Images done, images/s and time left (sclip/progress.py): a bar redrawn every second on a
+    terminal, and a ``progress: ...`` line every ``line_every`` seconds in the run's log file
+    (on the screen too when it is not a terminal)."""
 
-    def __init__(self, interval: int = 50):
-        self.interval = max(int(interval), 1)
+    def __init__(self, line_every: float = 30.0):
+        self.line_every = float(line_every)
+        self._progress = None
 
     def before_test(self, runner) -> None:
-        self._start = time.perf_counter()
         self._images = 0
         self._total = len(runner.test_dataloader.dataset)
+        tty = get_rank() == 0 and sys.stdout.isatty()
+        status(f'evaluating {self._total} images')
+        line = functools.partial(log_to_files, runner.logger) if tty else runner.logger.info
+        self._progress = Progress(self._total, tty=tty, line=line, line_every=self.line_every)
 
     def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         self._images += len(outputs or [])
-        world = get_world_size()  # each rank sees its share: the last line comes when all are done
-        if (batch_idx + 1) % self.interval and self._images * world < self._total:
-            return
-        elapsed = time.perf_counter() - self._start
-        rate = self._images / elapsed if elapsed > 0 else 0.0
-        left = (self._total - self._images * world) / (rate * world) if rate > 0 else 0.0
-        runner.logger.info(f'progress: {min(self._images * world, self._total)}/{self._total} images, '
-                           f'{rate * world:.2f} images/s, {_duration(max(left, 0))} left')
+        # each rank sees its share: the last line comes when all are done
+        self._progress.update(min(self._images * get_world_size(), self._total))
+
+    def after_test(self, runner) -> None:
+        if self._progress is not None:
+            self._progress.close()
+            self._progress = None
 
 
-def _duration(seconds: float) -> str:
-    minutes, seconds = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f'{hours}:{minutes:02d}:{seconds:02d}'
+def log_to_files(logger, text: str) -> None:
+    """``text`` as an INFO record in the logger's files only (the screen shows the bar)."""
+    record = logger.makeRecord(logger.name, logging.INFO, __file__, 0, text, None, None)
+    for handler in logger.handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)

@@ -70,6 +70,9 @@ def file_sha256(path: str) -> Optional[str]:
     cached = cache.get(key)
     if isinstance(cached, str) and len(cached) == 64:
         return cached
+    if stat.st_size > 1 << 26:  # seconds for a real checkpoint: say so (once, then cached)
+        from .progress import status
+        status(f'hashing {real} ({stat.st_size / 2 ** 20:.0f} MiB) for the run\'s identity, once')
     digest = hashlib.sha256()
     with open(real, 'rb') as f:
         for block in iter(lambda: f.read(1 << 22), b''):

@@ -9,6 +9,7 @@ configs follow where there is one, else the paper's, each with its source and se
 from __future__ import annotations
 
 import json
+import os
 import os.path as osp
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
@@ -41,6 +42,8 @@ PUBLISHED: Dict[str, Dict[str, float]] = {
     # the official README's results (its default configs: PAMR on, image engineering, LLM texts)
     'itaclip': dict(voc21=67.9, context60=37.5, coco_object=37.7, cityscapes=40.2, coco_stuff164k=27.0),
     'floss': dict(cityscapes=37.0, voc20=80.2, context59=35.9, ade20k=18.4, coco_stuff164k=23.6, average=39.0),
+    'gem': dict(voc21=56.9, context60=32.6, coco_object=31.1, voc20=79.9, cityscapes=30.8,
+                context59=35.9, ade20k=15.7, coco_stuff164k=23.7, average=38.3),
 }
 # Where each published row comes from (ViT-B/16, OpenAI weights, no PAMR unless named).
 SOURCES: Dict[str, str] = {
@@ -56,6 +59,9 @@ SOURCES: Dict[str, str] = {
                  'COCO-Stuff not verified',
     'itaclip': 'ITACLIP README, "Results" (its default configurations; CVPRW 2025)',
     'floss': 'FLOSS README, "Results", NACLIP + FLOSS row (ICCV 2025)',
+    'gem': 'FreeCP README (chenqi1126/FreeCP @ 6946aa7), "Results" table, GEM row (the GEM baseline as FreeCP '
+           'reports it, ViT-B/16; the evaluation harness is not stated there). GEM\'s own paper evaluates '
+           'VOC, Pascal Context and ADE20K under its own protocol; those numbers are not tabulated here',
 }
 # Published averages with PAMR (per-benchmark numbers not tabulated here).
 PUBLISHED_AVERAGE_ONLY = {'sclip+pamr': 40.1}
@@ -65,7 +71,7 @@ METHOD_CONFIGS = {'sclip': 'configs/sclip_{}.py', 'clip': 'configs/sclip_{}.py',
                   'naclip': 'configs/naclip/{}.py', 'naclip+pamr': 'configs/naclip_pamr/{}.py',
                   'scclip': 'configs/scclip/{}.py', 'resclip': 'configs/resclip/{}.py',
                   'proxyclip': 'configs/proxyclip/{}.py', 'itaclip': 'configs/itaclip/{}.py',
-                  'floss': 'configs/floss/{}.py'}
+                  'floss': 'configs/floss/{}.py', 'gem': 'configs/gem/{}.py'}
 # The official code each method's configs follow (repository @ commit).
 OFFICIAL_CODE = {
     'sclip': 'wangf3014/SCLIP @ b56bd30', 'clearclip': 'mc-lan/ClearCLIP @ ad68a40',
@@ -73,6 +79,7 @@ OFFICIAL_CODE = {
     'scclip': 'SuleBai/SC-CLIP @ 0417ba9', 'resclip': 'yvhangyang/ResCLIP @ 0e085f7',
     'proxyclip': 'mc-lan/ProxyCLIP @ e7b767f', 'itaclip': 'm-arda-aydn/ITACLIP @ 521a33c',
     'floss': 'yasserben/FLOSS @ ccf1d49',
+    'gem': "WalBouss/GEM @ 5fa677c on ClearCLIP's benchmark harness (mc-lan/ClearCLIP @ ad68a40)",
 }
 
 
@@ -117,6 +124,7 @@ OFFICIAL_SETUP: Dict[str, Tuple[int, Dict[str, int], str, Dict[str, str]]] = {
     'proxyclip': (336, dict(ade20k=448, cityscapes=448), '336/112', dict(cityscapes='224/112')),
     'itaclip': (336, dict(cityscapes=560, coco_stuff164k=448), '224/28', {}),
     'floss': (336, dict(cityscapes=560), '224/112', dict(voc20='whole image')),
+    'gem': (448, {}, '448/224', dict(cityscapes='224/224')),  # ClearCLIP's harness
 }
 OFFICIAL_SETUP['naclip+pamr'] = OFFICIAL_SETUP['naclip']
 BACKBONE = 'CLIP ViT-B/16 (OpenAI)'
@@ -219,6 +227,12 @@ def _provenance() -> None:
         'proxyclip': dict(paper=_numbers('proxyclip', _paper('proxyclip'),
                                          'ProxyCLIP paper (ECCV 2024), CLIP ViT-B/16 + DINO ViT-B/8 row',
                                          protocol=PAPER_PROTOCOL, backbone='CLIP ViT-B/16 (OpenAI) + DINO ViT-B/8')),
+        # GEM's repository reports no benchmark numbers, and its paper other protocols; these are
+        # FreeCP's own evaluation of GEM (its baseline row), not a quote of GEM's authors
+        'gem': dict(paper=_numbers('gem', _paper('gem'),
+                                   'GEM evaluated by FreeCP: chenqi1126/FreeCP README.md line 108 @ 6946aa7 '
+                                   '(GEM row of its results table)',
+                                   protocol="FreeCP's evaluation of GEM (harness not stated)")),
     })
 
 
@@ -285,14 +299,59 @@ def paper_row(config_key: Optional[str], overrides: Optional[dict]) -> Optional[
     return None
 
 
-def collect(results_dir: str, method: str = 'sclip') -> Dict[str, float]:
-    """mIoU by benchmark from each ``<result_dir>/metrics.json``; a result that was run as
-    another row (e.g. SCLIP's numbers under the CLIP row) is refused in one line."""
-    from .errors import SCLIPError
+def row_benchmark(metrics: dict, method: str) -> Optional[str]:
+    """The Table 1 benchmark a ``metrics.json`` is a result of for ``method``'s row, by the
+    identity it records (its config is the row's benchmark config, its overrides make this
+    row), or None."""
+    identity = metrics.get('identity') if isinstance(metrics.get('identity'), dict) else {}
+    config = (identity.get('config') or {}) if isinstance(identity.get('config'), dict) else {}
+    benchmark, filename = metrics.get('benchmark'), config.get('file') or metrics.get('config')
+    if benchmark not in dict(TABLE1_COLUMNS) or not isinstance(filename, str) or 'mIoU' not in metrics:
+        return None
+    expected = METHOD_CONFIGS[method].format(benchmark)
+    if not ('/' + filename.replace(osp.sep, '/')).endswith('/' + expected):
+        return None
+    return benchmark if paper_row(metrics.get('paper_key'), config.get('overrides')) == method else None
+
+
+def find_results(results_dir: str, method: str) -> Dict[str, str]:
+    """benchmark -> the ``metrics.json`` of ``method``'s row under ``results_dir``: the default
+    work dir of tools/test.py when it holds one, else any ``metrics.json`` anywhere below whose
+    recorded identity is the row's (a ``--work-dir`` of one's choice, a sweep's cell); the most
+    recently finished of several."""
     found = {}
     for benchmark, _ in TABLE1_COLUMNS:
         path = osp.join(result_dir(results_dir, method, benchmark), 'metrics.json')
         if osp.isfile(path):
+            found[benchmark] = path
+    candidates: Dict[str, list] = {}
+    for folder, subfolders, files in os.walk(results_dir):
+        subfolders[:] = sorted(d for d in subfolders if d not in ('predictions', 'vis_data'))
+        path = osp.join(folder, 'metrics.json')
+        if 'metrics.json' not in files or path in found.values():
+            continue
+        try:
+            with open(path) as f:
+                metrics = json.load(f)
+        except (OSError, ValueError):
+            continue
+        benchmark = row_benchmark(metrics, method) if isinstance(metrics, dict) else None
+        if benchmark is not None and benchmark not in found:
+            candidates.setdefault(benchmark, []).append((str(metrics.get('finished') or ''), path))
+    found.update({benchmark: max(items)[1] for benchmark, items in candidates.items()})
+    return found
+
+
+def collect(results_dir: str, method: str = 'sclip') -> Dict[str, float]:
+    """mIoU by benchmark from each result of ``find_results``; a result in the row's default
+    work dir that was run as another row (e.g. SCLIP's numbers under the CLIP row) is refused
+    in one line."""
+    from .errors import SCLIPError
+    found = {}
+    paths = find_results(results_dir, method)
+    for benchmark, _ in TABLE1_COLUMNS:
+        path = paths.get(benchmark)
+        if path is not None:
             with open(path) as f:
                 metrics = json.load(f)
             identity = metrics.get('identity') if isinstance(metrics.get('identity'), dict) else None

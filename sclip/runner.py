@@ -22,16 +22,16 @@ from mmengine import Config
 from . import compat  # noqa: F401
 from .errors import SCLIPError
 from .files import WRITE_ERRNOS, CellLock, describe_os_error, ensure_writable, write_json_atomic  # noqa: F401 (re-export)
-from .identity import run_identity
+from .identity import REPO_DIR, run_identity
 from .preflight import preflight
+from .progress import close_all
 
 METRICS_SCHEMA = 2
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optional[str] = None) -> Config:
     """Read a config, apply overrides and pick its work dir (``work_dirs/<config name>``)."""
-    if not osp.isfile(path):
-        raise SCLIPError(f'config {path!r} not found; pass a file such as configs/sclip_voc21.py.')
+    path = find_config(path)
     try:
         cfg = Config.fromfile(path)
     except Exception as error:
@@ -47,6 +47,22 @@ def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optiona
     elif cfg.get('work_dir') is None:
         cfg.work_dir = default_work_dir(path)
     return cfg
+
+
+def find_config(path: str) -> str:
+    """``path`` when it exists, else the same relative path in this repository (the README's
+    ``configs/sclip_voc21.py`` works from any folder), else one line naming every place looked."""
+    if osp.isfile(path):
+        return path
+    looked = [osp.abspath(path)]
+    if not osp.isabs(path):
+        in_repository = osp.join(REPO_DIR, path)
+        if osp.isfile(in_repository):
+            return in_repository
+        if osp.abspath(in_repository) != looked[0]:
+            looked.append(in_repository)
+    raise SCLIPError(f'config {path!r} not found (looked for {" and ".join(looked)}); pass a file such as '
+                     'configs/sclip_voc21.py.')
 
 
 # Top-level keys mmengine's Runner reads besides those every config here sets.
@@ -216,6 +232,7 @@ def run_test(cfg: Config, out_dir: Optional[str] = None, show_dir: Optional[str]
             except OSError as error:
                 raise describe_os_error(error, osp.join(cfg.work_dir, 'metrics.json'), 'metrics.json') from None
     except BaseException as error:
+        close_all()
         _remove_failed_run_files(cfg, existing)
         cell_lock.release()
         if not work_dir_existed and osp.isdir(cfg.work_dir) and set(os.listdir(cfg.work_dir)) <= {'.lock'}:

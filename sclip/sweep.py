@@ -26,11 +26,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from .config_check import closest
 from .errors import SCLIPError, one_line
 from .files import ensure_writable, write_result_text, write_text_atomic
-from .group_eval import Job, evaluate_jobs
+from .group_eval import Job, evaluate_jobs, results_by_fingerprint
 from .identity import REPO_DIR as REPO, run_identity
 from .logs import quiet_config
 from .options import split_values
-from .runner import load_config
+from .progress import status
+from .runner import find_config, load_config
 
 PAPER_ORDER = ['voc21', 'context60', 'coco_object', 'voc20', 'cityscapes', 'context59', 'ade20k',
                'coco_stuff164k', 'coco_stuff10k']
@@ -221,11 +222,10 @@ def run_sweep(configs: Sequence[str], axes, work_dir: str, cfg_options: Optional
     ``share``: cells that read the same images are evaluated together in one pass over the
     data (sclip/group_eval.py); otherwise one by one, each through mmengine's Runner.
     """
-    for config in configs:
-        if not osp.isfile(config):
-            raise SCLIPError(f'config {config!r} not found; pass existing files to --configs.')
+    configs = [find_config(config) for config in configs]  # relative to here, else to the repository
     cells = build_grid(configs, axes)
     ensure_writable(work_dir, 'the sweep')
+    status(f'{len(cells)} cell{"s" * (len(cells) != 1)}: reading each config and its identity')
     results: List[Optional[Result]] = [None] * len(cells)
     jobs, positions = [], []
     for index, cell in enumerate(cells):
@@ -255,7 +255,7 @@ def run_sweep(configs: Sequence[str], axes, work_dir: str, cfg_options: Optional
         metrics = outcome.metrics or {}
         result = Result(cell.variant, method, benchmark, cell.config, outcome.status, metrics.get('mIoU'),
                         metrics.get('aAcc'), metrics.get('mAcc'), outcome.error, job.cfg.work_dir,
-                        (metrics.get('identity') or {}).get('fingerprint', ''), outcome.how == 'reused')
+                        (metrics.get('identity') or {}).get('fingerprint', ''), outcome.how.startswith('reused'))
         if outcome.status == 'failed':
             record_failure(job.cfg.work_dir, outcome.traceback or outcome.error)
         elif outcome.status == 'ok':
@@ -267,8 +267,8 @@ def run_sweep(configs: Sequence[str], axes, work_dir: str, cfg_options: Optional
         log(f'[{index + 1}/{len(cells)}] {job.label}: {outcome.status} {detail}')
         write_tables()
 
-    if positions:
-        evaluate_jobs(jobs, launcher, log, share, quiet, on_outcome)
+    if positions:  # a cell equal to one already computed under another folder name is reused too
+        evaluate_jobs(jobs, launcher, log, share, quiet, on_outcome, reusable=results_by_fingerprint(work_dir))
     write_tables()
     done = [r for r in results if r is not None]
     write_result_text(osp.join(work_dir, 'sweep.json'), json.dumps(dict(

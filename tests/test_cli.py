@@ -16,7 +16,7 @@ TOOLS = sorted(glob.glob(osp.join(REPO, 'tools', '*.py')))
 def test_every_tool_is_covered():
     names = {osp.basename(t) for t in TOOLS}
     assert {'test.py', 'sweep.py', 'paper_table.py', 'benchmark.py', 'report.py', 'prepare_data.py',
-            'check_data.py', 'demo.py', 'visualize_attention.py'} <= names
+            'check_data.py', 'demo.py', 'visualize_attention.py', 'web_demo.py'} <= names
 
 
 @pytest.mark.parametrize('tool', TOOLS, ids=osp.basename)

@@ -92,8 +92,8 @@ def test_missing_config_in_a_real_process(tmp_path):
     result = subprocess.run([sys.executable, osp.join(REPO, 'tools', 'test.py'), 'configs/nope.py'],
                             capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 2
-    assert result.stderr.strip() == "error: config 'configs/nope.py' not found; pass a file such as " \
-                                    'configs/sclip_voc21.py.'
+    assert result.stderr.strip() == f"error: config 'configs/nope.py' not found (looked for " \
+                                    f"{osp.join(REPO, 'configs', 'nope.py')}); pass a file such as configs/sclip_voc21.py."
 
 
 def test_corrupt_label_points_to_check_data(capsys, tmp_path, voc, tiny_checkpoint):

@@ -11,7 +11,7 @@ from helpers import BENCHMARKS, REPO, make_dataset, write_openai_checkpoint
 from sclip import sweep
 from sclip.data_check import dataset_classes
 
-METHODS = ['clearclip', 'naclip', 'naclip_pamr', 'scclip', 'resclip', 'proxyclip', 'itaclip', 'floss']
+METHODS = ['clearclip', 'naclip', 'naclip_pamr', 'scclip', 'resclip', 'proxyclip', 'gem', 'itaclip', 'floss']
 # PAMR's ten steps over 150-171 query maps per window dominate a CPU run; one step runs the
 # same code path (exactness of every setting: tests/test_method_fidelity.py)
 FEWER_PAMR_STEPS = {'naclip_pamr': {'model.pamr_steps': 1},

@@ -598,20 +598,6 @@ def test_disk_filling_up_during_the_run_is_one_line(capsys, tmp_path, voc, tiny_
 
 # --- other fault paths --------------------------------------------------------------------------------
 
-def test_demo_label_map_into_a_missing_folder_is_one_line(capsys, tmp_path, tiny_checkpoint):
-    from sclip.cli import main_guard
-    image = str(tmp_path / 'photo.jpg')
-    write_image(image, (50, 40), seed=5)
-    label_map = str(tmp_path / 'missing' / 'labels.png')
-    tool = load_tool('demo')
-    with pytest.raises(SystemExit) as exit_info:
-        main_guard(lambda: tool.main([image, '--classes', 'cat; dog', '--out', str(tmp_path / 'overlay.png'),
-                                      '--label-map', label_map,
-                                      '--cfg-options', f'model.pretrained={tiny_checkpoint}']))
-    line = assert_one_line(exit_info.value.code, capsys.readouterr().err, osp.dirname(label_map))
-    assert not re.match(r'error: \d+\b', line)
-
-
 @pytest.mark.parametrize('option,name', [('--label-map', 'labels.jpg'), ('--label-map', 'labels'),
                                          ('--label-map', '.'), ('--out', 'overlay.jpg')])
 def test_demo_outputs_must_be_png_files(capsys, tmp_path, option, name):

@@ -160,6 +160,11 @@ def bf16_agreement(args, images, cache_dir) -> str:
     return f'{100 * same / total:.2f}% of pixels equal to fp32'
 
 
+def status(message: str) -> None:
+    from sclip.progress import status as say
+    say(message)
+
+
 def path_report(args, device) -> None:
     import resource
     import tempfile
@@ -169,13 +174,17 @@ def path_report(args, device) -> None:
     from sclip.models.sliding_window import window_grid
     with tempfile.TemporaryDirectory() as cache_dir:
         model = build_model(args, device, cache_dir)
+        status('timing the text classifier, cold then cached')
         cold, cached = time_text_classifier(model)
         generator = torch.Generator().manual_seed(0)
         images = [F.interpolate(torch.randn(1, 3, 375, 500, generator=generator), size=(336, 448),
                                 mode='bilinear')[0].to(device) for _ in range(args.images)]
         windows = len(window_grid(336, 448, model.slide_crop, model.slide_stride)) * len(images)
+        status(f'timing the simple path (one window at a time) on {len(images)} images, {windows} windows')
         simple = run_path(model, images, device, batched=False)
+        status(f'timing the fast path on the same images (the simple one took {simple:.1f} s)')
         fast = run_path(model, images, device, batched=True)
+        status('measuring the matmul peak and the ViT FLOPs')
         amp = device.type == 'cuda' and args.precision != 'fp32'
         dtype = {'fp16': torch.float16, 'bf16': torch.bfloat16}.get(args.precision) if amp else torch.float32
         peak_matmul = matmul_gflops(device, dtype)
@@ -200,6 +209,7 @@ def path_report(args, device) -> None:
             ('peak memory', memory),
         ]
         if device.type == 'cpu':
+            status('CPU bf16 against fp32 on 2 images')
             rows.append(('CPU bf16 (opt-in) vs fp32', bf16_agreement(args, images[:2], cache_dir)))
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
@@ -210,8 +220,7 @@ def sweep_report(args, grids) -> None:
     import shutil
     import tempfile
     import time
-    sys.path.insert(0, os.path.join(REPO, 'tests'))
-    from helpers import make_dataset
+    from sclip.synthetic import make_dataset
     from sclip.sweep import parse_axes, run_sweep
     with tempfile.TemporaryDirectory() as folder:
         os.environ.setdefault('SCLIP_CACHE_DIR', os.path.join(folder, 'cache'))
@@ -226,8 +235,10 @@ def sweep_report(args, grids) -> None:
             axes = parse_axes(grid['set'])
             timings, mious = {}, {}
             # warm the text cache of every config first, so neither way pays a cold text encoder
+            status(f'{name}: encoding the class names of {len(configs)} config(s) once')
             run_sweep(configs, [], os.path.join(folder, 'warm'), options, log=lambda *a: None, quiet=True)
             for share in (True, False):  # the text cache is warm for both
+                status(f'{name}: the grid {"shared" if share else "one by one"}')
                 work = os.path.join(folder, f'{name}-{share}')
                 start = time.perf_counter()
                 results = run_sweep(configs, axes, work, options, log=lambda *a: None, quiet=True, share=share)
@@ -305,6 +316,12 @@ def run(args: argparse.Namespace) -> None:
     from sclip.cli import resolve_device
     device = resolve_device(args.device)
     import sclip  # noqa: F401  (registers the models and datasets)
+    from sclip.progress import status_lines
+    with status_lines():
+        report(args, device)
+
+
+def report(args, device) -> None:
     if args.against_official:
         official_report(args)
     elif args.sweep:

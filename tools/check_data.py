@@ -8,8 +8,8 @@ labels that are not one channel, label values outside the class range (255 = ign
 label and image sizes that differ (EXIF orientation included), images thinner than one ViT
 patch after the config's Resize, and COCO-Object labels of an old converter.
 
-Output, as the other tools: one ``error: ...`` line per problem and ``note: ...`` lines on
-stderr, one summary line per clean config on stdout; exit code 2 when any problem, else 0.
+Output, as the other tools: one ``error: CONFIG: ...`` line per problem and ``note: CONFIG: ...``
+lines on stderr (each names the config it belongs to), one summary line per clean config on stdout; exit code 2 when any problem, else 0.
 """
 import argparse
 import os
@@ -50,11 +50,11 @@ def review(args: argparse.Namespace) -> None:
         expected = None if args.no_count else cfg.get('expected_images')
         report = review_dataset(cfg, deep=True, expected_count=expected)
         for note in report.notes[:args.max_problems]:
-            print(f'note: {note}', file=sys.stderr)
+            print(f'note: {config}: {note}', file=sys.stderr)
         if len(report.notes) > args.max_problems:
             print(f'note: {config}: ... and {len(report.notes) - args.max_problems} more notes', file=sys.stderr)
         for problem in report.problems[:args.max_problems]:
-            print(f'error: {problem}', file=sys.stderr)
+            print(f'error: {config}: {problem}', file=sys.stderr)
         if len(report.problems) > args.max_problems:
             print(f'error: {config}: ... and {len(report.problems) - args.max_problems} more problems',
                   file=sys.stderr)

@@ -8,7 +8,8 @@ Classes are separated by ";" and synonyms by "," (or one class a line in --class
 Writes the image with the predicted segments in colour and a legend of the classes found
 (text ~2.5% of the image's short side; a benchmark's own colours when the classes are a
 known benchmark's, else well-separated ones); --label-map also writes the raw label map
-(pixel value = class index).
+(pixel value = class index; its folder is created). One class alone (e.g. "cat, dog, grass",
+three synonyms of one class) is an error: it would label every pixel.
 """
 import argparse
 import os
@@ -34,6 +35,23 @@ def build_model(config: str, class_file: str, cfg_options, device: str):
     return model.to(device).eval()
 
 
+def check_several_classes(names, args) -> None:
+    """One class (with or without synonyms) labels every pixel with it: nothing is segmented.
+    Usually commas typed where ';' separates classes ("cat, dog, grass"), so say so."""
+    from sclip.errors import SCLIPError
+    if names.num_classes > 1:
+        return
+    synonyms = names.classes[0]
+    if args.classes:
+        given = f'--classes {args.classes!r}'
+        example = '; '.join(synonyms) if len(synonyms) > 1 else f'{synonyms[0]}; background'
+        raise SCLIPError(f'{given} is one class ({", ".join(synonyms)} are its synonyms) and would label every '
+                         f'pixel with it: separate classes with ";", e.g. --classes "{example}" '
+                         '("," separates synonyms of one class, as in "grass, lawn").')
+    raise SCLIPError(f'--class-file {args.class_file}: one class only, which would label every pixel; '
+                     'write one class a line (at least two lines).')
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Segment an image with free-form class names.')
     parser.add_argument('image', help='the photo to segment (JPEG, PNG, ...)')
@@ -57,7 +75,8 @@ def main(argv=None):
 
 def run(args: argparse.Namespace) -> None:
     from sclip.logs import quiet_unless
-    with quiet_unless(args.verbose):
+    from sclip.progress import status_lines
+    with quiet_unless(args.verbose), status_lines():
         segment(args)
 
 
@@ -78,10 +97,7 @@ def segment(args: argparse.Namespace) -> None:
     for option, path in (('--out', args.out), ('--label-map', args.label_map)):  # before the model is built
         if path is not None:
             check_output_name(option, path, ('.png',), ' (PNG is lossless: a JPEG would change class indices)')
-    label_map_folder = os.path.dirname(os.path.abspath(args.label_map)) if args.label_map else None
-    if label_map_folder and not os.path.isdir(label_map_folder):
-        raise SCLIPError(f'--label-map {args.label_map}: the folder {label_map_folder} does not exist; '
-                         'create it or pass a path in an existing folder.')
+    cfg_options = parse_cfg_options(args.cfg_options)
     try:
         image = np.array(Image.open(args.image).convert('RGB'))
     except Exception:
@@ -97,7 +113,10 @@ def segment(args: argparse.Namespace) -> None:
                 f.write('\n'.join(', '.join(c) for c in names.classes))
         else:
             names, class_file = load_class_names(args.class_file), args.class_file
-        model = build_model(args.config, class_file, parse_cfg_options(args.cfg_options), device)
+        check_several_classes(names, args)
+        print(f'segmenting with {names.num_classes} classes on {device}: {", ".join(names.display_names)}',
+              flush=True)
+        model = build_model(args.config, class_file, cfg_options, device)
         from mmseg.apis import inference_model
         result = inference_model(model, image[..., ::-1].copy())  # mmseg pipelines take BGR arrays
     labels = result.pred_sem_seg.data[0].cpu().numpy().astype(np.int64)
@@ -111,6 +130,7 @@ def segment(args: argparse.Namespace) -> None:
         raise describe_os_error(error, args.out, 'the overlay', '--out') from None
     if args.label_map:
         try:
+            os.makedirs(os.path.dirname(os.path.abspath(args.label_map)), exist_ok=True)
             Image.fromarray(labels.astype(np.uint8 if names.num_classes <= 256 else np.uint16)).save(args.label_map)
         except OSError as error:
             raise describe_os_error(error, args.label_map, 'the label map', '--label-map') from None

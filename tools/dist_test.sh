@@ -2,6 +2,14 @@
 # Evaluate on GPUS processes of this node (torchrun), mmseg style:
 #   bash tools/dist_test.sh CONFIG GPUS [tools/test.py options ...]
 # Multi-node: set NNODES, NODE_RANK, MASTER_ADDR and PORT on every node.
+source "$(dirname "$0")/launcher_help.sh"
+launcher_help "usage: bash tools/dist_test.sh CONFIG GPUS [tools/test.py options ...]" \
+    "Runs tools/test.py CONFIG --launcher pytorch on GPUS processes of this node (torchrun); multi-node: set NNODES, NODE_RANK, MASTER_ADDR and PORT on every node." \
+    2 "pass a config and the number of GPUs, e.g. bash tools/dist_test.sh configs/sclip_voc21.py 8" "$@"
+if ! [[ "$2" =~ ^[1-9][0-9]*$ ]]; then
+    echo "error: GPUS must be a positive integer, not '$2'; e.g. bash tools/dist_test.sh configs/sclip_voc21.py 8" >&2
+    exit 2
+fi
 CONFIG=$1
 GPUS=$2
 NNODES=${NNODES:-1}

@@ -4,13 +4,15 @@
         [--cfg-options k=v ...]
 
 Reads the metrics.json of the eight benchmarks from the default work dirs of tools/test.py
-(work_dirs/sclip_<benchmark>/, work_dirs/clearclip/<benchmark>/, ...). With --run, every
-benchmark without a result of the same identity (config, weights, data, code) is run first,
-the same way as tools/test.py. The expected numbers are the official code's own reported ones
-for the commit its configs follow where they exist (its README), else the paper's; the paper's
-row is shown beside, and every number's source and setting are listed under the table
-(sclip/paper.py, ``expected``). --check TOL exits 1 when a benchmark is missing or differs from
-the expected number by more than TOL mIoU points: what a GPU CI with the datasets runs.
+(work_dirs/sclip_<benchmark>/, work_dirs/clearclip/<benchmark>/, ...), else from wherever under
+--results-dir a metrics.json records the method's benchmark config and overrides (runs with a
+--work-dir of their own, sweep cells). With --run, every benchmark without a result of the
+same identity (config, weights, data, code) is run first, the same way as tools/test.py. The
+expected numbers are the official code's own reported ones for the commit its configs follow
+where they exist (its README), else the paper's; the paper's row is shown beside, and every
+number's source and setting are listed under the table (sclip/paper.py, ``expected``).
+--check TOL exits 1 when a benchmark is missing or differs from the expected number by more
+than TOL mIoU points: what a GPU CI with the datasets runs.
 """
 import argparse
 import os
@@ -18,14 +20,16 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-METHODS = ['clearclip', 'clip', 'floss', 'itaclip', 'maskclip', 'naclip', 'naclip+pamr', 'proxyclip', 'resclip', 'scclip',
-           'sclip']
+METHODS = ['clearclip', 'clip', 'floss', 'gem', 'itaclip', 'maskclip', 'naclip', 'naclip+pamr', 'proxyclip', 'resclip',
+           'scclip', 'sclip']
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Table 1 of the paper for our results.')
-    parser.add_argument('--results-dir', default='work_dirs', help='where the benchmarks\' work dirs are (default: work_dirs)')
+    parser.add_argument('--results-dir', default='work_dirs',
+                        help='where the results are, anywhere below, found by the config and overrides each '
+                             'metrics.json records (default: work_dirs)')
     parser.add_argument('--method', default='sclip', choices=METHODS,
                         help='published row to compare with (default: sclip); clip and maskclip are the sclip '
                              'configs with model.attention.type=vanilla|maskclip, kept in <results-dir>/clip|maskclip/')
@@ -46,7 +50,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> None:
     from sclip.logs import quiet_unless
-    with quiet_unless(args.verbose):
+    from sclip.progress import status_lines
+    with quiet_unless(args.verbose), status_lines():
         from sclip.errors import SCLIPError
         from sclip.options import parse_cfg_options
         if args.check is not None and not args.check >= 0:
@@ -71,8 +76,10 @@ def run(args: argparse.Namespace) -> None:
                 print(f'{job.label}: {outcome.status} {outcome.how or outcome.error}')
         ours = collect(args.results_dir, args.method)
         if not ours and not args.run:
-            where = result_dir(args.results_dir, args.method, '<benchmark>')
-            raise SCLIPError(f'no metrics.json under {where!r}; run the benchmarks first or pass --run.')
+            wanted = METHOD_CONFIGS[args.method].format('<benchmark>') + ''.join(
+                f' {k}={v}' for k, v in METHOD_OVERRIDES.get(args.method, {}).items())
+            raise SCLIPError(f'no result of the {args.method} row ({wanted}) in any metrics.json under '
+                             f'{args.results_dir!r}; run the benchmarks first or pass --run.')
         print(format_table(expected_table(ours, args.method)))
         print(f'expected: {source_summary(args.method)}')
         for line in expected_sources(args.method):

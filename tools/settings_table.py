@@ -28,7 +28,8 @@ BENCHMARKS = [('voc21', 'VOC21'), ('voc20', 'VOC20'), ('context60', 'Context60')
 # (title, config pattern under configs/)
 METHODS = [('SCLIP', 'sclip_{}.py'), ('ClearCLIP', 'clearclip/{}.py'), ('NACLIP', 'naclip/{}.py'),
            ('NACLIP + PAMR', 'naclip_pamr/{}.py'), ('SC-CLIP', 'scclip/{}.py'), ('ResCLIP', 'resclip/{}.py'),
-           ('ProxyCLIP', 'proxyclip/{}.py'), ('ITACLIP', 'itaclip/{}.py'), ('NACLIP + FLOSS', 'floss/{}.py')]
+           ('ProxyCLIP', 'proxyclip/{}.py'), ('GEM', 'gem/{}.py'), ('ITACLIP', 'itaclip/{}.py'),
+           ('NACLIP + FLOSS', 'floss/{}.py')]
 Row = Dict[str, str]
 
 

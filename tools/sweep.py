@@ -41,7 +41,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> None:
     from sclip.logs import quiet_unless
-    with quiet_unless(args.verbose):
+    from sclip.progress import status_lines
+    with quiet_unless(args.verbose), status_lines():
         from sclip.errors import SCLIPError
         from sclip.options import parse_cfg_options
         from sclip.sweep import parse_axes, read_grid, run_sweep

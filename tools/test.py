@@ -33,7 +33,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> None:
     # imported here, after parsing: --help must not wait for torch/mmseg
     from sclip.logs import quiet_unless
-    with quiet_unless(args.verbose):
+    from sclip.progress import status_lines
+    with quiet_unless(args.verbose), status_lines():
         from sclip.options import parse_cfg_options
         from sclip.runner import load_config, run_test
         overrides = parse_cfg_options(args.cfg_options)

@@ -15,7 +15,7 @@ test_cfg = dict(type='TestLoop')
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
-    progress=dict(type='SCLIPProgressHook', interval=50),
+    progress=dict(type='SCLIPProgressHook', line_every=30),  # seconds between log lines; a bar on a terminal
     # evaluation only: none of mmengine's training hooks
     param_scheduler=None,
     checkpoint=None,

@@ -257,6 +257,8 @@ def _load_clip(pretrained: str, arch: Optional[str] = 'ViT-B-16', clip_format: s
     if not pretrained:
         raise SCLIPError("model.clip_path is empty: set it to 'openai' or to a local checkpoint path.")
     pretrained = os.path.expanduser(str(pretrained))
+    from ..progress import status
+    status(f'loading CLIP {arch} weights ({pretrained})')
     if os.path.isfile(pretrained):
         return load_local_clip(pretrained, arch, clip_format)
     if os.sep in pretrained or pretrained.endswith(('.pt', '.pth', '.bin', '.safetensors')):

@@ -121,15 +121,18 @@ class CLIPViT(nn.Module):
         return self.blocks[index - 1]
 
     # --- pieces ----------------------------------------------------------------------------
-    def embed(self, images: Tensor) -> Tuple[Tensor, Tuple[int, int]]:
-        """Patch embedding + CLS + positional embedding + ln_pre, (B, 1 + gh*gw, C)."""
+    def embed(self, images: Tensor, resize_positional: Callable[[Tensor, Tuple[int, int], Tuple[int, int]], Tensor]
+              = resize_positional_embedding) -> Tuple[Tensor, Tuple[int, int]]:
+        """Patch embedding + CLS + positional embedding + ln_pre, (B, 1 + gh*gw, C); the positional
+        embedding is resized to the grid by ``resize_positional(pos, native_grid, grid)`` (GEM
+        resizes it its own way)."""
         visual = self.visual
         x = visual.conv1(images.to(visual.conv1.weight.dtype))
         grid = tuple(x.shape[-2:])
         x = x.flatten(2).transpose(1, 2)
         cls = visual.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
         x = torch.cat([cls, x], dim=1)
-        x = x + resize_positional_embedding(visual.positional_embedding, self.native_grid, grid).to(x.dtype)
+        x = x + resize_positional(visual.positional_embedding, self.native_grid, grid).to(x.dtype)
         return visual.ln_pre(x), grid
 
     def qkv(self, index: int, h: Tensor) -> Tuple[Tensor, Tensor, Tensor]:

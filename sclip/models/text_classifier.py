@@ -219,6 +219,9 @@ def load_or_build(model: torch.nn.Module, tokenizer: Callable, names: Sequence[s
                   batch_size: int = 256, official: bool = False) -> Tensor:
     """``build_class_embeddings`` through an on-disk cache (``cache_dir=None`` disables it)."""
     def build():
+        from ..progress import status
+        status(f'encoding {len(names)} class names x {len(templates)} templates with CLIP\'s text tower'
+               f'{" (cached for the next runs)" if cache_dir is not None else ""}')
         return build_class_embeddings(model, tokenizer, names, templates, device, batch_size, official=official)
     if cache_dir is None:
         return build()

@@ -1,6 +1,7 @@
 """Oracle: the official ClearCLIP inference (mc-lan/ClearCLIP, ``clearclip_segmentor.py`` +
 the vendored open_clip ``transformer.py`` ``VisionTransformer.forward`` / ``custom_attn``),
-for ``clip_type='CLIP'`` with a ViT (the BLIP / GEM branches are not transcribed).
+for ``clip_type='CLIP'`` with a ViT (the BLIP branch is not transcribed; the GEM branch is
+tests/official/gem.py).
 
 Quirks kept (see also common.py):
 - ``model_type`` selects the last block's attention: 'ClearCLIP' ``softmax(bmm(q, qᵀ) * scale)``,
@@ -131,8 +132,13 @@ class OfficialClearCLIP(PaddedWindowSegmentor):
         self.slide_stride = slide_stride
         self.slide_crop = slide_crop
 
+    def encode(self, img: Tensor) -> Tensor:
+        """``self.net.encode_image(img, model_type, ignore_residual)`` (the GEM branch's
+        ``self.net.visual(img)`` is tests/official/gem.py)."""
+        return encode_image(self.net.visual, img, self.model_type, self.ignore_residual)
+
     def forward_feature(self, img: Tensor, logit_size=None) -> Tensor:
-        image_features = encode_image(self.net.visual, img, self.model_type, self.ignore_residual)
+        image_features = self.encode(img)
         image_features /= image_features.norm(dim=-1, keepdim=True)
         logits = image_features @ self.query_features.T
 

@@ -6,16 +6,18 @@
 | scclip      | SC-CLIP                                  | scclip.py     |
 | resclip     | ResCLIP                                  | resclip.py    |
 | proxyclip   | ProxyCLIP (with a foundation model)      | proxyclip.py  |
+| gem         | GEM (self-self attention ensemble)       | gem.py        |
 | itaclip     | ITACLIP (intermediate attention, views)  | itaclip.py    |
 
 FLOSS is no forward program but a text-side plug-in over any of them (floss.py).
 """
 from .base import METHODS, Method, TextSide, build_method, register_method
+from .gem import GEM
 from .itaclip import ITACLIP
 from .last_block import LastBlockAttention
 from .proxyclip import ProxyCLIP
 from .resclip import ResCLIP
 from .scclip import SCCLIP
 
-__all__ = ['METHODS', 'Method', 'TextSide', 'build_method', 'register_method', 'ITACLIP', 'LastBlockAttention',
+__all__ = ['METHODS', 'Method', 'TextSide', 'build_method', 'register_method', 'GEM', 'ITACLIP', 'LastBlockAttention',
            'ProxyCLIP', 'ResCLIP', 'SCCLIP']

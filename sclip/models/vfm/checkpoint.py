@@ -90,6 +90,8 @@ def resolve_checkpoint(spec: VFMSpec, checkpoint: Optional[str], download: bool,
 
 def read_checkpoint(path: str, spec: VFMSpec) -> dict:
     """The unpickled contents of ``path`` (tensors and plain containers only)."""
+    from ...progress import status
+    status(f'loading {spec.name} weights ({path})')
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location='cpu', weights_only=True)
