@@ -11,16 +11,11 @@ from helpers import BENCHMARKS, REPO, make_dataset, write_openai_checkpoint
 from sclip import sweep
 from sclip.data_check import dataset_classes
 
-METHODS = ['clearclip', 'naclip', 'naclip_pamr', 'scclip', 'resclip', 'proxyclip', 'gem', 'itaclip', 'floss']
+METHODS = ['clearclip', 'naclip', 'naclip_pamr', 'scclip', 'resclip', 'proxyclip', 'gem']
 # PAMR's ten steps over 150-171 query maps per window dominate a CPU run; one step runs the
 # same code path (exactness of every setting: tests/test_method_fidelity.py)
 FEWER_PAMR_STEPS = {'naclip_pamr': {'model.pamr_steps': 1},
-                    'resclip': {'model.method.provisional_pamr_steps': 1},
-                    'itaclip': {'model.pamr_steps': 1}}
-# the benchmarks each method has configs for (ITACLIP: its five); FLOSS's experts cost Q² prompts
-# and a fusion pass per expert, so only its two smallest vocabularies run here (all five:
-# tests/test_fidelity_floss.py)
-ONLY = {'floss': ['cityscapes', 'voc20']}
+                    'resclip': {'model.method.provisional_pamr_steps': 1}}
 
 
 @pytest.fixture(scope='module')
@@ -50,14 +45,13 @@ def workspace(tmp_path_factory):
 def test_every_benchmark_config_of_the_method(method, workspace, monkeypatch):
     folder, weights, dino = workspace
     monkeypatch.chdir(folder)  # the configs' relative data roots: data/VOCdevkit/VOC2012, ...
-    configs = [osp.join(REPO, 'configs', method, f'{b}.py') for b in ONLY.get(method, BENCHMARKS)]
-    configs = [path for path in configs if osp.isfile(path)]
+    configs = [osp.join(REPO, 'configs', method, f'{b}.py') for b in BENCHMARKS]
     options = {'model.clip_path': weights, 'test_dataloader.num_workers': 0}
     if method == 'proxyclip':
         options.update({'model.vfm.checkpoint': dino, 'model.vfm.tiny': True})
     options.update(FEWER_PAMR_STEPS.get(method, {}))
     results = sweep.run_sweep(configs, [], str(folder / method), options, log=lambda *a: None, quiet=True)
-    assert [r.status for r in results] == ['ok'] * len(configs), [r.error for r in results]
+    assert [r.status for r in results] == ['ok'] * len(BENCHMARKS), [r.error for r in results]
     for result in results:
         cfg = sweep.load_config(result.config)
         with open(osp.join(result.work_dir, 'metrics.json')) as f:
