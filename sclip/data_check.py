@@ -121,6 +121,7 @@ class PairRules:
     background_unlabelled: bool = False
     color_type: str = 'color'
     image_backend: str = 'cv2'
+    ignore_index: int = IGNORE_INDEX  # 65535 for the 16-bit large-vocabulary labels
     label_backend: str = 'pillow'
 
 
@@ -174,7 +175,8 @@ def pair_rules(cfg: Config, dataset: dict, reduce_zero_label: bool) -> PairRules
                      background_unlabelled=dataset['type'] == 'COCOObjectDataset',
                      color_type=image_loader.get('color_type', 'color'),
                      image_backend=image_loader.get('imdecode_backend', 'cv2'),
-                     label_backend=label_loader.get('imdecode_backend', 'pillow'))
+                     label_backend=label_loader.get('imdecode_backend', 'pillow'),
+                     ignore_index=DATASETS.get(dataset['type']).METAINFO.get('ignore_index', IGNORE_INDEX))
 
 
 def patch_size(arch: Optional[str]) -> int:
@@ -227,7 +229,8 @@ def check_pair(img_path: str, seg_path: Optional[str], rules: PairRules) -> Data
     except SCLIPError as error:
         report.problems.append(str(error))
         return report
-    values = value_problem(label, seg_path, rules.num_classes, rules.reduce_zero_label, rules.label_map)
+    values = value_problem(label, seg_path, rules.num_classes, rules.reduce_zero_label, rules.label_map,
+                           rules.ignore_index)
     size = size_problem(seg_path, label.shape, img_path, (height, width), image_data)
     report.problems.extend(p for p in (values, size) if p)
     if orientation != 1 and size is None:

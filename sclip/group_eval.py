@@ -38,6 +38,7 @@ from torch.utils.data import DataLoader, Dataset
 from .errors import SCLIPError, one_line
 from .files import CellLock, describe_os_error, ensure_writable, write_json_atomic
 from .identity import canonical, changed_parts
+from .models.precision import resolve_precision
 from .preflight import preflight
 from .progress import Progress
 from .runner import metrics_payload, run_test, setup_launcher
@@ -154,7 +155,8 @@ def weights_signature(cfg, identity: dict) -> str:
     model = cfg.model
     return canonical(dict(weights=[identity['weights']['arch'], identity['weights']['sha256']
                                    or identity['weights']['source']],
-                          clip_format=model.get('clip_format', 'auto'), precision=model.get('precision', 'fp16')))
+                          clip_format=model.get('clip_format', 'auto'),
+                          precision=resolve_precision(model.get('precision', 'auto'))))
 
 
 def group_jobs(jobs: List[Job]) -> List[List[int]]:
@@ -222,7 +224,7 @@ class ModelBuilder:
     def build(self, job: Job):
         from mmseg.registry import MODELS
         from .models.clip_loader import reusing_weights
-        official = job.cfg.model.get('precision') == 'official'  # casts the weights in place: never reused
+        official = resolve_precision(job.cfg.model.get('precision', 'auto')) == 'official'  # casts in place: never reused
         with reusing_weights(self.loaded) if not official else contextlib.nullcontext():
             model = MODELS.build(copy.deepcopy(job.cfg.model))
         signature = weights_signature(job.cfg, job.identity)
@@ -232,7 +234,7 @@ class ModelBuilder:
             self.towers[signature] = (model.backbone.vit.visual, model.text_model)
         vfm = getattr(model.backbone.method, 'vfm', None)
         if vfm is not None:
-            key = canonical([job.cfg.model.get('vfm'), job.cfg.model.get('precision', 'fp16')])
+            key = canonical([job.cfg.model.get('vfm'), resolve_precision(job.cfg.model.get('precision', 'auto'))])
             model.backbone.method.vfm = self.vfms.setdefault(key, vfm)
         return model.to(self.device).eval()
 

@@ -62,6 +62,8 @@ SOURCES: Dict[str, str] = {
     'gem': 'FreeCP README (chenqi1126/FreeCP @ 6946aa7), "Results" table, GEM row (the GEM baseline as FreeCP '
            'reports it, ViT-B/16; the evaluation harness is not stated there). GEM\'s own paper evaluates '
            'VOC, Pascal Context and ADE20K under its own protocol; those numbers are not tabulated here',
+    'fsa': 'FSA paper (ICCV 2025, arXiv 2508.20265), ProxyCLIP + FSA rows: no number recorded, none could be '
+           'verified here (the README at dbd2da5 reports none)',
 }
 # Published averages with PAMR (per-benchmark numbers not tabulated here).
 PUBLISHED_AVERAGE_ONLY = {'sclip+pamr': 40.1}
@@ -71,7 +73,7 @@ METHOD_CONFIGS = {'sclip': 'configs/sclip_{}.py', 'clip': 'configs/sclip_{}.py',
                   'naclip': 'configs/naclip/{}.py', 'naclip+pamr': 'configs/naclip_pamr/{}.py',
                   'scclip': 'configs/scclip/{}.py', 'resclip': 'configs/resclip/{}.py',
                   'proxyclip': 'configs/proxyclip/{}.py', 'itaclip': 'configs/itaclip/{}.py',
-                  'floss': 'configs/floss/{}.py', 'gem': 'configs/gem/{}.py'}
+                  'floss': 'configs/floss/{}.py', 'gem': 'configs/gem/{}.py', 'fsa': 'configs/fsa/{}.py'}
 # The official code each method's configs follow (repository @ commit).
 OFFICIAL_CODE = {
     'sclip': 'wangf3014/SCLIP @ b56bd30', 'clearclip': 'mc-lan/ClearCLIP @ ad68a40',
@@ -80,6 +82,7 @@ OFFICIAL_CODE = {
     'proxyclip': 'mc-lan/ProxyCLIP @ e7b767f', 'itaclip': 'm-arda-aydn/ITACLIP @ 521a33c',
     'floss': 'yasserben/FLOSS @ ccf1d49',
     'gem': "WalBouss/GEM @ 5fa677c on ClearCLIP's benchmark harness (mc-lan/ClearCLIP @ ad68a40)",
+    'fsa': 'chi-chi-zx/FSA @ dbd2da5',
 }
 
 
@@ -125,6 +128,7 @@ OFFICIAL_SETUP: Dict[str, Tuple[int, Dict[str, int], str, Dict[str, str]]] = {
     'itaclip': (336, dict(cityscapes=560, coco_stuff164k=448), '224/28', {}),
     'floss': (336, dict(cityscapes=560), '224/112', dict(voc20='whole image')),
     'gem': (448, {}, '448/224', dict(cityscapes='224/224')),  # ClearCLIP's harness
+    'fsa': (336, dict(ade20k=448, cityscapes=448), '336/112', dict(cityscapes='224/80')),
 }
 OFFICIAL_SETUP['naclip+pamr'] = OFFICIAL_SETUP['naclip']
 BACKBONE = 'CLIP ViT-B/16 (OpenAI)'

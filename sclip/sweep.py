@@ -34,7 +34,7 @@ from .progress import status
 from .runner import find_config, load_config
 
 PAPER_ORDER = ['voc21', 'context60', 'coco_object', 'voc20', 'cityscapes', 'context59', 'ade20k',
-               'coco_stuff164k', 'coco_stuff10k']
+               'coco_stuff164k', 'coco_stuff10k', 'ade847', 'context459']
 
 
 def parse_value(text: str):

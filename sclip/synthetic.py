@@ -58,10 +58,11 @@ def write_image(path: str, size: Tuple[int, int], seed: int) -> None:
 
 
 def write_label(path: str, size: Tuple[int, int], values: List[int], seed: int) -> None:
-    """A uint8 label map (w, h) in blocks of the given values (255 allowed)."""
+    """A uint8 label map (w, h) in blocks of the given values (255 allowed); a ``.tif`` is
+    16-bit, as Detectron2's large-vocabulary labels (65535 = ignored)."""
     rng = np.random.default_rng(seed)
     w, h = size
-    label = np.full((h, w), values[0], np.uint8)
+    label = np.full((h, w), values[0], np.uint16 if path.endswith('.tif') else np.uint8)
     for value in values[1:]:
         y, x = rng.integers(0, h), rng.integers(0, w)
         label[y:, x:] = value
@@ -89,11 +90,16 @@ LAYOUTS: Dict[str, tuple] = {
                    '_gtFine_labelTrainIds.png', None, [0, 7, 18, 255]),
     'ade20k': ('ade/ADEChallengeData2016', 'images/validation', 'annotations/validation', '.jpg',
                '.png', None, [0, 1, 150]),
+    'ade847': ('ADE20K_2021_17_01', 'images_detectron2/validation', 'annotations_detectron2/validation', '.jpg',
+               '.tif', None, [0, 255, 300, 846, 65535]),
+    'context459': ('VOCdevkit/VOC2010', 'JPEGImages', 'annotations_detectron2/pc459_val', '.jpg', '.tif',
+                   'ImageSets/SegmentationContext/val.txt', [0, 58, 458, 65535]),
 }
+LARGE_VOCAB = ('ade847', 'context459')  # tests/test_large_vocab.py; not in BENCHMARKS
 STEMS = {'cityscapes': ['frankfurt/frankfurt_000000_000294', 'lindau/lindau_000001_000019'],
          'coco_object': ['000000000139', '000000000285'], 'coco_stuff164k': ['000000000139', '000000000285'],
          'coco_stuff10k': ['COCO_train2014_000000000077', 'COCO_train2014_000000000109'],
-         'ade20k': ['ADE_val_00000001', 'ADE_val_00000002']}
+         'ade20k': ['ADE_val_00000001', 'ADE_val_00000002'], 'ade847': ['ADE_val_00000001', 'ADE_val_00000002']}
 SIZES = [(60, 45), (40, 52)]
 
 
@@ -113,4 +119,4 @@ def make_dataset(benchmark: str, data_dir: str, sizes=SIZES) -> str:
     return root
 
 
-BENCHMARKS = list(LAYOUTS)
+BENCHMARKS = [name for name in LAYOUTS if name not in LARGE_VOCAB]

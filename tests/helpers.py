@@ -55,3 +55,61 @@ def options(root, weights, *more):
     """``--cfg-options`` pointing a config at a dataset root and a checkpoint."""
     return ['--cfg-options', f'test_dataloader.dataset.data_root={root}', f'model.clip_path={weights}',
             'test_dataloader.num_workers=0', *more]
+
+
+# --- discriminating models and inputs for the fidelity tests --------------------------------------
+
+def write_multihead_checkpoint(folder: str, width: int = 64, heads: int = 2, layers: int = 12,
+                               sharpness: float = 3.0, embed_dim: int = 8, seed: int = 0) -> Tuple[str, str]:
+    """A random CLIP ViT with ``heads`` heads of ``width // heads`` (OpenAI's files always have
+    64-wide heads, so this one is an open_clip checkpoint of a model config registered under
+    the returned name) -> (checkpoint path, ``model.arch``). ``sharpness`` scales the patch
+    embedding, the vision q/k projections and the token embedding, and the joint embedding is
+    narrow (``embed_dim`` 8): a random CLIP's class embeddings are otherwise nearly parallel
+    (cosine 0.99 between names at width 32), no pixel passes a probability threshold, and every
+    pixel of many configs gets one label."""
+    import open_clip
+    name = f'sclip-test-w{width}-h{heads}-l{layers}-e{embed_dim}-s{sharpness:g}'
+    config = dict(embed_dim=embed_dim, quick_gelu=True,
+                  vision_cfg=dict(image_size=224, layers=layers, width=width, head_width=width // heads,
+                                  patch_size=16),
+                  text_cfg=dict(context_length=77, vocab_size=49408, width=64, heads=1, layers=1))
+    os.makedirs(folder, exist_ok=True)
+    config_path = osp.join(folder, f'{name}.json')
+    with open(config_path, 'w') as f:
+        json.dump(config, f)
+    open_clip.add_model_config(config_path)
+    torch.manual_seed(seed)
+    model = open_clip.create_model(name, pretrained=None)
+    with torch.no_grad():
+        for param_name, param in model.named_parameters():
+            if param_name.endswith('bias'):
+                param.normal_(0, 0.02)
+        model.visual.conv1.weight.mul_(sharpness)
+        for block in model.visual.transformer.resblocks:
+            block.attn.in_proj_weight[:2 * width].mul_(sharpness)
+        model.token_embedding.weight.mul_(sharpness)
+    path = osp.join(folder, f'{name}.pt')
+    torch.save(model.state_dict(), path)
+    return path, name
+
+
+def structured_image(size: Tuple[int, int], seed: int = 3) -> torch.Tensor:
+    """A uint8 BGR image (3, H, W) as mmseg's loader gives it: overlapping flat-colour rectangles
+    with mild noise, so regions (not single pixels) differ, as in a photograph."""
+    rng = np.random.default_rng(seed)
+    height, width = size
+    image = np.empty((3, height, width), np.float32)
+    image[:] = rng.integers(0, 256, 3)[:, None, None]
+    for _ in range(12):
+        top, left = rng.integers(0, height), rng.integers(0, width)
+        rows, cols = rng.integers(height // 6, height // 2 + 1), rng.integers(width // 6, width // 2 + 1)
+        image[:, top:top + rows, left:left + cols] = rng.integers(0, 256, 3)[:, None, None]
+    image += rng.normal(0, 8, image.shape)
+    return torch.from_numpy(np.clip(image, 0, 255).astype(np.uint8))
+
+
+def label_spread(labels: torch.Tensor) -> Tuple[int, float]:
+    """(number of distinct labels, fraction of pixels of the most frequent one)."""
+    _, counts = torch.unique(labels, return_counts=True)
+    return len(counts), float(counts.max()) / labels.numel()

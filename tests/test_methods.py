@@ -10,8 +10,9 @@ from sclip import group_eval, sweep
 from sclip.runner import load_config
 from test_sweep import fake_run_test
 
-METHOD_CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', 'clearclip', '*.py')) +
-                        glob.glob(osp.join(REPO, 'configs', 'naclip', '*.py')))
+METHOD_CONFIGS = sorted(p for p in glob.glob(osp.join(REPO, 'configs', 'clearclip', '*.py')) +
+                        glob.glob(osp.join(REPO, 'configs', 'naclip', '*.py'))
+                        if not p.endswith(('ade847.py', 'context459.py')))  # tests/test_large_vocab.py
 
 
 def test_method_settings():

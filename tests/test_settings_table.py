@@ -15,7 +15,8 @@ from sclip.errors import SCLIPError
 DOC = osp.join(REPO, 'docs', 'PROTOCOL.md')
 # reduce_zero_label of each benchmark in the official SCLIP configs (background or "other" ignored)
 OFFICIAL_REDUCE_ZERO_LABEL = dict(voc21=False, voc20=True, context60=False, context59=True, coco_object=False,
-                                  coco_stuff164k=False, coco_stuff10k=True, cityscapes=False, ade20k=True)
+                                  coco_stuff164k=False, coco_stuff10k=True, cityscapes=False, ade20k=True,
+                                  ade847=False, context459=False)
 
 
 @pytest.fixture(scope='module')
@@ -124,7 +125,8 @@ def test_dataset_table_holds_each_benchmark(tool, rendered):
         assert row['classes'] == str(classes), key
         assert row['dataset type'] == f'`{cfg.test_dataloader.dataset.type}`'
         assert row['background'] == ('label 0 ignored, k → k−1' if OFFICIAL_REDUCE_ZERO_LABEL[key] else
-                                     'class 0' if key in ('voc21', 'context60', 'coco_object') else 'none'), key
+                                     'class 0' if key in ('voc21', 'context60', 'coco_object') else
+                                     'none (65535 ignored)' if key in ('ade847', 'context459') else 'none'), key
 
 
 def test_check_finds_a_stale_table_and_write_repairs_it(tool, tmp_path, capsys):

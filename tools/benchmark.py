@@ -1,7 +1,7 @@
 """Speed of the harness: the fast path against the simple one, and shared sweeps against cells one by one.
 
     python tools/benchmark.py [--pretrained openai|FILE] [--images 4] [--device cuda|cpu]
-        [--precision fp16|bf16|fp32] [--class-names configs/class_names/voc21.txt]
+        [--precision auto|official|fp16|bf16|fp32] [--class-names configs/class_names/voc21.txt]
     python tools/benchmark.py --sweep postproc|attention|datasets|all [--images 4]
     python tools/benchmark.py --against-official DIR [--config configs/sclip_voc21.py] [--images 3] [--rounds 3]
 
@@ -47,8 +47,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--pretrained', help="'openai' or a checkpoint; default: a random ViT-B/16")
     parser.add_argument('--images', type=int, default=4, help='how many VOC-sized images to time on (default: 4)')
     parser.add_argument('--device', default=None, help='cuda or cpu (default: cuda when available)')
-    parser.add_argument('--precision', default='fp16', choices=['fp16', 'bf16', 'fp32'],
-                        help='autocast precision on CUDA (default: fp16; the CPU computes in fp32 unless bf16)')
+    parser.add_argument('--precision', default='auto', choices=['auto', 'official', 'fp16', 'bf16', 'fp32'],
+                        help="model.precision (default: auto, the configs' default: the official fp16 casts on "
+                             'CUDA, fp32 on the CPU; fp16/bf16: the faster autocast opt-in)')
     parser.add_argument('--class-names', default=os.path.join(REPO, 'configs', 'class_names', 'voc21.txt'),
                         help='class-name file of the model (default: configs/class_names/voc21.txt)')
     parser.add_argument('--sweep', choices=['postproc', 'attention', 'datasets', 'all'],
@@ -114,7 +115,9 @@ def build_model(args, device, cache_dir, precision=None):
     from sclip.runner import load_config
     weights = args.pretrained or random_vit_b16(cache_dir)
     cfg = load_config(os.path.join(REPO, 'configs', 'sclip_voc21.py'), {'model.clip_path': weights})
-    cfg.model.update(class_names=args.class_names, precision=precision or args.precision, text_cache_dir=cache_dir)
+    from sclip.models.precision import resolve_precision
+    precision = resolve_precision(precision or args.precision, cuda=device.type == 'cuda')
+    cfg.model.update(class_names=args.class_names, precision=precision, text_cache_dir=cache_dir)
     return MODELS.build(cfg.model).to(device).eval()
 
 
@@ -185,8 +188,8 @@ def path_report(args, device) -> None:
         status(f'timing the fast path on the same images (the simple one took {simple:.1f} s)')
         fast = run_path(model, images, device, batched=True)
         status('measuring the matmul peak and the ViT FLOPs')
-        amp = device.type == 'cuda' and args.precision != 'fp32'
-        dtype = {'fp16': torch.float16, 'bf16': torch.bfloat16}.get(args.precision) if amp else torch.float32
+        half = {'official': torch.float16, 'fp16': torch.float16, 'bf16': torch.bfloat16}.get(model.precision)
+        dtype = half if device.type == 'cuda' or model.precision == 'official' else torch.float32
         peak_matmul = matmul_gflops(device, dtype)
         vit_gflop = vit_flops_per_window(model, model.slide_crop[0], device) / 1e9
         memory = (f'{torch.cuda.max_memory_allocated(device) / 2 ** 20:.0f} MiB (CUDA)' if device.type == 'cuda'

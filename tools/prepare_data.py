@@ -26,6 +26,10 @@ BENCHMARKS = {
                    'polygons .json or labelIds .png -> *_gtFine_labelTrainIds.png (19 classes)'),
     'ade20k': ('unzipped ADEChallengeData2016.zip', 'data/ade/ADEChallengeData2016',
                'nothing to convert: checks images/labels, copies them if DST differs'),
+    'ade847': ('unzipped ADE20K_2021_17_01.zip (index_ade20k.pkl, images/ADE/...)', 'data/ADE20K_2021_17_01',
+               '_seg.png -> images_detectron2/ + annotations_detectron2/<split>/*.tif (847 classes, as MaskFormer)'),
+    'context459': ('unpacked PASCAL-Context trainval.tar.gz (trainval/*.mat, labels.txt)', 'data/VOCdevkit/VOC2010',
+                   '459-class .mat -> annotations_detectron2/pc459_val/*.tif (val, as CAT-Seg)'),
 }
 
 
@@ -42,8 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('dst', help="the config's data_root to write (may equal SRC), e.g. data/coco_stuff164k")
     parser.add_argument('--workers', type=int, default=4, help='processes converting files in parallel (default: 4)')
     parser.add_argument('--splits', nargs='+', default=None, metavar='SPLIT',
-                        help='only these splits, e.g. val2017 (coco), test2014 (coco_stuff10k), val (voc, context, '
-                             'cityscapes), validation (ade20k); the benchmarks need only those '
+                        help='only these splits, e.g. val2017 (coco), test2014 (coco_stuff10k), val (voc, context*, '
+                             'cityscapes), validation (ade*); the benchmarks need only those '
                              '(default: every split found)')
     return parser
 

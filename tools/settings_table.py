@@ -24,11 +24,12 @@ CONFIGS = osp.join(REPO, 'configs')
 BLOCKS = ('datasets', 'methods')
 BENCHMARKS = [('voc21', 'VOC21'), ('voc20', 'VOC20'), ('context60', 'Context60'), ('context59', 'Context59'),
               ('coco_object', 'COCO-Object'), ('coco_stuff164k', 'COCO-Stuff164k'),
-              ('coco_stuff10k', 'COCO-Stuff10k'), ('cityscapes', 'Cityscapes'), ('ade20k', 'ADE20k')]
+              ('coco_stuff10k', 'COCO-Stuff10k'), ('cityscapes', 'Cityscapes'), ('ade20k', 'ADE20k'),
+              ('ade847', 'ADE-847'), ('context459', 'Context-459')]
 # (title, config pattern under configs/)
 METHODS = [('SCLIP', 'sclip_{}.py'), ('ClearCLIP', 'clearclip/{}.py'), ('NACLIP', 'naclip/{}.py'),
            ('NACLIP + PAMR', 'naclip_pamr/{}.py'), ('SC-CLIP', 'scclip/{}.py'), ('ResCLIP', 'resclip/{}.py'),
-           ('ProxyCLIP', 'proxyclip/{}.py'), ('GEM', 'gem/{}.py'), ('ITACLIP', 'itaclip/{}.py'),
+           ('ProxyCLIP', 'proxyclip/{}.py'), ('GEM', 'gem/{}.py'), ('FSA', 'fsa/{}.py'), ('ITACLIP', 'itaclip/{}.py'),
            ('NACLIP + FLOSS', 'floss/{}.py')]
 Row = Dict[str, str]
 
@@ -233,8 +234,11 @@ def dataset_row(key: str, label: str) -> List[str]:
     setting = {k: dataset.get(k, dataset_default(cls, k)) for k in ('img_suffix', 'seg_map_suffix',
                                                                    'reduce_zero_label')}
     classes = cls.METAINFO['classes']
+    ignored = cls.METAINFO.get('ignore_index')
     if setting['reduce_zero_label']:
         background = 'label 0 ignored, k → k−1'
+    elif ignored is not None:
+        background = f'none ({ignored} ignored)'
     elif classes[0] == 'background':
         background = 'class 0'
     else:

@@ -11,10 +11,12 @@ import os.path as osp
 from typing import Callable, Dict, List, Optional, Sequence
 
 from ..errors import SCLIPError
+from .ade847 import prepare_ade847
 from .cityscapes import prepare_cityscapes
 from .coco_object import prepare_coco_object
 from .coco_stuff import prepare_coco_stuff164k
 from .coco_stuff10k import prepare_coco_stuff10k
+from .context459 import prepare_context459
 from .no_conversion import prepare_ade20k, prepare_voc
 from .pascal_context import prepare_pascal_context
 
@@ -26,6 +28,8 @@ PREPARERS: Dict[str, Callable[..., List[str]]] = {
     'coco_object': prepare_coco_object,
     'cityscapes': prepare_cityscapes,
     'ade20k': prepare_ade20k,
+    'ade847': prepare_ade847,
+    'context459': prepare_context459,
 }
 
 

@@ -163,9 +163,14 @@ def raw_values(label: np.ndarray) -> np.ndarray:
 
 
 def out_of_range(values: np.ndarray, num_classes: int, reduce_zero_label: bool = False,
-                 label_map: Optional[Dict[int, int]] = None) -> list:
+                 label_map: Optional[Dict[int, int]] = None, ignore_index: int = IGNORE_INDEX) -> list:
     """The raw values that do not become a class index 0..num_classes-1 or 255 (ignored);
-    values that are not integers 0..255 always count (mmseg would wrap them into uint8)."""
+    values that are not integers 0..255 always count (mmseg would wrap them into uint8).
+    With another ``ignore_index`` (16-bit labels of the large vocabularies, 65535 = ignored,
+    as Detectron2 writes them) the raw values are the classes: 0..num_classes-1 or ignore_index."""
+    if ignore_index != IGNORE_INDEX:
+        return [int(v) if float(v).is_integer() else v for v in values.tolist()
+                if not (float(v).is_integer() and (0 <= v < num_classes or v == ignore_index))]
     table = train_id_table(reduce_zero_label, label_map)
     bad = []
     for value in values.tolist():
@@ -176,13 +181,15 @@ def out_of_range(values: np.ndarray, num_classes: int, reduce_zero_label: bool =
 
 
 def value_problem(label: np.ndarray, path: str, num_classes: int, reduce_zero_label: bool = False,
-                  label_map: Optional[Dict[int, int]] = None) -> Optional[str]:
+                  label_map: Optional[Dict[int, int]] = None, ignore_index: int = IGNORE_INDEX) -> Optional[str]:
     """One line naming the label and its out-of-range raw values, or None."""
-    bad = out_of_range(raw_values(label), num_classes, reduce_zero_label, label_map)
+    bad = out_of_range(raw_values(label), num_classes, reduce_zero_label, label_map, ignore_index)
     if not bad:
         return None
     shown = ', '.join(str(v) for v in bad[:8]) + (', ...' if len(bad) > 8 else '')
-    if reduce_zero_label:
+    if ignore_index != IGNORE_INDEX:
+        allowed = f'0..{num_classes - 1} or {ignore_index} (ignored)'
+    elif reduce_zero_label:
         allowed = f'0..{num_classes} (reduce_zero_label: 0 is ignored, v counts as class v-1 of {num_classes}) or 255'
     else:
         allowed = f'0..{num_classes - 1} or 255 (ignored)'
@@ -285,11 +292,14 @@ class SCLIPLoadAnnotations(LoadAnnotations):
                  num_classes: Optional[int] = None) -> None:
         super().__init__(reduce_zero_label=reduce_zero_label, backend_args=backend_args,
                          imdecode_backend=imdecode_backend)
+        dataset = building_dataset()
         if num_classes is None:
-            dataset = building_dataset()
             classes = dataset.metainfo.get('classes') if dataset is not None else None
             num_classes = len(classes) if classes else None
         self.num_classes = num_classes
+        # 65535 for the 16-bit large-vocabulary labels (ADE-847, Context-459), else mmseg's 255
+        self.ignore_index = dataset.metainfo.get('ignore_index', IGNORE_INDEX) if dataset is not None \
+            else IGNORE_INDEX
 
     def transform(self, results: dict) -> dict:
         if 'seg_map_path' not in results:
@@ -310,11 +320,18 @@ class SCLIPLoadAnnotations(LoadAnnotations):
             raise SCLIPError(f'{path}: {type(self).__name__} does not know the number of classes; use it in a '
                              "dataset's pipeline or pass num_classes=N.")
         label_map = results.get('label_map')
-        problem = value_problem(label, path, num_classes, self.reduce_zero_label, label_map)
+        problem = value_problem(label, path, num_classes, self.reduce_zero_label, label_map, self.ignore_index)
         if problem is None and 'ori_shape' in results:
             problem = size_problem(path, label.shape, results.get('img_path', 'its image'), results['ori_shape'])
         if problem:
             raise SCLIPError(problem)
+        if self.ignore_index != IGNORE_INDEX:  # 16-bit class indices, read as they are
+            if self.reduce_zero_label or label_map:
+                raise SCLIPError(f'{path}: reduce_zero_label and custom classes are not supported for labels '
+                                 f'with ignore index {self.ignore_index}; use the dataset as configured.')
+            results['gt_seg_map'] = label.astype(np.int64)
+            results['seg_fields'].append('gt_seg_map')
+            return
         table = train_id_table(self.reduce_zero_label, label_map)
         results['gt_seg_map'] = table[label.astype(np.uint8)]
         results['seg_fields'].append('gt_seg_map')

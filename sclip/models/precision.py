@@ -7,14 +7,32 @@ convolutions, linear layers, attention in-projections and the two projection mat
 fp16, and keep LayerNorms computing in fp32 (cast to fp32, normalise, cast back); the class
 and positional embeddings stay fp32 and are cast to the activations' dtype where they are
 added. A second backbone (ProxyCLIP's foundation model) is ``.half()``-ed whole, as its code does.
+
+The default, ``'auto'``, is what the official codes compute on the machine at hand: these casts
+where CUDA is available (every official number was measured so), float32 on a CPU-only machine
+(OpenAI's ``clip.load`` calls ``model.float()`` on the CPU). Autocast (``'fp16'``, ``'bf16'``) is
+faster on a GPU but rounds differently from the official fp16 weights: an opt-in.
 """
 from __future__ import annotations
+
+from typing import Optional
 
 import torch
 import torch.nn as nn
 from open_clip.transformer import LayerNormFp32
 
 HALF = torch.float16
+PRECISIONS = ('auto', 'official', 'fp16', 'bf16', 'fp32')
+
+
+def resolve_precision(precision: str, cuda: Optional[bool] = None) -> str:
+    """``'auto'`` -> ``'official'`` where CUDA is available (``cuda``, default: detected), else
+    ``'fp32'``; any other precision is returned as it is."""
+    if precision != 'auto':
+        return precision
+    if cuda is None:
+        cuda = torch.cuda.is_available()
+    return 'official' if cuda else 'fp32'
 
 
 def _convert(module: nn.Module) -> None:

@@ -32,14 +32,13 @@ from .clip_loader import load_clip
 from .methods import TextSide
 from .pamr import PAMR
 from .postprocess import predict_labels
-from .precision import to_official_fp16
 from .methods.floss import expert_patch_probabilities, fuse_experts
+from .precision import PRECISIONS, resolve_precision, to_official_fp16
 from .sliding_window import slide_inference, upsample_window
 from .text_classifier import TextClassifier, default_cache_dir, load_or_build, load_or_build_sets, tensor_checksum
 
 OPENAI_CLIP_MEAN = [122.771, 116.746, 104.094]
 OPENAI_CLIP_STD = [68.501, 66.632, 70.323]
-PRECISIONS = ('fp32', 'fp16', 'bf16', 'official')
 AUTOCAST = {'fp16': torch.float16, 'bf16': torch.bfloat16}
 WHOLE_IMAGE_UPSAMPLING = ('direct', 'via_input')
 
@@ -103,8 +102,10 @@ class SCLIPSegmentor(BaseSegmentor):
         slide_mode: ``'batched'`` (fast) or ``'simple'`` (one window at a time, for checking).
         window_batch_size: windows per forward pass; ``None`` derives it from ``memory_budget_mb``.
         fused_attention: use fused scaled-dot-product attention where identical.
-        precision: ``'fp16'``/``'bf16'``: autocast on CUDA (``'bf16'`` also on the CPU, opt-in);
-            ``'fp32'``; ``'official'``: the official codes' fp16 casts (precision.py).
+        precision: ``'auto'`` (default): the official numerics of the machine, i.e. ``'official'``
+            where CUDA is available and ``'fp32'`` otherwise (precision.py); ``'official'``: the
+            official codes' fp16 casts on any device; ``'fp16'``/``'bf16'``: autocast on CUDA, the
+            faster opt-in (``'bf16'`` also on the CPU); ``'fp32'``.
         official_cast_input: with ``precision='official'``, cast the input image to fp16 before
             the windows, as ClearCLIP's code does (its canvas and softmax are then fp16 too).
         templates: ``'openai_imagenet'`` (80 templates) or a list of strings with ``{}``.
@@ -141,7 +142,7 @@ class SCLIPSegmentor(BaseSegmentor):
                  window_batch_size: Optional[int] = None,
                  memory_budget_mb: float = 2048,
                  fused_attention: bool = True,
-                 precision: str = 'fp16',
+                 precision: str = 'auto',
                  official_cast_input: bool = False,
                  templates: Union[str, Sequence[str]] = 'openai_imagenet',
                  text: Optional[dict] = None,
@@ -175,7 +176,7 @@ class SCLIPSegmentor(BaseSegmentor):
         if precision not in PRECISIONS:
             raise SCLIPError(f"model.precision={precision!r} is unknown{closest(str(precision), PRECISIONS)} "
                              f"(one of {', '.join(PRECISIONS)}).")
-        self.precision = precision
+        self.precision = precision = resolve_precision(precision)
         self.official = precision == 'official'
         clip = load_clip(weights, arch, clip_format)
         method_spec = self._method_spec(method, attention, num_modified_blocks, last_block_residual, last_block_mlp)

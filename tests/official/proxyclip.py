@@ -199,7 +199,7 @@ class OfficialProxyCLIP(PaddedWindowSegmentor):
             I, J = clip_token_size
             ex_feats = None
 
-        image_features = encode_image(visual, img.half() if self.half else img, ex_feats, self.beta, self.gamma)
+        image_features = self.encode_image(visual, img.half() if self.half else img, ex_feats)
 
         image_features /= image_features.norm(dim=-1, keepdim=True)
         logits = image_features @ self.query_features.T
@@ -210,6 +210,10 @@ class OfficialProxyCLIP(PaddedWindowSegmentor):
         else:
             logits = nn.functional.interpolate(logits, size=logit_size, mode='bilinear')
         return logits
+
+    def encode_image(self, visual: nn.Module, x: Tensor, ex_feats: Optional[Tensor]) -> Tensor:
+        """``self.clip.encode_image(img, external_feats=ex_feats, beta, gamma)``."""
+        return encode_image(visual, x, ex_feats, self.beta, self.gamma)
 
     def inference(self, inputs: Tensor, ori_shape) -> Tensor:
         """``predict`` up to ``postprocess_result``."""

@@ -7,11 +7,13 @@
 | resclip     | ResCLIP                                  | resclip.py    |
 | proxyclip   | ProxyCLIP (with a foundation model)      | proxyclip.py  |
 | gem         | GEM (self-self attention ensemble)       | gem.py        |
+| fsa         | FSA, plugged into ProxyCLIP              | fsa.py        |
 | itaclip     | ITACLIP (intermediate attention, views)  | itaclip.py    |
 
 FLOSS is no forward program but a text-side plug-in over any of them (floss.py).
 """
 from .base import METHODS, Method, TextSide, build_method, register_method
+from .fsa import FSA
 from .gem import GEM
 from .itaclip import ITACLIP
 from .last_block import LastBlockAttention
@@ -19,5 +21,6 @@ from .proxyclip import ProxyCLIP
 from .resclip import ResCLIP
 from .scclip import SCCLIP
 
-__all__ = ['METHODS', 'Method', 'TextSide', 'build_method', 'register_method', 'GEM', 'ITACLIP', 'LastBlockAttention',
+__all__ = ['METHODS', 'Method', 'TextSide', 'build_method', 'register_method', 'FSA', 'GEM', 'ITACLIP',
+           'LastBlockAttention',
            'ProxyCLIP', 'ResCLIP', 'SCCLIP']

@@ -55,7 +55,9 @@ class ProxyCLIP(Method):
         key = ('vfm', id(self.vfm), self.crop)
         return trunk.memo(key, lambda: self.vfm(proxy_input(trunk.images, self.vfm, self.crop)))
 
-    def forward(self, trunk: Trunk, text: Optional[TextSide] = None) -> Tensor:
+    def values_and_attention(self, trunk: Trunk):
+        """CLIP's last-block values resized to the foundation model's grid (B, heads, I·J, d),
+        the proxy attention (B, I·J, I·J) and the grid (I, J)."""
         vit, depth, grid = trunk.vit, trunk.vit.depth, trunk.grid
         features = self.vfm_features(trunk)
         rows, cols = features.shape[-2:]
@@ -68,7 +70,12 @@ class ProxyCLIP(Method):
         attention = proxy_attention(features, self.beta, self.gamma, v.dtype)
         if torch.isnan(attention).any():  # official too: a flat window masks every similarity
             logging.getLogger('sclip').warning(
-                'ProxyCLIP: the proxy attention of a window masked every token (a flat image region); '
-                'its logits are NaN, as in the official code')
-        out = vit.attention_output(depth, attention[:, None] @ v)
-        return vit.project(out).reshape(batch, rows, cols, -1)
+                f'{type(self).__name__}: the proxy attention of a window masked every token (a flat image '
+                'region); its logits are NaN, as in the official code')
+        return v, attention, (rows, cols)
+
+    def forward(self, trunk: Trunk, text: Optional[TextSide] = None) -> Tensor:
+        vit = trunk.vit
+        v, attention, (rows, cols) = self.values_and_attention(trunk)
+        out = vit.attention_output(vit.depth, attention[:, None] @ v)
+        return vit.project(out).reshape(v.shape[0], rows, cols, -1)

@@ -1,0 +1,6 @@
+# FSA on coco_stuff164k (official cfg_coco_stuff164k.py).
+_base_ = ['../_base_/datasets/coco_stuff164k.py', '../_base_/fsa.py']
+model = dict(
+    class_names='{{fileDirname}}/../class_names/coco_stuff.txt')
+test_pipeline = {{_base_.pipeline_336}}
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))

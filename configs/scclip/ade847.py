@@ -1,0 +1,5 @@
+# SC-CLIP on ade847: its ade20k settings with the ade847 vocabulary (ours, not official: no official ade847 config).
+_base_ = ['../_base_/datasets/ade847.py', '../_base_/scclip.py']
+model = dict(
+    class_names='{{fileDirname}}/../class_names/ade847.txt')
+test_evaluator = dict(ignore_index=65535)  # Detectron2's ignore_label (configs/_base_/datasets/ade847.py)
