@@ -46,6 +46,7 @@ RANGES: Dict[str, Range] = {
     'pamr_dilations': (lambda v: all(d > 0 for d in v), 'positive integers'),
     'provisional_pamr_dilations': (lambda v: all(d > 0 for d in v), 'positive integers'),
     'num_modified_blocks': (lambda v: v is None or v >= 1, 'at least 1'),
+    'label_closing': (lambda v: v == 0 or (v >= 1 and v % 2 == 1), '0 (off) or an odd square size such as 3'),
 }
 
 

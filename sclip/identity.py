@@ -179,6 +179,20 @@ def templates_text(templates) -> str:
     return canonical(resolve_templates(templates if templates is not None else 'openai_imagenet'))
 
 
+TEXT_FILE_PARTS = ('descriptions', 'template_ranking')
+
+
+def text_files(text) -> dict:
+    """``model.text``'s files (descriptions, template rankings) and their sha256, by part."""
+    out = {}
+    for part in TEXT_FILE_PARTS:
+        spec = (text or {}).get(part) if isinstance(text, dict) else None
+        if isinstance(spec, dict) and spec.get('file'):
+            out[part] = spec['file']
+            out[f'{part}_sha256'] = file_sha256(spec['file'])
+    return out
+
+
 def data_identity(cfg: Config) -> dict:
     from .data_check import dataset_paths, expected_pairs
     dataset = cfg.test_dataloader.dataset
@@ -215,6 +229,9 @@ def resolved_config(cfg: Config) -> dict:
         model.pop(key, None)
     if isinstance(model.get('vfm'), dict):
         model['vfm'] = {k: v for k, v in model['vfm'].items() if k != 'checkpoint'}
+    if isinstance(model.get('text'), dict):  # the text files' content is hashed under 'text'
+        model['text'] = {part: ({k: v for k, v in spec.items() if k != 'file'} if isinstance(spec, dict) else spec)
+                         for part, spec in model['text'].items()}
     loader = {k: v for k, v in copy.deepcopy(cfg.to_dict().get('test_dataloader', {})).items()
               if k not in LOADER_KEYS}
     return {'model': model, 'test_dataloader': loader, 'test_evaluator': cfg.to_dict().get('test_evaluator')}
@@ -235,7 +252,8 @@ def run_identity(cfg: Config, overrides: Optional[dict] = None) -> dict:
         'text': {'class_names': class_names, 'class_names_sha256': file_sha256(class_names),
                  'templates': model.get('templates', 'openai_imagenet')
                  if isinstance(model.get('templates', 'openai_imagenet'), str) else 'custom',
-                 'templates_sha256': sha256_text(templates_text(model.get('templates')))},
+                 'templates_sha256': sha256_text(templates_text(model.get('templates'))),
+                 **text_files(model.get('text'))},
         'data': data_identity(cfg),
         'code': {'version': _version(), 'git': git_commit(), 'source_sha256': source_sha256()},
         'libraries': library_versions(),
@@ -260,7 +278,8 @@ def _fingerprint_view(identity: dict) -> dict:
                     identity['weights']['sha256'] or identity['weights']['source']],
         'vfm': None if not identity.get('vfm') else [identity['vfm']['type'],
                                                      identity['vfm']['sha256'] or identity['vfm']['source']],
-        'text': [identity['text']['class_names_sha256'], identity['text']['templates_sha256']],
+        'text': [identity['text']['class_names_sha256'], identity['text']['templates_sha256']]
+        + [identity['text'].get(f'{part}_sha256') for part in TEXT_FILE_PARTS if f'{part}_sha256' in identity['text']],
         'data': [identity['data'].get(k) for k in ('type', 'root', 'split', 'num_images', 'files_sha256')],
         'code': identity['code']['source_sha256'],
         'libraries': identity['libraries'],

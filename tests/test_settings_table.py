@@ -49,7 +49,8 @@ def parse_methods(text):
         lines = section.strip().splitlines()
         pattern = re.search(r'\(`configs/([^`]+)`', lines[0]).group(1).replace('<benchmark>', '{}')
         shared = constants(lines[2])
-        methods[pattern] = {row['benchmark']: {**shared, **row} for row in table_rows(lines[4:])}
+        start = 6 if lines[4].startswith('No config') else 4
+        methods[pattern] = {row['benchmark']: {**shared, **row} for row in table_rows(lines[start:])}
     return methods
 
 
@@ -77,6 +78,8 @@ def test_method_tables_hold_each_configs_values(tool, rendered):
         title = next(line for line in rendered['methods'].splitlines() if f'`configs/{pattern.format("<benchmark>")}`' in line)
         missing = [label for key, label in tool.BENCHMARKS if (key, label) not in present]
         assert (f"no {', '.join(missing)} config: its official repository has none" in title) == bool(missing)
+        if pattern.split('/')[0] in ('itaclip', 'floss'):  # the five benchmarks of their repositories
+            assert len(present) == 5, pattern
         for key, label in present:
             cfg = Config.fromfile(osp.join(REPO, 'configs', pattern.format(key)))
             model, row = cfg.model, rows[label]
@@ -98,6 +101,15 @@ def test_method_tables_hold_each_configs_values(tool, rendered):
             assert row['classes / queries'] == f'{len(lines)} / {queries}', (pattern, key)
             assert row['class_name_separator'] == f'`{separator!r}`'
             assert row['PAMR'] == ('off' if not model.get('pamr_steps') else '10 steps, dilations (8, 16)')
+            text = model.get('text') or {}
+            if text.get('descriptions'):
+                described = text['descriptions']
+                assert row['descriptions'].startswith(osp.relpath(described['file'], osp.join(REPO, 'configs',
+                                                                                             'class_texts')))
+                assert f"weight {described['weight']}," in row['descriptions'], (pattern, key)
+            if text.get('template_ranking'):
+                assert row['template ranking'].startswith('floss_naclip/template_rankings_naclip_')
+                assert f"top {text['template_ranking']['top_n']} by entropy" in row['template ranking']
             for name, value in (model.get('method') or {}).items():
                 if name != 'type':
                     assert row[f'method.{name}'] == expected_cell(tuple(value) if isinstance(value, list) else

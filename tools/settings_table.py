@@ -29,8 +29,8 @@ BENCHMARKS = [('voc21', 'VOC21'), ('voc20', 'VOC20'), ('context60', 'Context60')
 # (title, config pattern under configs/)
 METHODS = [('SCLIP', 'sclip_{}.py'), ('ClearCLIP', 'clearclip/{}.py'), ('NACLIP', 'naclip/{}.py'),
            ('NACLIP + PAMR', 'naclip_pamr/{}.py'), ('SC-CLIP', 'scclip/{}.py'), ('ResCLIP', 'resclip/{}.py'),
-           ('ProxyCLIP', 'proxyclip/{}.py'), ('GEM', 'gem/{}.py'), ('FSA', 'fsa/{}.py'),
-           ('SFP', 'sfp/{}.py')]
+           ('ProxyCLIP', 'proxyclip/{}.py'), ('GEM', 'gem/{}.py'), ('FSA', 'fsa/{}.py'), ('SFP', 'sfp/{}.py'),
+           ('ITACLIP', 'itaclip/{}.py'), ('NACLIP + FLOSS', 'floss/{}.py')]
 Row = Dict[str, str]
 
 
@@ -99,6 +99,32 @@ def class_file(path: str) -> str:
     return osp.relpath(osp.normpath(path), osp.join(CONFIGS, 'class_names')).replace(os.sep, '/')
 
 
+def class_text(path: str) -> str:
+    """A text file of ``model.text`` relative to configs/class_texts/."""
+    return osp.relpath(osp.normpath(path), osp.join(CONFIGS, 'class_texts')).replace(os.sep, '/')
+
+
+def text_settings(model: dict) -> Row:
+    """``model.text``: descriptions (file, weight, templates, first class) and template rankings."""
+    text = model.get('text') or {}
+    row = {}
+    described = text.get('descriptions')
+    if described:
+        weight = described.get('weight')
+        row['descriptions'] = (f"{class_text(described['file'])} ("
+                               + (f'mixed with weight {weight}' if weight is not None else 'kept apart')
+                               + f", templates {described.get('templates', 'openai_imagenet')}"
+                               + f", from class {described.get('first_class', 0)})")
+    ranking = text.get('template_ranking')
+    if ranking:
+        row['template ranking'] = (f"{class_text(ranking['file'])} (top {ranking.get('top_n', 4)} by "
+                                   f"{ranking.get('score', 'entropy')}"
+                                   + (f", {len(ranking['aliases'])} aliases" if ranking.get('aliases') else '') + ')')
+    if model.get('label_closing'):
+        row['label closing'] = f"{model['label_closing']}×{model['label_closing']}"
+    return row
+
+
 def method_settings(model: dict) -> Dict[str, object]:
     """The effective method settings: the config's, completed by the method's defaults."""
     import inspect
@@ -154,6 +180,7 @@ def method_row(cfg, defaults: dict) -> Row:
         'PAMR': f"{pamr} steps, dilations {cell(tuple(model['pamr_dilations']))}" if pamr else 'off',
     }
     row.update({key: cell(value) for key, value in method_settings(model).items()})
+    row.update(text_settings(model))
     if model.get('vfm'):
         vfm = model['vfm']
         row['vfm'] = f"{vfm['type']} ({vfm.get('checkpoint') or 'official weights'})"
@@ -173,6 +200,9 @@ def method_block(title: str, pattern: str, defaults: dict) -> List[str]:
     note = f"; no {', '.join(missing)} config: its official repository has none" if missing else ''
     lines = [f"#### {title} (`configs/{pattern.format('<benchmark>')}`{note})", '',
              'Every benchmark: ' + '; '.join(f'{c}: {first[c]}' for c in constant) + '.', '']
+    if missing:
+        lines[-1:-1] = ['', 'No config (the official repository has none, and we invent no settings): '
+                        + ', '.join(missing) + '.']
     lines += markdown_table(['benchmark'] + varying, [[label] + [row[c] for c in varying]
                                                       for label, row in rows.items()])
     return lines

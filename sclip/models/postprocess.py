@@ -4,7 +4,9 @@
 2. a class scores the max of ``p`` over its names (synonyms);
 3. with ``area_thd``: classes (other than ``bg_idx``) whose argmax area is not above
    ``area_thd`` × the total area of those classes get score 0;
-4. prediction = argmax; pixels whose best score is below ``prob_thd`` become ``bg_idx``.
+4. prediction = argmax; pixels whose best score is below ``prob_thd`` become ``bg_idx``;
+5. with ``closing`` (ITACLIP: 3): a morphological closing of the label map (labels as grey
+   values, a ``closing``×``closing`` square), as its ``cv2.morphologyEx(MORPH_CLOSE)``.
 All steps are tensor operations, no per-pixel Python loops.
 """
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from typing import Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -81,15 +84,27 @@ def area_keep(areas: Tensor, area_thd: float, bg_idx: int, dtype: torch.dtype) -
     return keep.to(dtype)
 
 
+def close_labels(labels: Tensor, size: int) -> Tensor:
+    """Grey-value closing (dilation, then erosion) of a label map (1, H, W) by a ``size`` square;
+    outside the map counts as neither (OpenCV's default border for morphology)."""
+    pad = size // 2
+    values = labels[None].float()
+    dilated = F.max_pool2d(values, size, stride=1, padding=pad)
+    closed = -F.max_pool2d(-dilated, size, stride=1, padding=pad)
+    return closed[0].to(labels.dtype)
+
+
 def predict_labels(logits: Tensor, query_class: Tensor, num_classes: int, logit_scale: float,
                    prob_thd: float = 0.0, area_thd: Optional[float] = None,
-                   bg_idx: int = 0) -> Tuple[Tensor, Tensor]:
+                   bg_idx: int = 0, closing: int = 0) -> Tuple[Tensor, Tensor]:
     """Class scores (C, H, W) and the label map (1, H, W) of one image."""
     scores = class_scores(logits, query_class, num_classes, logit_scale)
     if area_thd is not None:
         scores = suppress_small_areas(scores, area_thd, bg_idx)
     best, labels = scores.max(dim=0, keepdim=True)
     labels[best < prob_thd] = bg_idx
+    if closing > 1:
+        labels = close_labels(labels, closing)
     return scores, labels
 
 

@@ -33,9 +33,10 @@ from .clip_loader import load_clip
 from .methods import TextSide
 from .pamr import PAMR
 from .postprocess import predict_labels, predict_labels_tiled
+from .methods.floss import expert_patch_probabilities, fuse_experts
 from .precision import PRECISIONS, resolve_precision, to_official_fp16
-from .sliding_window import slide_inference
-from .text_classifier import default_cache_dir, load_or_build, resolve_templates, tensor_checksum
+from .sliding_window import slide_inference, upsample_window
+from .text_classifier import TextClassifier, default_cache_dir, load_or_build, load_or_build_sets, tensor_checksum
 
 OPENAI_CLIP_MEAN = [122.771, 116.746, 104.094]
 OPENAI_CLIP_STD = [68.501, 66.632, 70.323]
@@ -118,6 +119,7 @@ class SCLIPSegmentor(BaseSegmentor):
         last_block_residual / last_block_mlp: keep the last block's residual / MLP.
         vfm: a second backbone for methods that use one (ProxyCLIP), ``dict(type, checkpoint)``.
         logit_scale, prob_thd, area_thd, bg_idx: post-processing (see postprocess.py).
+        label_closing: a morphological closing of the label map by this square (ITACLIP: 3; 0 = off).
         slide_crop / slide_stride: sliding window; ``None`` = the model's input size / half
             of the crop; ``slide_crop=0`` runs the whole image in one pass.
         slide_pad: pad each window (zeros, centred) to a multiple of this before the model
@@ -137,6 +139,8 @@ class SCLIPSegmentor(BaseSegmentor):
         official_cast_input: with ``precision='official'``, cast the input image to fp16 before
             the windows, as ClearCLIP's code does (its canvas and softmax are then fp16 too).
         templates: ``'openai_imagenet'`` (80 templates) or a list of strings with ``{}``.
+        text: the pluggable text side (class_texts.py): ``dict(descriptions=dict(file, templates,
+            weight, first_class), template_ranking=dict(file, top_n, aliases))``; None = names only.
         text_cache_dir: where class embeddings are cached (``None``: $SCLIP_CACHE_DIR or
             ~/.cache/sclip; ``False`` disables the cache).
         pamr_steps / pamr_dilations: PAMR refinement (0 steps = off).
@@ -159,6 +163,7 @@ class SCLIPSegmentor(BaseSegmentor):
                  prob_thd: float = 0.0,
                  area_thd: Optional[float] = None,
                  bg_idx: int = 0,
+                 label_closing: int = 0,
                  slide_crop: Optional[int] = None,
                  slide_stride: Optional[int] = None,
                  slide_pad: int = 0,
@@ -170,6 +175,7 @@ class SCLIPSegmentor(BaseSegmentor):
                  precision: str = 'auto',
                  official_cast_input: bool = False,
                  templates: Union[str, Sequence[str]] = 'openai_imagenet',
+                 text: Optional[dict] = None,
                  class_name_separator: str = ', ',
                  text_cache_dir: Union[str, bool, None] = None,
                  text_batch_size: int = 256,
@@ -193,7 +199,8 @@ class SCLIPSegmentor(BaseSegmentor):
             data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.names = load_class_names(class_names, class_name_separator)
-        self.templates = resolve_templates(templates)
+        self.text_classifier = TextClassifier(self.names, templates, text)
+        self.templates = self.text_classifier.templates
         weights = resolve_weights(clip_path, pretrained)
         self.weights_name = f'{arch}:{weights}'
         if precision not in PRECISIONS:
@@ -218,6 +225,7 @@ class SCLIPSegmentor(BaseSegmentor):
             raise SCLIPError(f'model.bg_idx={bg_idx} is outside the {self.num_classes} classes of '
                              f'{class_names}.')
         self.bg_idx = int(bg_idx)
+        self.label_closing = int(label_closing)
 
         native = self.backbone.image_size
         crop = native[0] if slide_crop is None else int(slide_crop)
@@ -257,6 +265,7 @@ class SCLIPSegmentor(BaseSegmentor):
         self.text_batch_size = int(text_batch_size)
         self.pamr = PAMR(pamr_steps, pamr_dilations) if pamr_steps and pamr_steps > 0 else None
         self._class_embeddings: Optional[Tensor] = None
+        self._text: Optional[dict] = None
         self.dataset_meta = dict(classes=tuple(self.names.display_names),
                                  palette=palette_for_classes(self.names.classes))
 
@@ -312,23 +321,40 @@ class SCLIPSegmentor(BaseSegmentor):
 
     @property
     def class_embeddings(self) -> Tensor:
-        """(Q, D) normalised embeddings of every class name, built once per device."""
-        if self._class_embeddings is None:
-            self._class_embeddings = load_or_build(
-                self.text_model, self.tokenizer, self.names.queries, self.templates, self.device,
-                self.weights_name, self.text_cache_dir, self.text_batch_size, official=self.official)
-        if self._class_embeddings.device != self.device:
-            self._class_embeddings = self._class_embeddings.to(self.device)
-        return self._class_embeddings
+        """(Q, D) embeddings of every class name (unit norm unless descriptions are mixed in),
+        built once per device."""
+        return self.text_embeddings['embeddings']
+
+    @property
+    def text_embeddings(self) -> dict:
+        """``embeddings`` (Q, D), ``descriptions`` (Q, D) and ``experts`` (Q, Q, D) (None when
+        ``model.text`` does not configure them), each encoded once and cached on disk."""
+        if self._text is None or self._class_embeddings is None:
+            def names(templates):
+                return load_or_build(self.text_model, self.tokenizer, self.names.queries, templates, self.device,
+                                     self.weights_name, self.text_cache_dir, self.text_batch_size,
+                                     official=self.official)
+
+            def sets(prompt_sets):
+                return load_or_build_sets(self.text_model, self.tokenizer, prompt_sets, self.device,
+                                          self.weights_name, self.text_cache_dir, self.text_batch_size,
+                                          official=self.official)
+            self._text = self.text_classifier.build(names, sets)
+            self._class_embeddings = self._text['embeddings']
+        if self._text['embeddings'].device != self.device:
+            self._text = {k: None if v is None else v.to(self.device) for k, v in self._text.items()}
+        self._class_embeddings = self._text['embeddings']
+        return self._text
 
     def text_side(self) -> TextSide:
-        return TextSide(self.class_embeddings, self.logit_scale)
+        text = self.text_embeddings
+        return TextSide(text['embeddings'], self.logit_scale, text['descriptions'], text['experts'])
 
     def text_signature(self) -> str:
-        """Identifies the class embeddings by content (two models with the same names, templates
+        """Identifies the text side by content (two models with the same names, templates, texts
         and weights share it), for sharing work between models in a sweep."""
         if getattr(self, '_text_signature', None) is None:
-            self._text_signature = tensor_checksum(self.class_embeddings)
+            self._text_signature = ':'.join(tensor_checksum(v) for v in self.text_embeddings.values() if v is not None)
         return self._text_signature
 
     # --- vision side ------------------------------------------------------------------------
@@ -353,16 +379,47 @@ class SCLIPSegmentor(BaseSegmentor):
         signature = self.features_signature() if shared is not None else ''
         with self.autocast():
             features = self.backbone(inputs, text, shared, key, signature)
+        if self.backbone.method.normalizes:  # the method's own (e.g. a mean of unit vectors)
+            return features if self.official else features.float()
         if self.official:  # official: f /= f.norm(), in fp16
             return features / features.norm(dim=-1, keepdim=True)
         return F.normalize(features.float(), dim=-1)
 
     def patch_logits(self, crops, shared=None, key=None) -> Tensor:
         """Cosine similarity of every patch with every class name, (B, Q, gh, gw). ``crops``: the
-        windows, or a function that builds them (only called when their features are not shared)."""
+        windows, or a function that builds them (only called when their features are not shared).
+
+        With experts (FLOSS) each query's score is a probability per expert, (B, (E+1)·Q, gh, gw);
+        with a method's views (ITACLIP), the views' scores follow each other, (B, V·C, gh, gw);
+        ``window_logits`` turns them into the window's (Q, h, w)."""
         features = self.extract_feat(crops, shared, key)
-        logits = features @ self.class_embeddings.to(features.dtype).T
-        return logits.permute(0, 3, 1, 2)
+        text = self.text_embeddings
+        if text['experts'] is not None:
+            scores = expert_patch_probabilities(features, text['experts'], text['embeddings'], self.logit_scale)
+            scores = scores.flatten(-2)
+        else:
+            scores = features @ text['embeddings'].to(features.dtype).T
+        if features.ndim == 5:  # (B, V, gh, gw, C)
+            return scores.permute(0, 1, 4, 2, 3).flatten(1, 2)
+        return scores.permute(0, 3, 1, 2)
+
+    def window_logits(self, scores: Tensor, size, pad=(0, 0, 0, 0)) -> Tensor:
+        """Patch scores (n, C, gh, gw) of ``patch_logits`` -> logits (n, Q, h, w) at ``size``:
+        bilinear upsampling, then the experts' fusion and the method's view combination."""
+        def upsample(patch):
+            return upsample_window(patch, tuple(size), pad)
+        experts = self.text_embeddings['experts'] is not None
+        views = self.backbone.method.views
+        if not experts and views == 1:
+            return upsample(scores)
+        per_view = scores.unflatten(1, (views, -1))
+        out = []
+        for view in range(views):
+            if experts:
+                out.append(fuse_experts(upsample, per_view[:, view].unflatten(1, (-1, len(self.names.queries)))))
+            else:
+                out.append(upsample(per_view[:, view]))
+        return out[0] if views == 1 else self.backbone.method.combine_views(torch.stack(out, dim=1))
 
     @torch.no_grad()
     def encode_decode(self, inputs: Tensor, batch_data_samples=None) -> Tensor:
@@ -402,24 +459,29 @@ class SCLIPSegmentor(BaseSegmentor):
         if self.slide_crop[0] <= 0:
             out = []
             for index, (image, size) in enumerate(zip(images, sizes)):
-                logits = self.patch_logits(image[None], shared, ('whole', index, tuple(image.shape), image.dtype))[0]
+                scores = self.patch_logits(image[None], shared, ('whole', index, tuple(image.shape), image.dtype))
                 if self.whole_image_upsample == 'via_input':
-                    logits = resize(logits, image.shape[-2:])
+                    logits = self.window_logits(scores, image.shape[-2:])[0]
+                elif self.text_embeddings['experts'] is None and self.backbone.method.views == 1:
+                    logits = scores[0]  # plain patch logits: the upsampling to the size may be deferred
+                else:
+                    out.append(self.window_logits(scores, size)[0])
+                    continue
                 out.append(to_size(logits, size))
             return out
         batch = self.window_batch_size if self.slide_mode == 'batched' else 1
         geometry = (self.slide_crop, self.slide_stride, tuple(tuple(i.shape) for i in images), images[0].dtype)
         canvases = slide_inference(images, lambda windows, chunk: self.patch_logits(windows, shared, (geometry, chunk)),
                                    len(self.names.queries), self.slide_crop, self.slide_stride, batch,
-                                   pad_multiple=self.slide_pad, keyed=True)
+                                   pad_multiple=self.slide_pad, keyed=True, upsample=self.window_logits)
         return [to_size(canvas, size) for canvas, size in zip(canvases, sizes)]
 
     # --- memory at the original size --------------------------------------------------------
     def tileable(self, dtype: torch.dtype) -> bool:
         """Post-processing by column tiles gives the labels of the whole map: float32 logits
         (half precision rounds between the two interpolation passes) and no PAMR (which
-        propagates along the whole image)."""
-        return dtype == torch.float32 and self.pamr is None
+        propagates along the whole image), and no label closing (a morphology over the whole map)."""
+        return dtype == torch.float32 and self.pamr is None and not self.label_closing
 
     def column_tile_width(self, logits: Tensor, size) -> int:
         """0 when the full-resolution maps (per-query logits, their softmax, the class scores)
@@ -497,7 +559,7 @@ class SCLIPSegmentor(BaseSegmentor):
             if self.official:  # official: `.to(self.dtype)`, the fp16 of the query features
                 logits = logits.half()
         scores, labels = predict_labels(logits, self.query_class, self.num_classes, self.logit_scale,
-                                        self.prob_thd, self.area_thd, self.bg_idx)
+                                        self.prob_thd, self.area_thd, self.bg_idx, self.label_closing)
         sample.set_data(dict(seg_logits=PixelData(data=scores), pred_sem_seg=PixelData(data=labels)))
 
     def _forward(self, inputs: Tensor, data_samples=None) -> Tensor:

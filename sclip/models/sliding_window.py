@@ -82,7 +82,9 @@ def window_logits(encode: Callable[[Tensor], Tensor], crops: Tensor, pad_multipl
 
 def slide_inference(images: Sequence[Tensor], encode: Callable[..., Tensor], num_queries: int,
                     crop: Tuple[int, int], stride: Tuple[int, int], window_batch_size: int = 0,
-                    pad_multiple: int = 0, keyed: bool = False) -> List[Tensor]:
+                    pad_multiple: int = 0, keyed: bool = False,
+                    upsample: Callable[[Tensor, Tuple[int, int], Tuple[int, int, int, int]], Tensor] = upsample_window
+                    ) -> List[Tensor]:
     """Canvas logits (Q, H, W) of each image (3, H, W), averaged over covering windows.
 
     ``encode`` maps windows (n, 3, h, w) to patch logits (n, Q, gh, gw); with ``keyed`` it is
@@ -90,7 +92,9 @@ def slide_inference(images: Sequence[Tensor], encode: Callable[..., Tensor], num
     ``key`` naming the chunk (which windows of which images, and their padding), so callers can
     share work on the same chunk. ``window_batch_size``
     <= 1 runs the simple one-window-at-a-time loop. The canvas has the images' dtype when
-    they are half precision (ClearCLIP's official fp16 input), else float32.
+    they are half precision (ClearCLIP's official fp16 input), else float32. ``upsample`` takes a
+    window's patch scores (1, C, gh, gw) to its (Q, h, w) logits (default: ``upsample_window``;
+    a method with several views or a text side with experts combines them at the window's size).
     """
     jobs: List[Tuple[int, Window]] = []
     canvases, counts = [], []
@@ -127,6 +131,6 @@ def slide_inference(images: Sequence[Tensor], encode: Callable[..., Tensor], num
             grid_logits[number] = (logits, pad)
     for number, (index, (y1, y2, x1, x2)) in enumerate(jobs):  # the official order
         logits, pad = grid_logits.pop(number)
-        window = upsample_window(logits[None], (y2 - y1, x2 - x1), pad)[0]
+        window = upsample(logits[None], (y2 - y1, x2 - x1), pad)[0]
         canvases[index][:, y1:y2, x1:x2] += window.to(canvases[index].dtype)
     return [canvas / count for canvas, count in zip(canvases, counts)]

@@ -194,6 +194,26 @@ def write_cache(path: str, embeddings: Tensor, key: Optional[str] = None) -> Non
                                            path, error.strerror or error)
 
 
+def _cached(key: str, num_rows: int, dim: Optional[int], cache_dir: Optional[str], build: Callable[[], Tensor],
+            device) -> Tensor:
+    """``build()`` through the on-disk cache entry ``key`` (``cache_dir=None`` disables it)."""
+    if cache_dir is None:
+        return build()
+    path = os.path.join(os.path.expanduser(cache_dir), 'text', f'{key}.pt')
+    if os.path.isfile(path):
+        try:
+            cached = verify_cached(torch.load(path, map_location='cpu', weights_only=True), num_rows,
+                                   dim, key=key, path=path)
+        except Exception:  # noqa: BLE001 - an unreadable cache file is rebuilt, never trusted
+            logging.getLogger('sclip').warning('text cache %s is unreadable; rebuilding it', path)
+            cached = None
+        if cached is not None:
+            return cached.to(device)
+    embeddings = build()
+    write_cache(path, embeddings, key)
+    return embeddings
+
+
 def load_or_build(model: torch.nn.Module, tokenizer: Callable, names: Sequence[str],
                   templates: Sequence[str], device, model_name: str, cache_dir: Optional[str],
                   batch_size: int = 256, official: bool = False) -> Tensor:
@@ -207,16 +227,101 @@ def load_or_build(model: torch.nn.Module, tokenizer: Callable, names: Sequence[s
         return build()
     key = cache_key(model_name + (':official-fp16' if official else ''), weights_fingerprint(model),
                     names, templates)
-    path = os.path.join(os.path.expanduser(cache_dir), 'text', f'{key}.pt')
-    if os.path.isfile(path):
-        try:
-            cached = verify_cached(torch.load(path, map_location='cpu', weights_only=True), len(names),
-                                   embedding_dim(model), key=key, path=path)
-        except Exception:  # noqa: BLE001 - an unreadable cache file is rebuilt, never trusted
-            logging.getLogger('sclip').warning('text cache %s is unreadable; rebuilding it', path)
-            cached = None
-        if cached is not None:
-            return cached.to(device)
-    embeddings = build()
-    write_cache(path, embeddings, key)
-    return embeddings
+    return _cached(key, len(names), embedding_dim(model), cache_dir, build, device)
+
+
+@torch.no_grad()
+def build_prompt_set_embeddings(model: torch.nn.Module, tokenizer: Callable, prompt_sets: Sequence[Sequence[str]],
+                                device, batch_size: int = 256, truncate: bool = True,
+                                official: bool = False) -> Tensor:
+    """(len(prompt_sets), D): per set of prompts (of any sizes), the normalised mean of its
+    normalised prompt features; ``official`` as in ``build_class_embeddings``."""
+    if official:
+        rows = []
+        for prompts in prompt_sets:
+            features = model.encode_text(tokenizer(list(prompts)).to(device))
+            features = features / features.norm(dim=-1, keepdim=True)
+            mean = features.mean(dim=0)
+            rows.append(mean / mean.norm())
+        return torch.stack(rows)
+    flat = [prompt for prompts in prompt_sets for prompt in prompts]
+    features = []
+    for start in range(0, len(flat), batch_size):
+        tokens = tokenizer(flat[start:start + batch_size]).to(device)
+        features.append(F.normalize(encode_prompts(model, tokens, truncate).float(), dim=-1))
+    per_prompt = torch.cat(features).split([len(prompts) for prompts in prompt_sets])
+    return F.normalize(torch.stack([chunk.mean(dim=0) for chunk in per_prompt]), dim=-1)
+
+
+def load_or_build_sets(model: torch.nn.Module, tokenizer: Callable, prompt_sets: Sequence[Sequence[str]],
+                       device, model_name: str, cache_dir: Optional[str], batch_size: int = 256,
+                       official: bool = False) -> Tensor:
+    """``build_prompt_set_embeddings`` through the on-disk cache, keyed by every prompt."""
+    def build():
+        return build_prompt_set_embeddings(model, tokenizer, prompt_sets, device, batch_size, official=official)
+    if cache_dir is None:
+        return build()
+    payload = json.dumps(dict(version=CACHE_VERSION, model=model_name + (':official-fp16' if official else ''),
+                              weights=weights_fingerprint(model), sets=[list(p) for p in prompt_sets]))
+    key = 'sets-' + hashlib.sha256(payload.encode()).hexdigest()[:32]
+    return _cached(key, len(prompt_sets), embedding_dim(model), cache_dir, build, device)
+
+
+class TextClassifier:
+    """The text side of a segmentor: class names in templates, plus ``model.text``'s per-class
+    descriptions and per-class template sets (class_texts.py), encoded once and cached.
+
+    ``embeddings`` (Q, D) classify the patches: each name's template mean, mixed with its
+    description's (``(1 - w)·name + w·description``, not re-normalised, as ITACLIP) when a
+    description weight is set. ``descriptions`` (Q, D): the descriptions alone (a name without
+    any keeps its name embedding). ``experts`` (Q, Q, D): row ``e`` classifies every name with
+    name ``e``'s ranked templates (FLOSS).
+    """
+
+    def __init__(self, names, templates, text: Optional[dict] = None):
+        from .class_texts import load_descriptions, load_template_ranking, parse_text_spec
+        self.names = names
+        self.templates = resolve_templates(templates)
+        spec = parse_text_spec(text)
+        self.descriptions = load_descriptions(spec['descriptions'], names) if 'descriptions' in spec else None
+        self.description_templates = None
+        if self.descriptions is not None:
+            try:
+                self.description_templates = resolve_templates(self.descriptions.templates)
+            except Exception as error:  # noqa: BLE001 - reworded with its key
+                raise type(error)(str(error).replace('model.templates', 'model.text.descriptions.templates')) from None
+        self.ranking = (load_template_ranking(spec['template_ranking'], names, len(openai_imagenet_templates()))
+                        if 'template_ranking' in spec else None)
+
+    def description_prompt_sets(self) -> List[List[str]]:
+        """Per query that has descriptions, every description in every description template."""
+        return [[template.format(text) for text in texts for template in self.description_templates]
+                for texts in self.descriptions.texts if texts is not None]
+
+    def build(self, encode_names: Callable[[Sequence[str]], Tensor],
+              encode_sets: Callable[[Sequence[Sequence[str]]], Tensor]) -> dict:
+        """``embeddings``, ``descriptions`` and ``experts`` (the last two None when not configured).
+        ``encode_names(templates)``: the (Q, D) template means of the names."""
+        names = encode_names(self.templates)
+        out = dict(embeddings=names, descriptions=None, experts=None)
+        if self.descriptions is not None:
+            rows = [index for index, texts in enumerate(self.descriptions.texts) if texts is not None]
+            described = encode_sets(self.description_prompt_sets()).to(names.dtype)
+            alone = names.clone()
+            alone[rows] = described
+            out['descriptions'] = alone
+            weight = self.descriptions.weight
+            if weight is not None:
+                mixed = names.clone()
+                mixed[rows] = (1 - weight) * names[rows] + weight * described
+                out['embeddings'] = mixed
+        if self.ranking is not None:
+            imagenet = openai_imagenet_templates()
+            by_set: dict = {}
+            experts = []
+            for ids in self.ranking.template_ids:
+                if tuple(ids) not in by_set:
+                    by_set[tuple(ids)] = encode_names([imagenet[i] for i in ids])
+                experts.append(by_set[tuple(ids)])
+            out['experts'] = torch.stack(experts).to(names.dtype)
+        return out

@@ -9,15 +9,19 @@
 | gem         | GEM (self-self attention ensemble)       | gem.py        |
 | fsa         | FSA, plugged into ProxyCLIP              | fsa.py        |
 | sfp         | SFP                                      | sfp.py        |
+| itaclip     | ITACLIP (intermediate attention, views)  | itaclip.py    |
+
+FLOSS is no forward program but a text-side plug-in over any of them (floss.py).
 """
 from .base import METHODS, Method, TextSide, build_method, register_method
 from .fsa import FSA
 from .gem import GEM
+from .itaclip import ITACLIP
 from .last_block import LastBlockAttention
 from .proxyclip import ProxyCLIP
 from .resclip import ResCLIP
 from .scclip import SCCLIP
 from .sfp import SFP
 
-__all__ = ['METHODS', 'Method', 'TextSide', 'build_method', 'register_method', 'FSA', 'GEM', 'LastBlockAttention',
-           'ProxyCLIP', 'ResCLIP', 'SCCLIP', 'SFP']
+__all__ = ['METHODS', 'Method', 'TextSide', 'build_method', 'register_method', 'FSA', 'GEM', 'ITACLIP',
+           'LastBlockAttention', 'ProxyCLIP', 'ResCLIP', 'SCCLIP', 'SFP']

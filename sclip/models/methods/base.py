@@ -23,9 +23,13 @@ from ..clip_vit import CLIPViT, Trunk
 @dataclass
 class TextSide:
     """What a method may know of the text side: the query embeddings (Q, D), unit norm, and the
-    logit scale the segmentor applies (ResCLIP builds a provisional segmentation from them)."""
+    logit scale the segmentor applies (ResCLIP builds a provisional segmentation from them);
+    with ``model.text`` (class_texts.py), each query's description embedding (Q, D) and the
+    per-query expert classifiers (Q, Q, D), else None."""
     embeddings: Tensor
     logit_scale: float
+    descriptions: Optional[Tensor] = None
+    experts: Optional[Tensor] = None
 
 
 class Method(nn.Module):
@@ -33,10 +37,19 @@ class Method(nn.Module):
 
     Subclasses set ``name`` through ``@register_method`` and implement ``forward``; ``setup``
     checks the settings against the CLIP model once it is known (block indices, depth).
-    ``needs_text`` tells the segmentor to pass the class embeddings.
+    ``needs_text`` tells the segmentor to pass the class embeddings. A method that sees each
+    window several ways (ITACLIP's flipped views) returns (B, views, gh, gw, D) and combines the
+    views' logits at the window's size in ``combine_views``; one that normalises its features
+    itself (a mean of unit vectors, not re-normalised) sets ``normalizes``.
     """
     name: str = ''
     needs_text: bool = False
+    views: int = 1
+    normalizes: bool = False
+
+    def combine_views(self, logits: Tensor) -> Tensor:
+        """(n, views, Q, h, w) window logits -> (n, Q, h, w)."""
+        raise NotImplementedError
 
     def setup(self, vit: CLIPViT) -> None:
         """Validate settings against ``vit`` (called once, before the first forward)."""
