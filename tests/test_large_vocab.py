@@ -228,3 +228,30 @@ def test_check_data_knows_the_large_vocabularies(name, tmp_path, capsys):
         tool.main([config, '--no-count', *override])
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith('error:')]
     assert exit_info.value.code == 2 and len(lines) == 1 and str(bad) in lines[0] and str(label[0, 0]) in lines[0]
+
+
+def test_a_tampered_index_pickle_runs_no_code(tmp_path, capsys):
+    """index_ade20k.pkl is read by a restricted unpickler: a pickle that would call a function
+    is one line naming the file, and the function never runs."""
+    import numpy as np
+
+    from sclip.data_prep.ade847 import read_index
+    from sclip.errors import SCLIPError
+
+    marker = tmp_path / 'ran'
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), 'w'))
+
+    good = tmp_path / 'good.pkl'
+    with open(good, 'wb') as f:
+        pickle.dump({'folder': np.array(['a', 'b']), 'filename': ['ADE_val_1.jpg', 'ADE_train_2.jpg']}, f)
+    assert read_index(str(good)) == [('a', 'ADE_val_1.jpg'), ('b', 'ADE_train_2.jpg')]
+    bad = tmp_path / 'index_ade20k.pkl'
+    with open(bad, 'wb') as f:
+        pickle.dump({'folder': ['a'], 'filename': [Payload()]}, f)
+    with pytest.raises(SCLIPError) as error:
+        read_index(str(bad))
+    assert str(bad) in str(error.value) and 'io.open' in str(error.value)
+    assert not marker.exists()

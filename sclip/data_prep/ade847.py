@@ -89,12 +89,25 @@ def class_lut() -> np.ndarray:
     return lut
 
 
+class IndexUnpickler(pickle.Unpickler):
+    """The release's index is a pickle (a dict of lists and numpy arrays): only those types are
+    rebuilt, so a tampered file cannot run code while it is read."""
+    ALLOWED = {('numpy.core.multiarray', '_reconstruct'), ('numpy._core.multiarray', '_reconstruct'),
+               ('numpy.core.multiarray', 'scalar'), ('numpy._core.multiarray', 'scalar'),
+               ('numpy', 'ndarray'), ('numpy', 'dtype'), ('collections', 'OrderedDict')}
+
+    def find_class(self, module, name):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f'it asks for {module}.{name}, which an image index never holds')
+
+
 def read_index(path: str) -> List[Tuple[str, str]]:
     """(folder, file name) of every image listed in index_ade20k.pkl."""
     require_file(path)
     try:
         with open(path, 'rb') as f:
-            index = pickle.load(f)
+            index = IndexUnpickler(f).load()
         pairs = list(zip(index['folder'], index['filename']))
     except Exception as error:  # noqa: BLE001 - unpickling raises many types
         raise SCLIPError(f'{path}: cannot read the image index ({reason(error)}); download '
