@@ -3,7 +3,12 @@ and synthetic benchmark datasets live in sclip/synthetic.py (tools/try_it.py use
 from __future__ import annotations
 
 import json
+import os
 import os.path as osp
+from typing import Tuple
+
+import numpy as np
+import torch
 
 from sclip.synthetic import (BENCHMARKS, LAYOUTS, SIZES, STEMS, make_dataset, tiny_clip,  # noqa: F401 (re-exported)
                              write_image, write_label, write_openai_checkpoint)

@@ -25,7 +25,7 @@ def reduce_zero(gt):
 def hand_iou(pred_dir, label_paths, class_id, reduce_zero_label):
     """IoU of one class over the split, from the saved PNGs and the raw label files."""
     inter = union = 0
-    for label_path, pred_name in zip(label_paths, sorted(os.listdir(pred_dir))):  # same stem order
+    for label_path, pred_name in zip(label_paths, sorted(f for f in os.listdir(pred_dir) if f.endswith('.png'))):
         gt = np.array(Image.open(label_path)).astype(np.int64)
         pred = np.array(Image.open(osp.join(pred_dir, pred_name))).astype(np.int64)
         if reduce_zero_label:  # labels: 0 -> ignore, v -> v-1; saved predictions carry +1
@@ -57,8 +57,8 @@ def test_benchmark_config_end_to_end(name, tmp_path, tiny_checkpoint):
     gt = np.concatenate([np.array(Image.open(p)).ravel().astype(np.int64) for p in labels])
     gt = reduce_zero(gt) if reduce else gt
     class_id = int(np.bincount(gt[gt != 255]).argmax())  # the most frequent labelled class
-    preds = sorted(os.listdir(out))
-    assert len(preds) == 2
+    preds = sorted(f for f in os.listdir(out) if f.endswith('.png'))  # beside the run's manifest
+    assert len(preds) == 2 and osp.isfile(osp.join(out, '.sclip-predictions.json'))
     expected = hand_iou(out, labels, class_id, reduce)
     assert metrics['per_class']['IoU'][classes[class_id]] == pytest.approx(expected, abs=0.01)
 

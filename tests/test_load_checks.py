@@ -55,8 +55,13 @@ def check_data(capsys, root, *extra, config=VOC):
     with pytest.raises(SystemExit) as exit_info:
         tool.main([config, '--no-count', '--cfg-options', f'test_dataloader.dataset.data_root={root}', *extra])
     err = capsys.readouterr().err.splitlines()
-    return (exit_info.value.code, [line[len('error: '):] for line in err if line.startswith('error: ')],
-            [line[len('note: '):] for line in err if line.startswith('note: ')])
+    owned = f'{config}: '  # every line names the config it belongs to
+
+    def strip(line, kind):
+        assert line.startswith(kind + owned), line
+        return line[len(kind + owned):]
+    return (exit_info.value.code, [strip(line, 'error: ') for line in err if line.startswith('error: ')],
+            [strip(line, 'note: ') for line in err if line.startswith('note: ')])
 
 
 def assert_rejected(root, path, needle, num_classes=21, **kwargs):
@@ -214,7 +219,7 @@ def test_truncated_image_of_other_formats_is_one_line_without_opencv_logs(capfd,
     with pytest.raises(SystemExit):
         tool.main([VOC, '--no-count', '--cfg-options', f'test_dataloader.dataset.data_root={voc}'])
     err = capfd.readouterr().err
-    assert [line for line in err.splitlines() if line.strip()] == [f'error: {problems[0]}'], err
+    assert [line for line in err.splitlines() if line.strip()] == [f'error: {VOC}: {problems[0]}'], err
 
 
 def test_progressive_jpeg_is_complete(voc):
