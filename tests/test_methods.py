@@ -45,7 +45,8 @@ def test_one_sweep_gives_the_method_table(tmp_path, monkeypatch):
                osp.join(REPO, 'configs', 'naclip', 'voc21.py')]
     sweep.run_sweep(configs, [], str(tmp_path), log=lambda *_: None, share=False)
     lines = (tmp_path / 'results.md').read_text().splitlines()
-    assert [line.split('|')[1].strip() for line in lines[2:]] == ['SCLIP', 'ClearCLIP', 'NACLIP']
+    rows = [line for line in lines[2:] if line.startswith('|')]  # the table, then its notes
+    assert [line.split('|')[1].strip() for line in rows] == ['SCLIP', 'ClearCLIP', 'NACLIP']
 
 
 @pytest.mark.parametrize('patch,image_size', [(14, 224), (16, 224), (32, 224), (14, 336)])

@@ -387,7 +387,7 @@ def test_try_it_runs_the_whole_pipeline_and_says_the_numbers_are_meaningless(tmp
         written = json.load(f)
     assert written['mIoU'] == metrics['mIoU'] and written['identity']['data']['num_images'] == 1
     assert written['identity']['weights']['source'].endswith('random-clip-NOT-TRAINED.pt')
-    assert os.listdir(run / 'predictions') == ['2008_000002.png'] and os.listdir(run / 'pictures') == ['2008_000002.png']
+    assert sorted(os.listdir(run / 'predictions')) == ['.sclip-predictions.json', '2008_000002.png'] and os.listdir(run / 'pictures') == ['2008_000002.png']
     assert not os.listdir(os.environ['SCLIP_CACHE_DIR']) or 'text' not in os.listdir(os.environ['SCLIP_CACHE_DIR'])
 
 

@@ -79,7 +79,7 @@ def test_real_sweep_with_failure_and_resume(tmp_path, tiny_checkpoint, monkeypat
 
 def fake_run_test(cfg, identity=None, **kwargs):
     from sclip.files import write_json_atomic
-    value = {'csa': 50.0, 'vanilla': 10.0}[cfg.model.attention.type] + (1 if 'context' in cfg.filename else 0)
+    value = {'csa': 50.0, 'vanilla': 10.0}.get(cfg.model.attention.type, 30.0) + (1 if 'context' in cfg.filename else 0)
     write_json_atomic(osp.join(cfg.work_dir, 'metrics.json'), dict(mIoU=value, aAcc=90.0, mAcc=60.0,
                                                                    identity=identity))
 
