@@ -45,24 +45,20 @@ def cuda_redirected():
                  module_to=torch.nn.Module.to, synchronize=torch.cuda.synchronize,
                  empty_cache=torch.cuda.empty_cache)
 
-    def tensor_to(self, *args, **kwargs):
-        args = tuple(_cpu(a) if i == 0 and not isinstance(a, torch.dtype) and not torch.is_tensor(a) else a
-                     for i, a in enumerate(args))
-        if 'device' in kwargs:
-            kwargs['device'] = _cpu(kwargs['device'])
-        return saved['tensor_to'](self, *args, **kwargs)
-
-    def module_to(self, *args, **kwargs):
-        args = tuple(_cpu(a) if i == 0 and not isinstance(a, torch.dtype) and not torch.is_tensor(a) else a
-                     for i, a in enumerate(args))
-        if 'device' in kwargs:
-            kwargs['device'] = _cpu(kwargs['device'])
-        return saved['module_to'](self, *args, **kwargs)
+    def on_cpu(original):
+        """``original`` (Tensor.to or Module.to) with a CUDA device argument replaced by the CPU."""
+        def to(self, *args, **kwargs):
+            if args and not isinstance(args[0], torch.dtype) and not torch.is_tensor(args[0]):
+                args = (_cpu(args[0]),) + args[1:]
+            if 'device' in kwargs:
+                kwargs['device'] = _cpu(kwargs['device'])
+            return original(self, *args, **kwargs)
+        return to
 
     torch.Tensor.cuda = lambda self, *a, **k: self
     torch.nn.Module.cuda = lambda self, *a, **k: self
-    torch.Tensor.to = tensor_to
-    torch.nn.Module.to = module_to
+    torch.Tensor.to = on_cpu(saved['tensor_to'])
+    torch.nn.Module.to = on_cpu(saved['module_to'])
     torch.cuda.synchronize = lambda *a, **k: None
     torch.cuda.empty_cache = lambda *a, **k: None
     try:
