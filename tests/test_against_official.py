@@ -119,15 +119,7 @@ def test_agreement_is_the_share_of_equal_pixels(tmp_path, tiny_weights, capsys):
     same, total = rows['pixel agreement'].split('(')[1].rstrip(')').split(' of ')
     # independent count: our labels on the same images (the tool writes them the same way)
     tool = load_tool('benchmark')
-    import numpy as np
-    from PIL import Image
-    generator = np.random.default_rng(0)
-    files = []
-    for index in range(2):
-        small = generator.integers(0, 256, size=(12, 16, 3), dtype=np.uint8)
-        path = str(tmp_path / f'image_{index}.png')
-        Image.fromarray(small).resize((500, 375), Image.BILINEAR).save(path)
-        files.append(path)
+    files = tool.voc_sized_images(str(tmp_path), 2)  # the images the tool timed
     cfg = load_config(osp.join(REPO, 'configs', 'sclip_voc21.py'), {'model.clip_path': tiny_weights})
     ours = MODELS.build(cfg.model).eval()
     labels = predict_labels(ours, packed_samples(cfg, files), official=False)

@@ -267,11 +267,23 @@ def benchmark_of(config: str) -> str:
     return stem[len('sclip_'):] if stem.startswith('sclip_') else stem
 
 
+def voc_sized_images(folder: str, count: int) -> list:
+    """``count`` 500x375 PNGs of smooth random colour fields (several classes win somewhere)."""
+    import numpy as np
+    from PIL import Image
+    generator = np.random.default_rng(0)
+    files = []
+    for index in range(count):
+        small = generator.integers(0, 256, size=(12, 16, 3), dtype=np.uint8)
+        path = os.path.join(folder, f'image_{index}.png')
+        Image.fromarray(small).resize((500, 375), Image.BILINEAR).save(path)
+        files.append(path)
+    return files
+
+
 def official_report(args) -> None:
     import tempfile
 
-    import numpy as np
-    from PIL import Image
     from sclip.errors import SCLIPError
     from sclip.official_compare import build_official_segmentor, compare, official_config_path, packed_samples
     from sclip.runner import load_config
@@ -290,14 +302,7 @@ def official_report(args) -> None:
         ours = MODELS.build(cfg.model).eval()
         official = build_official_segmentor(args.against_official, official_config,
                                             None if weights == 'openai' else weights)
-        generator = np.random.default_rng(0)
-        files = []
-        for index in range(args.images):  # VOC-sized, smooth colour fields: several classes win somewhere
-            small = generator.integers(0, 256, size=(12, 16, 3), dtype=np.uint8)
-            path = os.path.join(folder, f'image_{index}.png')
-            Image.fromarray(small).resize((500, 375), Image.BILINEAR).save(path)
-            files.append(path)
-        samples = packed_samples(cfg, files)
+        samples = packed_samples(cfg, voc_sized_images(folder, args.images))
         result = compare(ours, official, samples, args.rounds)
     rows = [('ours', f'{os.path.relpath(config, REPO)} ({args.images} images, 500x375)'),
             ('official', f'{os.path.relpath(official_config, args.against_official)} in {args.against_official}'),
