@@ -67,7 +67,7 @@ def test_config_carries_the_official_settings(path):
     cfg = load_config(path)
     model = cfg.model
     assert model.type == 'GroupViTSegmentor'
-    assert (model.slide_crop, model.slide_stride, model.templates) == (448, 224, 'simple')
+    assert (model.slide_crop, model.slide_stride, list(model.templates)) == (448, 224, ['a photo of a {}.'])
     assert list(model.num_heads) == [6, 6, 6]
     resize = [t for t in cfg.test_dataloader.dataset.pipeline if t['type'] == 'Resize'][0]
     assert resize['scale'] == (2048, 448) and resize['keep_ratio']
