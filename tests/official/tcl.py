@@ -20,6 +20,7 @@ code: never imported by ``sclip``.
 """
 from __future__ import annotations
 
+import functools
 from typing import Dict, Sequence
 
 import torch
@@ -269,3 +270,28 @@ def predict(state: Dict[str, Tensor], tokens: Tensor, class_names: Sequence[str]
         seg_logit = slide_inference(encode_decode, img, num_classes, stride, crop_size, ori_shape)
         seg_pred = F.softmax(seg_logit, dim=1).argmax(dim=1)
     return (seg_pred, seg_logit) if return_logits else seg_pred
+
+
+@functools.lru_cache(maxsize=1)
+def simple_tokenizer():
+    from open_clip.tokenizer import SimpleTokenizer  # CLIP's BPE, the same vocabulary file
+    return SimpleTokenizer()
+
+
+def tokenize(texts: Sequence[str], context_length: int = 77) -> Tensor:
+    """sclip/clip.py ``tokenize(texts, context_length, truncate=True)`` (datasets ``Tokenize``)."""
+    tokenizer = simple_tokenizer()
+    sot_token, eot_token = tokenizer.sot_token_id, tokenizer.eot_token_id
+    all_tokens = [[sot_token] + tokenizer.encode(text) + [eot_token] for text in texts]
+    result = torch.zeros(len(all_tokens), context_length, dtype=torch.long)
+    for i, tokens in enumerate(all_tokens):
+        if len(tokens) > context_length:
+            tokens = tokens[:context_length]
+            tokens[-1] = eot_token
+        result[i, :len(tokens)] = torch.tensor(tokens)
+    return result
+
+
+def class_tokens(classnames: Sequence[str], templates: Sequence[str]) -> Tensor:
+    """segmentation/evaluation/builder.py ``build_dataset_class_tokens``: (N, T, L)."""
+    return torch.stack([torch.stack([tokenize([t.format(c)])[0] for t in templates]) for c in classnames])

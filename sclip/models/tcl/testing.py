@@ -26,7 +26,7 @@ def random_state_dict(arch: TCLArch, seed: int = 0) -> dict:
         elif name == 'masker.sim2mask.w':
             state[name] = torch.tensor(10.0)
         elif name == 'masker.sim2mask.b':
-            state[name] = torch.tensor(-2.5)
+            state[name] = torch.tensor(0.0)  # masks around 0.5: background (0.4) and classes both win
         elif value.ndim == 1 and name.endswith('weight'):
             state[name] = torch.randn(value.shape, generator=generator)
         elif value.ndim == 1:
