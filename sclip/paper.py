@@ -98,7 +98,7 @@ OFFICIAL_CODE = {
     'fsa': 'chi-chi-zx/FSA @ dbd2da5',
     'sfp': 'Kimsure/SFP @ 2804f5b (SFP_ICCV/)',
     'groupvit': 'NVlabs/GroupViT @ 13b7861 (segmentation/evaluation/group_vit_seg.py)',
-    'tcl': 'kakaobrain/tcl @ bc2b551 (segmentation/evaluation/tcl_seg.py); not yet in the harness',
+    'tcl': 'kakaobrain/tcl @ bc2b551 (segmentation/evaluation/tcl_seg.py, models/tcl/tcl.py generate_masks)',
 }
 
 

@@ -7,8 +7,8 @@ from .data_preprocessor import SCLIPDataPreProcessor
 from .methods import METHODS, Method, build_method, register_method
 from .segmentor import SCLIPSegmentor
 from .groupvit import GroupViTSegmentor
-from .tcl import TCLSegmentor  # noqa: F401,E402
+from .tcl import TCLSegmentor
 
 __all__ = ['ATTENTIONS', 'AttentionInputs', 'get_attention', 'register_attention', 'CLIPDenseViT', 'CLIPViT',
            'Trunk', 'SCLIPDataPreProcessor', 'METHODS', 'Method', 'build_method', 'register_method',
-           'SCLIPSegmentor', 'GroupViTSegmentor']
+           'SCLIPSegmentor', 'GroupViTSegmentor', 'TCLSegmentor']
