@@ -110,6 +110,18 @@ def weights(tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
+def text_cache(tmp_path_factory):
+    """Class embeddings encoded once per class file for all the models of this module."""
+    return str(tmp_path_factory.mktemp('trident_text_cache'))
+
+
+@pytest.fixture(scope='module')
+def official_runs():
+    """benchmark -> (image, original size, file, official labels, official logits), computed once."""
+    return {}
+
+
+@pytest.fixture(scope='module')
 def class_files(tmp_path_factory):
     """``path -> path``: the first 4 lines of a real class file, two names at most per line."""
     folder = tmp_path_factory.mktemp('trident_class_files')
@@ -176,34 +188,37 @@ def discriminating(labels: torch.Tensor) -> bool:
     return bool((counts > 0).sum() >= 2 and counts.max() <= 0.9 * labels.numel())
 
 
-def options_for(path, weights, class_files) -> dict:
+def options_for(path, weights, class_files, text_cache) -> dict:
     settings = segmentor_settings(load_config(path))
-    return {'model.clip_path': weights['clip'], 'model.precision': 'fp32', 'model.text_cache_dir': False,
+    return {'model.clip_path': weights['clip'], 'model.precision': 'fp32', 'model.text_cache_dir': text_cache,
             'model.vfm.checkpoint': weights['dino'], 'model.vfm.tiny': True,
             'model.method.sam': dict(type='sam_vit_b', checkpoint=weights['sam'], tiny=True),
             'model.class_names': class_files(settings['class_names'])}
 
 
-def scores(logits: torch.Tensor, model) -> torch.Tensor:
-    """The class scores post-processing derives from per-query logits (seg_logits are these)."""
-    return logits
+def official_run(cfg, model, folder, official_runs):
+    if cfg.benchmark not in official_runs:
+        raw, original, file = inputs(cfg, folder)
+        official_runs[cfg.benchmark] = (raw, original, file) + tuple(run_official(model, cfg, raw, original, file))
+    return official_runs[cfg.benchmark]
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=IDS)
-def test_config_predicts_the_official_labels(path, weights, class_files, tmp_path):
+def test_config_predicts_the_official_labels(path, weights, class_files, text_cache, official_runs,
+                                            tmp_path_factory):
     """The config's own prob_thd and, where it has one, ``model.prob_thd=0``."""
     cfg = load_config(path)
-    options = options_for(path, weights, class_files)
+    options = options_for(path, weights, class_files, text_cache)
     model = build(path, options, fused_attention=False)
     assert model.backbone.vit.num_heads == 2
-    raw, original, file = inputs(cfg, tmp_path)
+    raw, original, file, official, official_logits = official_run(cfg, model, tmp_path_factory.mktemp('images'),
+                                                                  official_runs)
     captured = []
     post_process = model.set_prediction
     model.set_prediction = lambda image, sample, size, logits: captured.append(logits) or post_process(
         image, sample, size, logits)
     ours, _ = run_ours(model, raw, original, file)
     del model.set_prediction
-    official, official_logits = run_official(model, cfg, raw, original, file)
     assert ours.shape == official.shape == (1, *original)
     assert discriminating(official)
     assert torch.equal(ours, official)
@@ -215,3 +230,88 @@ def test_config_predicts_the_official_labels(path, weights, class_files, tmp_pat
         official_at_0 = common.postprocess_clearclip(official_logits, model.query_class, settings['logit_scale'], 0.0)
         assert discriminating(official_at_0)
         assert torch.equal(ours_at_0, official_at_0)
+
+
+# --- mutations: a changed official detail fails the comparison ------------------------------------
+
+def per_window_mean(monkeypatch):
+    from sclip.models.methods import trident as ours
+    original = ours.proxy_attention
+    monkeypatch.setattr(ours, 'proxy_attention', lambda *args, per_window=False: original(*args, per_window=True))
+
+
+def pipeline_image_for_sam(monkeypatch):
+    from sclip.models.methods import trident as ours
+    monkeypatch.setattr(ours, 'read_rgb', lambda path: None)
+
+
+def unthresholded_sam_attention(monkeypatch):
+    from sclip.models.methods import trident as ours
+
+    def weights(self, cos_fac, refine_neg_cos):
+        kept = sum(self.attention(head) for head in range(self.heads)) / self.heads
+        return kept / kept.sum(dim=-1, keepdim=True)
+    monkeypatch.setattr(ours.SAMCorrelation, 'weights', weights)
+
+
+MUTATIONS = [
+    ('voc20', 'similarity mean per window', per_window_mean, {}),
+    ('voc20', 'SAM sees the pipeline image', pipeline_image_for_sam, {}),
+    ('voc20', 'SAM attention not thresholded', unthresholded_sam_attention, {}),
+    ('cityscapes', 'SAM on the whole image', None, {'model.method.sam_halves': False}),
+]
+
+
+@pytest.mark.parametrize('bench, what, mutate, overrides', MUTATIONS, ids=[m[1] for m in MUTATIONS])
+def test_a_mutated_trident_fails_the_comparison(bench, what, mutate, overrides, weights, class_files, text_cache,
+                                                official_runs, tmp_path_factory, monkeypatch):
+    path = osp.join(REPO, f'configs/trident/{bench}.py')
+    cfg = load_config(path)
+    options = options_for(path, weights, class_files, text_cache)
+    raw, original, file, official, _ = official_run(cfg, build(path, options, fused_attention=False),
+                                                    tmp_path_factory.mktemp('images'), official_runs)
+    if mutate is not None:
+        mutate(monkeypatch)
+    model = build(path, dict(options, **overrides), fused_attention=False)
+    ours, our_scores = run_ours(model, raw, original, file)
+    assert not torch.equal(ours, official)
+
+
+# --- memory: SAM's correlation one head at a time ---------------------------------------------------
+
+class LargestTensor(torch.utils._python_dispatch.TorchDispatchMode):
+    """The most elements any op's output has while the mode is on."""
+
+    def __init__(self):
+        super().__init__()
+        self.largest = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for tensor in out if isinstance(out, (tuple, list)) else [out]:
+            if isinstance(tensor, torch.Tensor):
+                self.largest = max(self.largest, tensor.numel())
+        return out
+
+
+def test_sam_correlation_holds_less_than_the_official(weights):
+    """Our SAM correlation (SAM's encoder included) never builds a tensor as large as the
+    official code's largest: SAM's attention of all heads over the full padded grid (heads × G⁴;
+    G = 64 at the official 1024 pixels); ours is at most one head's (G⁴), and the weights equal
+    the official ones. At the official geometry with SAM ViT-H (16 heads) the official largest is
+    16 × 4096² (0.5 GB in fp16), ours 4096² (34 MB)."""
+    from sclip.models.methods.trident import SAMCorrelation
+    from sclip.models.vfm import build_vfm
+    sam = build_vfm('sam_vit_b', download=False, tiny=True, config_overrides=dict(heads=4, image_size=512))
+    image = cv2.cvtColor(picture((150, 200)), cv2.COLOR_BGR2RGB)
+    with torch.no_grad(), LargestTensor() as ours_mode:
+        correlation = SAMCorrelation(sam, image)
+        ours = correlation.weights(1.2, True)
+    predictor = trident.SamPredictor(sam.encoder)
+    with torch.no_grad(), LargestTensor() as official_mode:
+        _, attn, v, h, w = trident.get_sam_feat(predictor, image, 16, 4)
+        official = trident.get_sam_sim(v, attn, 1.2, 4, True)[0, 0]
+    grid = sam.spec.image_size // sam.spec.patch_size
+    assert official_mode.largest == 4 * grid ** 4
+    assert ours_mode.largest <= grid ** 4 < official_mode.largest
+    assert torch.allclose(ours, official, atol=1e-6, rtol=0)

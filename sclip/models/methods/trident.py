@@ -222,9 +222,10 @@ class Trident(Method):
         from ..vfm import proxy_input
         features = self.vfm(proxy_input(windows, self.vfm, self.crop))
         rows, cols = features.shape[-2:]
-        trunk = Trunk(vit, windows)
-        depth, grid = vit.depth, trunk.grid
-        x = trunk.tokens(depth - 1)
+        depth = vit.depth
+        x, grid = vit.embed(windows)
+        for index in range(1, depth):  # not the Trunk: it would keep every block's output alive
+            x = vit.standard_block(index, x)
         _, _, v = vit.qkv(depth, vit.block(depth).ln_1(x))
         n, heads, _, dim = v.shape
         v = v[:, :, 1:].reshape(n * heads, grid[1], grid[0], dim).permute(0, 3, 1, 2)  # official: (w, h) swapped
