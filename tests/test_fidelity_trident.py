@@ -28,7 +28,8 @@ import torch
 
 from helpers import REPO, write_openai_checkpoint
 from official import common, trident
-from test_method_fidelity import (CLS, COMMON, build, load_config, method_settings, official_input,
+from test_fidelity_fsa import class_files, discriminating, one_thread  # noqa: F401 (fixtures)
+from test_method_fidelity import (COMMON, build, load_config, method_settings, official_input,
                                   post_processing, resize_short_side, segmentor_settings, windows)
 
 CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs/trident/*.py')))
@@ -91,14 +92,6 @@ def test_config_translates_to_the_official_settings(path):
     assert ours == official
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope='module')
 def weights(tmp_path_factory):
     """A 3-block random CLIP (width 128: 2 heads), tiny random DINO ViT-B/16 and SAM ViT-B, official layouts."""
@@ -119,21 +112,6 @@ def text_cache(tmp_path_factory):
 def official_runs():
     """benchmark -> (image, original size, file, official labels, official logits), computed once."""
     return {}
-
-
-@pytest.fixture(scope='module')
-def class_files(tmp_path_factory):
-    """``path -> path``: the first 4 lines of a real class file, two names at most per line."""
-    folder = tmp_path_factory.mktemp('trident_class_files')
-
-    def reduced(path: str) -> str:
-        target = folder / osp.basename(path)
-        if not target.exists():
-            with open(path) as f:
-                lines = f.read().splitlines()[:4]
-            target.write_text('\n'.join('; '.join(line.split('; ')[:2]) for line in lines) + '\n')
-        return str(target)
-    return reduced
 
 
 def picture(size: Tuple[int, int], seed: int = 0) -> np.ndarray:
@@ -181,11 +159,6 @@ def run_official(model, cfg, raw, original, path, **overrides):
                                sam_encoder=method.sam.encoder, **settings)
     finally:
         clip.visual = None
-
-
-def discriminating(labels: torch.Tensor) -> bool:
-    counts = torch.bincount(labels.flatten())
-    return bool((counts > 0).sum() >= 2 and counts.max() <= 0.9 * labels.numel())
 
 
 def options_for(path, weights, class_files, text_cache) -> dict:
@@ -294,7 +267,7 @@ class LargestTensor(torch.utils._python_dispatch.TorchDispatchMode):
         return out
 
 
-def test_sam_correlation_holds_less_than_the_official(weights):
+def test_sam_correlation_holds_less_than_the_official():
     """Our SAM correlation (SAM's encoder included) never builds a tensor as large as the
     official code's largest: SAM's attention of all heads over the full padded grid (heads × G⁴;
     G = 64 at the official 1024 pixels); ours is at most one head's (G⁴), and the weights equal

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchvision import transforms
 
-from .common import embed, layer_norm, postprocess_clearclip, query_index_tensor, residual_block
+from .common import compute_padsize, embed, layer_norm, postprocess_clearclip, query_index_tensor, residual_block
 from .proxyclip import CLIP_MEAN_01, CLIP_STD_01, IMAGENET_MEAN, IMAGENET_STD, UnNormalize, tokens_on_grid
 
 SAM_PIXEL_MEAN = [123.675, 116.28, 103.53]
@@ -254,20 +254,7 @@ def encode_image(visual: nn.Module, x: Tensor, external_feats: Tensor, beta: flo
     return x @ visual.proj
 
 
-# --- trident.py ------------------------------------------------------------------------------------
-def compute_padsize(H: int, W: int, patch_size: int):
-    l, r, t, b = 0, 0, 0, 0
-    if W % patch_size:
-        lr = patch_size - (W % patch_size)
-        l = lr // 2
-        r = lr - l
-    if H % patch_size:
-        tb = patch_size - (H % patch_size)
-        t = tb // 2
-        b = tb - t
-    return l, r, t, b
-
-
+# --- trident.py (compute_padsize: common.py's, the same official function) -------------------------
 def get_windowed_imgs(img: Tensor, stride: int, crop_size: int, patch_size: int = 16):
     h_stride, w_stride = stride, stride
     h_crop, w_crop = crop_size, crop_size

@@ -32,7 +32,6 @@ transcription ``tests/official/trident.py``; its memory test bounds our largest 
 """
 from __future__ import annotations
 
-import logging
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
