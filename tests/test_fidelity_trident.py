@@ -288,3 +288,13 @@ def test_sam_correlation_holds_less_than_the_official():
     assert official_mode.largest == 4 * grid ** 4
     assert ours_mode.largest <= grid ** 4 < official_mode.largest
     assert torch.allclose(ours, official, atol=1e-6, rtol=0)
+
+
+def test_a_missing_or_wrong_sam_checkpoint_is_one_line(weights, tmp_path):
+    from sclip.errors import SCLIPError
+    from sclip.models.methods.trident import Trident
+    for checkpoint, says in ((str(tmp_path / 'sam.pth'), 'does not exist'), (weights['dino'], 'DINO/MAE ViT checkpoint')):
+        with pytest.raises(SCLIPError) as caught:
+            Trident(sam=dict(type='sam_vit_b', checkpoint=checkpoint))
+        message = str(caught.value)
+        assert '\n' not in message and message.startswith('model.method.sam.checkpoint=') and says in message

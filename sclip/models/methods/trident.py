@@ -201,7 +201,10 @@ class Trident(Method):
         for key in spec:
             if key not in allowed:
                 raise SCLIPError(f'model.method.sam.{key} is not a setting (it takes: type, {", ".join(allowed)}).')
-        return build_vfm(vfm_type, fused=False, **spec)
+        try:
+            return build_vfm(vfm_type, fused=False, **spec)
+        except SCLIPError as error:  # the VFM messages name model.vfm; here the key is model.method.sam
+            raise SCLIPError(str(error).replace('model.vfm.', 'model.method.sam.')) from None
 
     def check_windows(self, crop: int, stride: int, patch: int) -> None:
         """Trident's windows: square crops that are multiples of 56 and of the patch, a stride of
