@@ -385,3 +385,29 @@ def test_bad_downloads_are_one_line(tmp_path, capsys):
     Image.fromarray(grey_mask(4, 4, 0)).save(roads / 'gt' / '10378780_15.png')
     err = fails(capsys, 'massachusetts_road', roads, dst)  # a mask without its image
     assert str(roads / 'gt' / '10378780_15.png') in err
+
+
+def test_a_symlink_out_of_the_download_is_refused(tmp_path, capsys):
+    outside = tmp_path / 'outside.png'
+    Image.fromarray(grey_mask(4, 4, 1)).save(outside)
+    roads = tmp_path / 'roads'
+    (roads / 'img').mkdir(parents=True)
+    (roads / 'gt').mkdir()
+    Image.fromarray(photo(4, 4)).save(roads / 'img' / 'a.jpg')
+    (roads / 'gt' / 'a.png').symlink_to(outside)
+    err = fails(capsys, 'spacenet_road', roads, tmp_path / 'dst')
+    assert str(roads / 'gt' / 'a.png') in err and 'outside SRC and DST' in err
+
+
+def test_check_data_names_a_binary_label_outside_its_classes(tmp_path, capsys):
+    tool = load_tool('check_data')
+    root = make_remote_sensing_dataset('spacenet_road', str(tmp_path / 'data'))
+    config = osp.join(REPO, 'configs/_base_/datasets/rs_spacenet_road.py')
+    bad = sorted((tmp_path / 'data').rglob('*.png'))[0]
+    label = read(bad)
+    label[0, 0] = 2  # e.g. a JPEG-damaged mask
+    Image.fromarray(label).save(bad)
+    with pytest.raises(SystemExit) as exit_info:
+        tool.main([config, '--no-count', '--cfg-options', f'test_dataloader.dataset.data_root={root}'])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith('error:')]
+    assert exit_info.value.code == 2 and len(lines) == 1 and str(bad) in lines[0] and '[2]' in lines[0]
