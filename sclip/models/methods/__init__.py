@@ -10,10 +10,12 @@
 | fsa         | FSA, plugged into ProxyCLIP              | fsa.py        |
 | sfp         | SFP                                      | sfp.py        |
 | itaclip     | ITACLIP (intermediate attention, views)  | itaclip.py    |
+| freecp      | FreeCP, plugged into a base method       | freecp.py     |
 
 FLOSS is no forward program but a text-side plug-in over any of them (floss.py).
 """
 from .base import METHODS, Method, TextSide, build_method, register_method
+from .freecp import FreeCP
 from .fsa import FSA
 from .gem import GEM
 from .itaclip import ITACLIP
@@ -23,5 +25,5 @@ from .resclip import ResCLIP
 from .scclip import SCCLIP
 from .sfp import SFP
 
-__all__ = ['METHODS', 'Method', 'TextSide', 'build_method', 'register_method', 'FSA', 'GEM', 'ITACLIP',
+__all__ = ['METHODS', 'Method', 'TextSide', 'build_method', 'register_method', 'FreeCP', 'FSA', 'GEM', 'ITACLIP',
            'LastBlockAttention', 'ProxyCLIP', 'ResCLIP', 'SCCLIP', 'SFP']
