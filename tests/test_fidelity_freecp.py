@@ -181,7 +181,7 @@ def test_config_predicts_the_official_labels(path, thresholds, clip12, text_cach
         assert int((counts > 0).sum()) >= 2 and counts.max() < official.numel()
 
 
-@pytest.mark.parametrize('base', ['clearclip', 'sclip', 'maskclip', 'vanilla'])
+@pytest.mark.parametrize('base', ['clearclip', 'sclip'])  # README rows; maskclip/vanilla: the same code path
 def test_every_base_predicts_the_official_labels(base, clip12, text_cache, first_lines):
     path = osp.join(REPO, 'configs/freecp/context60.py')
     names = first_lines(fidelity.segmentor_settings(fidelity.load_config(path))['class_names'])
