@@ -48,6 +48,11 @@ PUBLISHED: Dict[str, Dict[str, float]] = {
     # GEM + FreeCP (its configs' default base), the official README's results table
     'freecp': dict(voc21=64.7, context60=35.5, coco_object=36.9, voc20=80.6, cityscapes=35.7,
                    context59=39.1, ade20k=17.8, coco_stuff164k=25.8, average=42.0),
+    # the two trained open-vocabulary segmenters of SCLIP's Table 1 (numbers of TCL's unified evaluation)
+    'groupvit': dict(voc21=52.3, context60=18.7, coco_object=27.5, voc20=79.7, cityscapes=18.5,
+                     context59=23.4, ade20k=10.4, coco_stuff164k=15.3, average=30.7),
+    'tcl': dict(voc21=51.2, context60=24.3, coco_object=30.4, voc20=77.5, cityscapes=23.5,
+                context59=30.3, ade20k=14.9, coco_stuff164k=19.6, average=33.9),
 }
 # Where each published row comes from (ViT-B/16, OpenAI weights, no PAMR unless named).
 SOURCES: Dict[str, str] = {
@@ -73,6 +78,10 @@ SOURCES: Dict[str, str] = {
     'freecp': 'FreeCP README (chenqi1126/FreeCP @ 6946aa7), "Results" table, GEM + FreeCP row (ICCV 2025; '
               'its configs\' default base; the MaskCLIP, SCLIP and ClearCLIP + FreeCP rows are its lines 107, '
               '111 and 113, runs of model.method.base)',
+    'groupvit': 'SCLIP paper, Table 1 (GroupViT row: GroupViT evaluated on the eight benchmarks by TCL\'s '
+                'unified protocol); GroupViT\'s README reports VOC, Context and COCO for its two checkpoints',
+    'tcl': 'SCLIP paper, Table 1 (TCL row: TCL\'s main results, PAMR on, which kakaobrain/tcl README.md line '
+           '193 @ bc2b551 says its default evaluation reproduces (its Table 2))',
 }
 # Published averages with PAMR (per-benchmark numbers not tabulated here).
 PUBLISHED_AVERAGE_ONLY = {'sclip+pamr': 40.1}
@@ -83,7 +92,8 @@ METHOD_CONFIGS = {'sclip': 'configs/sclip_{}.py', 'clip': 'configs/sclip_{}.py',
                   'scclip': 'configs/scclip/{}.py', 'resclip': 'configs/resclip/{}.py',
                   'proxyclip': 'configs/proxyclip/{}.py', 'itaclip': 'configs/itaclip/{}.py',
                   'floss': 'configs/floss/{}.py', 'gem': 'configs/gem/{}.py', 'fsa': 'configs/fsa/{}.py',
-                  'sfp': 'configs/sfp/{}.py', 'freecp': 'configs/freecp/{}.py'}
+                  'sfp': 'configs/sfp/{}.py', 'freecp': 'configs/freecp/{}.py',
+                  'groupvit': 'configs/groupvit/{}.py', 'tcl': 'configs/tcl/{}.py'}
 # The official code each method's configs follow (repository @ commit).
 OFFICIAL_CODE = {
     'sclip': 'wangf3014/SCLIP @ b56bd30', 'clearclip': 'mc-lan/ClearCLIP @ ad68a40',
@@ -95,6 +105,8 @@ OFFICIAL_CODE = {
     'fsa': 'chi-chi-zx/FSA @ dbd2da5',
     'sfp': 'Kimsure/SFP @ 2804f5b (SFP_ICCV/)',
     'freecp': 'chenqi1126/FreeCP @ 6946aa7',
+    'groupvit': 'NVlabs/GroupViT @ 13b7861 (segmentation/evaluation/group_vit_seg.py)',
+    'tcl': 'kakaobrain/tcl @ bc2b551 (segmentation/evaluation/tcl_seg.py); not yet in the harness',
 }
 
 
@@ -143,6 +155,8 @@ OFFICIAL_SETUP: Dict[str, Tuple[int, Dict[str, int], str, Dict[str, str]]] = {
     'fsa': (336, dict(ade20k=448, cityscapes=448), '336/112', dict(cityscapes='224/80')),
     'sfp': (336, dict(ade20k=384, cityscapes=560), '224/112', {}),
     'freecp': (448, dict(cityscapes=560), '384/112', dict(cityscapes='224/112')),
+    'groupvit': (448, {}, '448/224', {}),  # every official (and TCL's) dataset config
+    'tcl': (448, {}, '448/224', {}),
 }
 OFFICIAL_SETUP['naclip+pamr'] = OFFICIAL_SETUP['naclip']
 BACKBONE = 'CLIP ViT-B/16 (OpenAI)'
@@ -253,6 +267,17 @@ def _provenance() -> None:
                                    protocol="FreeCP's evaluation of GEM (harness not stated)")),
         # the official repository's own logged run of its shipped cfg_voc21 (its model line says
         # cross_e=11, which its forward ignores: blocks 4-10 are fused whatever the config)
+        # GroupViT's README (@ 13b7861) reports VOC, Context and COCO-Object for its GCC+YFCC checkpoint
+        # (the default model.checkpoint); SCLIP's Table 1 (its eight numbers as TCL evaluated them)
+        'groupvit': dict(
+            readme=_numbers('groupvit', dict(voc21=52.3, context60=22.4, coco_object=24.3),
+                            lambda b: 'NVlabs/GroupViT README.md line %d (GCC + YFCC row) @ 13b7861'
+                            % dict(voc21=108, context60=109, coco_object=110)[b],
+                            backbone='GroupViT ViT-S/16, GCC + YFCC checkpoint (group_vit_gcc_yfcc_30e)'),
+            paper=_numbers('groupvit', _paper('groupvit'), 'SCLIP paper (ECCV 2024), Table 1 (GroupViT row)',
+                           protocol=PAPER_PROTOCOL, backbone='GroupViT (checkpoint not stated)')),
+        'tcl': dict(paper=_numbers('tcl', _paper('tcl'), 'SCLIP paper (ECCV 2024), Table 1 (TCL row)', pamr=True,
+                                   backbone='TCL on CLIP ViT-B/16 (tcl.pth)')),
         'sfp': dict(readme=_numbers('sfp', dict(voc21=61.4),
                                     'Kimsure/SFP SFP_ICCV/test/20251207_184940/20251207_184940.log, last line '
                                     '(mIoU: 61.4000) @ 2804f5b')),
