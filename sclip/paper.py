@@ -45,6 +45,9 @@ PUBLISHED: Dict[str, Dict[str, float]] = {
     'gem': dict(voc21=56.9, context60=32.6, coco_object=31.1, voc20=79.9, cityscapes=30.8,
                 context59=35.9, ade20k=15.7, coco_stuff164k=23.7, average=38.3),
     'sfp': {},  # the paper's table not verified; its repository's logged run: PROVENANCE
+    # GEM + FreeCP (its configs' default base), the official README's results table
+    'freecp': dict(voc21=64.7, context60=35.5, coco_object=36.9, voc20=80.6, cityscapes=35.7,
+                   context59=39.1, ade20k=17.8, coco_stuff164k=25.8, average=42.0),
     # the two trained open-vocabulary segmenters of SCLIP's Table 1 (numbers of TCL's unified evaluation)
     'groupvit': dict(voc21=52.3, context60=18.7, coco_object=27.5, voc20=79.7, cityscapes=18.5,
                      context59=23.4, ade20k=10.4, coco_stuff164k=15.3, average=30.7),
@@ -79,6 +82,9 @@ SOURCES: Dict[str, str] = {
            'verified here (the README at dbd2da5 reports none)',
     'sfp': 'SFP paper (ICCV 2025) table not verified; its repository ships one logged run '
            '(VOC21, cfg_voc21: 61.4)',
+    'freecp': 'FreeCP README (chenqi1126/FreeCP @ 6946aa7), "Results" table, GEM + FreeCP row (ICCV 2025; '
+              'its configs\' default base; the MaskCLIP, SCLIP and ClearCLIP + FreeCP rows are its lines 107, '
+              '111 and 113, runs of model.method.base)',
     'groupvit': 'SCLIP paper, Table 1 (GroupViT row: GroupViT evaluated on the eight benchmarks by TCL\'s '
                 'unified protocol); GroupViT\'s README reports VOC, Context and COCO for its two checkpoints',
     'tcl': 'SCLIP paper, Table 1 (TCL row: TCL\'s main results, PAMR on, which kakaobrain/tcl README.md line '
@@ -95,7 +101,8 @@ METHOD_CONFIGS = {'sclip': 'configs/sclip_{}.py', 'clip': 'configs/sclip_{}.py',
                   'scclip': 'configs/scclip/{}.py', 'resclip': 'configs/resclip/{}.py',
                   'proxyclip': 'configs/proxyclip/{}.py', 'itaclip': 'configs/itaclip/{}.py',
                   'floss': 'configs/floss/{}.py', 'gem': 'configs/gem/{}.py', 'fsa': 'configs/fsa/{}.py',
-                  'sfp': 'configs/sfp/{}.py', 'groupvit': 'configs/groupvit/{}.py', 'tcl': 'configs/tcl/{}.py',
+                  'sfp': 'configs/sfp/{}.py', 'freecp': 'configs/freecp/{}.py',
+                  'groupvit': 'configs/groupvit/{}.py', 'tcl': 'configs/tcl/{}.py',
                   'trident': 'configs/trident/{}.py', 'trident-h': 'configs/trident/{}.py'}
 # The official code each method's configs follow (repository @ commit).
 OFFICIAL_CODE = {
@@ -107,6 +114,7 @@ OFFICIAL_CODE = {
     'gem': "WalBouss/GEM @ 5fa677c on ClearCLIP's benchmark harness (mc-lan/ClearCLIP @ ad68a40)",
     'fsa': 'chi-chi-zx/FSA @ dbd2da5',
     'sfp': 'Kimsure/SFP @ 2804f5b (SFP_ICCV/)',
+    'freecp': 'chenqi1126/FreeCP @ 6946aa7',
     'groupvit': 'NVlabs/GroupViT @ 13b7861 (segmentation/evaluation/group_vit_seg.py)',
     'tcl': 'kakaobrain/tcl @ bc2b551 (segmentation/evaluation/tcl_seg.py); not yet in the harness',
     'trident': 'YuHengsss/Trident @ a93b346', 'trident-h': 'YuHengsss/Trident @ a93b346',
@@ -157,6 +165,7 @@ OFFICIAL_SETUP: Dict[str, Tuple[int, Dict[str, int], str, Dict[str, str]]] = {
     'gem': (448, {}, '448/224', dict(cityscapes='224/224')),  # ClearCLIP's harness
     'fsa': (336, dict(ade20k=448, cityscapes=448), '336/112', dict(cityscapes='224/80')),
     'sfp': (336, dict(ade20k=384, cityscapes=560), '224/112', {}),
+    'freecp': (448, dict(cityscapes=560), '384/112', dict(cityscapes='224/112')),
     'groupvit': (448, {}, '448/224', {}),  # every official (and TCL's) dataset config
     'tcl': (448, {}, '448/224', {}),
     'trident': (448, dict(ade20k=576, context59=576, context60=576, cityscapes=688, voc20=336), '336/224',
@@ -292,6 +301,9 @@ def _provenance() -> None:
                                     backbone=backbone))
            for key, backbone in (('trident', 'CLIP ViT-B/16 (OpenAI) + DINO ViT-B/16 + SAM ViT-B'),
                                  ('trident-h', 'OpenCLIP ViT-H/14 (laion2b_s32b_b79k) + DINO ViT-B/16 + SAM ViT-B'))},
+        # the README's results table, GEM + FreeCP row (the evaluation of its shipped configs)
+        'freecp': dict(readme=_numbers('freecp', _paper('freecp'),
+                                       'chenqi1126/FreeCP README.md line 109 (GEM + FreeCP row) @ 6946aa7')),
     })
 
 

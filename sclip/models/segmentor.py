@@ -267,10 +267,24 @@ class SCLIPSegmentor(BaseSegmentor):
                                (text_cache_dir or default_cache_dir()))
         self.text_batch_size = int(text_batch_size)
         self.pamr = PAMR(pamr_steps, pamr_dilations) if pamr_steps and pamr_steps > 0 else None
+        self._check_own_postprocess()
         self._class_embeddings: Optional[Tensor] = None
         self._text: Optional[dict] = None
         self.dataset_meta = dict(classes=tuple(self.names.display_names),
                                  palette=palette_for_classes(self.names.classes))
+
+    def _check_own_postprocess(self) -> None:
+        """A method with its own post-processing (FreeCP) has no thresholds, PAMR or closing: a set
+        one would be silently ignored, so it is refused."""
+        method = self.backbone.method
+        if not method.own_postprocess:
+            return
+        unused = dict(prob_thd=self.prob_thd != 0, area_thd=self.area_thd is not None,
+                      pamr_steps=self.pamr is not None, label_closing=self.label_closing != 0)
+        for key, used in unused.items():
+            if used:
+                raise SCLIPError(f'model.{key}: model.method.type={method.name!r} makes its labels with its own '
+                                 'post-processing, which has no such step; leave it at its default.')
 
     @staticmethod
     def _method_spec(method, attention, num_modified_blocks, residual, mlp):
@@ -351,7 +365,7 @@ class SCLIPSegmentor(BaseSegmentor):
 
     def text_side(self) -> TextSide:
         text = self.text_embeddings
-        return TextSide(text['embeddings'], self.logit_scale, text['descriptions'], text['experts'])
+        return TextSide(text['embeddings'], self.logit_scale, text['descriptions'], text['experts'], self.query_class)
 
     def text_signature(self) -> str:
         """Identifies the text side by content (two models with the same names, templates, texts
@@ -396,6 +410,8 @@ class SCLIPSegmentor(BaseSegmentor):
         with a method's views (ITACLIP), the views' scores follow each other, (B, V·C, gh, gw);
         ``window_logits`` turns them into the window's (Q, h, w)."""
         features = self.extract_feat(crops, shared, key)
+        if self.backbone.method.scores_queries:  # the method's own window scores (FreeCP's class maps)
+            return features
         text = self.text_embeddings
         if text['experts'] is not None:
             scores = expert_patch_probabilities(features, text['experts'], text['embeddings'], self.logit_scale)
@@ -507,8 +523,10 @@ class SCLIPSegmentor(BaseSegmentor):
     def tileable(self, dtype: torch.dtype) -> bool:
         """Post-processing by column tiles gives the labels of the whole map: float32 logits
         (half precision rounds between the two interpolation passes) and no PAMR (which
-        propagates along the whole image), and no label closing (a morphology over the whole map)."""
-        return dtype == torch.float32 and self.pamr is None and not self.label_closing
+        propagates along the whole image), no label closing (a morphology over the whole map) and
+        no post-processing of the method's own."""
+        return (dtype == torch.float32 and self.pamr is None and not self.label_closing
+                and not self.backbone.method.own_postprocess)
 
     def column_tile_width(self, logits: Tensor, size) -> int:
         """0 when the full-resolution maps (per-query logits, their softmax, the class scores)
@@ -582,6 +600,10 @@ class SCLIPSegmentor(BaseSegmentor):
             return
         if isinstance(logits, DeferredUpsample):  # shared by a model that tiles; this one cannot
             logits = logits.full()
+        if self.backbone.method.own_postprocess:  # FreeCP's own labels
+            scores, labels = self.backbone.method.postprocess(logits, self.query_class, self.num_classes)
+            sample.set_data(dict(seg_logits=PixelData(data=scores), pred_sem_seg=PixelData(data=labels)))
+            return
         if self.pamr is not None:
             resized = F.interpolate(image[None], size=size, mode='bilinear', align_corners=False)
             logits = self.pamr(resized, logits[None].to(resized.dtype))[0]

@@ -11,10 +11,12 @@
 | sfp         | SFP                                      | sfp.py        |
 | itaclip     | ITACLIP (intermediate attention, views)  | itaclip.py    |
 | trident     | Trident (spliced windows, SAM aggregation) | trident.py  |
+| freecp      | FreeCP, plugged into a base method       | freecp.py     |
 
 FLOSS is no forward program but a text-side plug-in over any of them (floss.py).
 """
 from .base import METHODS, Method, TextSide, build_method, register_method
+from .freecp import FreeCP
 from .fsa import FSA
 from .gem import GEM
 from .itaclip import ITACLIP
@@ -25,5 +27,5 @@ from .scclip import SCCLIP
 from .sfp import SFP
 from .trident import Trident
 
-__all__ = ['METHODS', 'Method', 'TextSide', 'build_method', 'register_method', 'FSA', 'GEM', 'ITACLIP',
+__all__ = ['METHODS', 'Method', 'TextSide', 'build_method', 'register_method', 'FreeCP', 'FSA', 'GEM', 'ITACLIP',
            'LastBlockAttention', 'ProxyCLIP', 'ResCLIP', 'SCCLIP', 'SFP', 'Trident']
