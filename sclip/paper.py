@@ -45,7 +45,15 @@ PUBLISHED: Dict[str, Dict[str, float]] = {
     'gem': dict(voc21=56.9, context60=32.6, coco_object=31.1, voc20=79.9, cityscapes=30.8,
                 context59=35.9, ade20k=15.7, coco_stuff164k=23.7, average=38.3),
     'sfp': {},  # the paper's table not verified; its repository's logged run: PROVENANCE
+    # the official README's ViT-B rows, SAM2 masks with 32 points per side (the published masks its
+    # configs read by default); the SAM2_8 row is CORRCLIP_SAM2_8 below
+    'corrclip': dict(voc21=74.8, voc20=88.8, context59=48.8, context60=44.2, cityscapes=49.4, ade20k=26.9,
+                     coco_stuff164k=31.6, coco_object=43.7, average=51.0),
 }
+# CorrCLIP README line 129: SAM2 generated on the fly with 8 points per side (the official
+# set_mask_generator; --cfg-options model.region_masks.type=sam2), MetaCLIP ViT-B/16
+CORRCLIP_SAM2_8 = dict(voc21=73.9, voc20=87.6, context59=48.0, context60=43.7, cityscapes=47.9, ade20k=26.5,
+                       coco_stuff164k=31.8, coco_object=43.6, average=50.4)
 # Where each published row comes from (ViT-B/16, OpenAI weights, no PAMR unless named).
 SOURCES: Dict[str, str] = {
     'sclip': 'SCLIP paper (ECCV 2024), Table 1',
@@ -67,6 +75,8 @@ SOURCES: Dict[str, str] = {
            'verified here (the README at dbd2da5 reports none)',
     'sfp': 'SFP paper (ICCV 2025) table not verified; its repository ships one logged run '
            '(VOC21, cfg_voc21: 61.4)',
+    'corrclip': 'CorrCLIP README (ICCV 2025), "Results", ViT-B SAM2_32 row (MetaCLIP ViT-B/16 + DINO ViT-B/8, '
+                'the published SAM2 region masks)',
 }
 # Published averages with PAMR (per-benchmark numbers not tabulated here).
 PUBLISHED_AVERAGE_ONLY = {'sclip+pamr': 40.1}
@@ -77,7 +87,7 @@ METHOD_CONFIGS = {'sclip': 'configs/sclip_{}.py', 'clip': 'configs/sclip_{}.py',
                   'scclip': 'configs/scclip/{}.py', 'resclip': 'configs/resclip/{}.py',
                   'proxyclip': 'configs/proxyclip/{}.py', 'itaclip': 'configs/itaclip/{}.py',
                   'floss': 'configs/floss/{}.py', 'gem': 'configs/gem/{}.py', 'fsa': 'configs/fsa/{}.py',
-                  'sfp': 'configs/sfp/{}.py'}
+                  'sfp': 'configs/sfp/{}.py', 'corrclip': 'configs/corrclip/{}.py'}
 # The official code each method's configs follow (repository @ commit).
 OFFICIAL_CODE = {
     'sclip': 'wangf3014/SCLIP @ b56bd30', 'clearclip': 'mc-lan/ClearCLIP @ ad68a40',
@@ -88,6 +98,7 @@ OFFICIAL_CODE = {
     'gem': "WalBouss/GEM @ 5fa677c on ClearCLIP's benchmark harness (mc-lan/ClearCLIP @ ad68a40)",
     'fsa': 'chi-chi-zx/FSA @ dbd2da5',
     'sfp': 'Kimsure/SFP @ 2804f5b (SFP_ICCV/)',
+    'corrclip': 'zdk258/CorrCLIP @ 103bc18 (CorrCLIPv1/)',
 }
 
 
@@ -135,6 +146,7 @@ OFFICIAL_SETUP: Dict[str, Tuple[int, Dict[str, int], str, Dict[str, str]]] = {
     'gem': (448, {}, '448/224', dict(cityscapes='224/224')),  # ClearCLIP's harness
     'fsa': (336, dict(ade20k=448, cityscapes=448), '336/112', dict(cityscapes='224/80')),
     'sfp': (336, dict(ade20k=384, cityscapes=560), '224/112', {}),
+    'corrclip': (336, dict(ade20k=448, cityscapes=448), '336/112', dict(cityscapes='224/112')),
 }
 OFFICIAL_SETUP['naclip+pamr'] = OFFICIAL_SETUP['naclip']
 BACKBONE = 'CLIP ViT-B/16 (OpenAI)'
@@ -245,6 +257,10 @@ def _provenance() -> None:
                                    protocol="FreeCP's evaluation of GEM (harness not stated)")),
         # the official repository's own logged run of its shipped cfg_voc21 (its model line says
         # cross_e=11, which its forward ignores: blocks 4-10 are fused whatever the config)
+        # the README's table (its configs' default: the published SAM2 masks, 32 points per side)
+        'corrclip': dict(readme=_numbers('corrclip', _paper('corrclip'),
+                                         'zdk258/CorrCLIP CorrCLIPv1/README.md line 128 (ViT-B, SAM2_32 row) @ 103bc18',
+                                         backbone='MetaCLIP ViT-B/16 + DINO ViT-B/8 + SAM2 masks (32 points)')),
         'sfp': dict(readme=_numbers('sfp', dict(voc21=61.4),
                                     'Kimsure/SFP SFP_ICCV/test/20251207_184940/20251207_184940.log, last line '
                                     '(mIoU: 61.4000) @ 2804f5b')),

@@ -20,7 +20,7 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-METHODS = ['clearclip', 'clip', 'floss', 'fsa', 'gem', 'itaclip', 'maskclip', 'naclip', 'naclip+pamr', 'proxyclip',
+METHODS = ['clearclip', 'clip', 'corrclip', 'floss', 'fsa', 'gem', 'itaclip', 'maskclip', 'naclip', 'naclip+pamr', 'proxyclip',
            'resclip', 'scclip', 'sclip', 'sfp']
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
