@@ -242,16 +242,13 @@ def test_dbscan_is_scikit_learns():
 
 
 def test_a_missing_dino_checkpoint_is_one_line(tmp_path):
-    from mmseg.registry import MODELS
-    from helpers import write_openai_checkpoint
+    """CorrCLIP's DINO is ``model.vfm`` (ProxyCLIP's builder, tests/test_vfm.py has the rest)."""
+    from sclip.models.vfm import build_vfm
     from test_method_fidelity import load_config
-    clip = write_openai_checkpoint(str(tmp_path / 'clip.pt'), width=64, layers=6)
-    cfg = load_config(osp.join(REPO, 'configs/corrclip/voc21.py'), {
-        'model.clip_path': clip, 'model.arch': 'ViT-B-16', 'model.vfm.checkpoint': str(tmp_path / 'nope.pth'),
-        'model.region_masks.root': str(tmp_path)})
+    cfg = load_config(osp.join(REPO, 'configs/corrclip/voc21.py'))
     with pytest.raises(SCLIPError) as error:
-        MODELS.build(cfg.model)
-    assert 'nope.pth' in str(error.value) and '\n' not in str(error.value)
+        build_vfm(cfg.model.vfm.type, checkpoint=str(tmp_path / 'nope.pth'))
+    assert 'nope.pth' in str(error.value) and 'dino_vitb8' in str(error.value) and '\n' not in str(error.value)
 
 
 def test_the_result_identity_names_the_mask_generator_and_its_checkpoint(tmp_path):
