@@ -227,8 +227,9 @@ def resolved_config(cfg: Config) -> dict:
     model = copy.deepcopy(cfg.to_dict().get('model', {}))
     for key in LOCATION_KEYS:
         model.pop(key, None)
-    if isinstance(model.get('vfm'), dict):
-        model['vfm'] = {k: v for k, v in model['vfm'].items() if k != 'checkpoint'}
+    for part in ('vfm', 'region_masks'):  # checkpoints: named with their sha256 in the identity
+        if isinstance(model.get(part), dict):
+            model[part] = {k: v for k, v in model[part].items() if k != 'checkpoint'}
     if isinstance(model.get('text'), dict):  # the text files' content is hashed under 'text'
         model['text'] = {part: ({k: v for k, v in spec.items() if k != 'file'} if isinstance(spec, dict) else spec)
                          for part, spec in model['text'].items()}
@@ -249,6 +250,7 @@ def run_identity(cfg: Config, overrides: Optional[dict] = None) -> dict:
         'weights': {'arch': model.get('arch'), 'source': weights, 'sha256': file_sha256(weights)},
         'vfm': None if not vfm else {'type': vfm.get('type'), 'source': vfm.get('checkpoint') or 'official-url',
                                      'sha256': file_sha256(vfm.get('checkpoint'))},
+        **region_masks_part(model),
         'text': {'class_names': class_names, 'class_names_sha256': file_sha256(class_names),
                  'templates': model.get('templates', 'openai_imagenet')
                  if isinstance(model.get('templates', 'openai_imagenet'), str) else 'custom',
@@ -260,6 +262,16 @@ def run_identity(cfg: Config, overrides: Optional[dict] = None) -> dict:
     }
     identity['fingerprint'] = fingerprint(identity)
     return identity
+
+
+def region_masks_part(model: dict) -> dict:
+    """``{'region_masks': ...}`` naming the mask generator and its checkpoint's sha256 (CorrCLIP),
+    or nothing for a model without region masks."""
+    spec = model.get('region_masks')
+    if not spec:
+        return {}
+    from .models.region_masks import region_masks_identity
+    return {'region_masks': region_masks_identity(spec)}
 
 
 def _version() -> str:
@@ -284,6 +296,8 @@ def _fingerprint_view(identity: dict) -> dict:
         'code': identity['code']['source_sha256'],
         'libraries': identity['libraries'],
     }
+    if identity.get('region_masks'):  # only methods with region masks (CorrCLIP) have the part
+        view['region_masks'] = identity['region_masks']
     return view
 
 

@@ -58,9 +58,17 @@ PUBLISHED: Dict[str, Dict[str, float]] = {
                     context59=42.2, ade20k=21.9, coco_stuff164k=28.3, average=45.8),
     'trident-h': dict(voc21=70.8, context60=40.1, coco_object=42.2, voc20=88.7, cityscapes=47.6,
                       context59=44.3, ade20k=26.7, coco_stuff164k=28.6, average=48.6),
+    # the official README's ViT-B rows, SAM2 masks with 32 points per side (the published masks its
+    # configs read by default); the SAM2_8 row is CORRCLIP_SAM2_8 below
+    'corrclip': dict(voc21=74.8, voc20=88.8, context59=48.8, context60=44.2, cityscapes=49.4, ade20k=26.9,
+                     coco_stuff164k=31.6, coco_object=43.7, average=51.0),
 }
 TRIDENT_FIGURE = ('YuHengsss/Trident README.md figure assets/data_result.png (line 38, the paper\'s main table, '
                   'ICCV 2025) @ a93b346')
+# CorrCLIP README line 129: SAM2 generated on the fly with 8 points per side (the official
+# set_mask_generator; --cfg-options model.region_masks.type=sam2), MetaCLIP ViT-B/16
+CORRCLIP_SAM2_8 = dict(voc21=73.9, voc20=87.6, context59=48.0, context60=43.7, cityscapes=47.9, ade20k=26.5,
+                       coco_stuff164k=31.8, coco_object=43.6, average=50.4)
 # Where each published row comes from (ViT-B/16, OpenAI weights, no PAMR unless named).
 SOURCES: Dict[str, str] = {
     'sclip': 'SCLIP paper (ECCV 2024), Table 1',
@@ -91,6 +99,8 @@ SOURCES: Dict[str, str] = {
            '193 @ bc2b551 says its default evaluation reproduces (its Table 2))',
     'trident': TRIDENT_FIGURE + ', Trident row under CLIP ViT-B/16',
     'trident-h': TRIDENT_FIGURE + ', Trident row under OpenCLIP ViT-H/14 (laion2b_s32b_b79k)',
+    'corrclip': 'CorrCLIP README (ICCV 2025), "Results", ViT-B SAM2_32 row (MetaCLIP ViT-B/16 + DINO ViT-B/8, '
+                'the published SAM2 region masks)',
 }
 # Published averages with PAMR (per-benchmark numbers not tabulated here).
 PUBLISHED_AVERAGE_ONLY = {'sclip+pamr': 40.1}
@@ -103,7 +113,8 @@ METHOD_CONFIGS = {'sclip': 'configs/sclip_{}.py', 'clip': 'configs/sclip_{}.py',
                   'floss': 'configs/floss/{}.py', 'gem': 'configs/gem/{}.py', 'fsa': 'configs/fsa/{}.py',
                   'sfp': 'configs/sfp/{}.py', 'freecp': 'configs/freecp/{}.py',
                   'groupvit': 'configs/groupvit/{}.py', 'tcl': 'configs/tcl/{}.py',
-                  'trident': 'configs/trident/{}.py', 'trident-h': 'configs/trident/{}.py'}
+                  'trident': 'configs/trident/{}.py', 'trident-h': 'configs/trident/{}.py',
+                  'corrclip': 'configs/corrclip/{}.py'}
 # The official code each method's configs follow (repository @ commit).
 OFFICIAL_CODE = {
     'sclip': 'wangf3014/SCLIP @ b56bd30', 'clearclip': 'mc-lan/ClearCLIP @ ad68a40',
@@ -118,6 +129,7 @@ OFFICIAL_CODE = {
     'groupvit': 'NVlabs/GroupViT @ 13b7861 (segmentation/evaluation/group_vit_seg.py)',
     'tcl': 'kakaobrain/tcl @ bc2b551 (segmentation/evaluation/tcl_seg.py); not yet in the harness',
     'trident': 'YuHengsss/Trident @ a93b346', 'trident-h': 'YuHengsss/Trident @ a93b346',
+    'corrclip': 'zdk258/CorrCLIP @ 103bc18 (CorrCLIPv1/)',
 }
 
 
@@ -170,6 +182,7 @@ OFFICIAL_SETUP: Dict[str, Tuple[int, Dict[str, int], str, Dict[str, str]]] = {
     'tcl': (448, {}, '448/224', {}),
     'trident': (448, dict(ade20k=576, context59=576, context60=576, cityscapes=688, voc20=336), '336/224',
                 dict(voc20='336/112')),
+    'corrclip': (336, dict(ade20k=448, cityscapes=448), '336/112', dict(cityscapes='224/112')),
 }
 OFFICIAL_SETUP['trident-h'] = OFFICIAL_SETUP['trident']
 OFFICIAL_SETUP['naclip+pamr'] = OFFICIAL_SETUP['naclip']
@@ -292,6 +305,10 @@ def _provenance() -> None:
                            protocol=PAPER_PROTOCOL, backbone='GroupViT (checkpoint not stated)')),
         'tcl': dict(paper=_numbers('tcl', _paper('tcl'), 'SCLIP paper (ECCV 2024), Table 1 (TCL row)', pamr=True,
                                    backbone='TCL on CLIP ViT-B/16 (tcl.pth)')),
+        # the README's table (its configs' default: the published SAM2 masks, 32 points per side)
+        'corrclip': dict(readme=_numbers('corrclip', _paper('corrclip'),
+                                         'zdk258/CorrCLIP CorrCLIPv1/README.md line 128 (ViT-B, SAM2_32 row) @ 103bc18',
+                                         backbone='MetaCLIP ViT-B/16 + DINO ViT-B/8 + SAM2 masks (32 points)')),
         'sfp': dict(readme=_numbers('sfp', dict(voc21=61.4),
                                     'Kimsure/SFP SFP_ICCV/test/20251207_184940/20251207_184940.log, last line '
                                     '(mIoU: 61.4000) @ 2804f5b')),

@@ -8,6 +8,7 @@
 | proxyclip   | ProxyCLIP (with a foundation model)      | proxyclip.py  |
 | gem         | GEM (self-self attention ensemble)       | gem.py        |
 | fsa         | FSA, plugged into ProxyCLIP              | fsa.py        |
+| corrclip    | CorrCLIP (DINO + region masks)           | corrclip.py   |
 | sfp         | SFP                                      | sfp.py        |
 | itaclip     | ITACLIP (intermediate attention, views)  | itaclip.py    |
 | trident     | Trident (spliced windows, SAM aggregation) | trident.py  |
@@ -17,6 +18,7 @@ FLOSS is no forward program but a text-side plug-in over any of them (floss.py).
 """
 from .base import METHODS, Method, TextSide, build_method, register_method
 from .freecp import FreeCP
+from .corrclip import CorrCLIP
 from .fsa import FSA
 from .gem import GEM
 from .itaclip import ITACLIP
@@ -27,5 +29,5 @@ from .scclip import SCCLIP
 from .sfp import SFP
 from .trident import Trident
 
-__all__ = ['METHODS', 'Method', 'TextSide', 'build_method', 'register_method', 'FreeCP', 'FSA', 'GEM', 'ITACLIP',
+__all__ = ['METHODS', 'Method', 'TextSide', 'build_method', 'register_method', 'CorrCLIP', 'FreeCP', 'FSA', 'GEM', 'ITACLIP',
            'LastBlockAttention', 'ProxyCLIP', 'ResCLIP', 'SCCLIP', 'SFP', 'Trident']
