@@ -10,6 +10,7 @@
 | fsa         | FSA, plugged into ProxyCLIP              | fsa.py        |
 | sfp         | SFP                                      | sfp.py        |
 | itaclip     | ITACLIP (intermediate attention, views)  | itaclip.py    |
+| trident     | Trident (spliced windows, SAM aggregation) | trident.py  |
 
 FLOSS is no forward program but a text-side plug-in over any of them (floss.py).
 """
@@ -22,6 +23,7 @@ from .proxyclip import ProxyCLIP
 from .resclip import ResCLIP
 from .scclip import SCCLIP
 from .sfp import SFP
+from .trident import Trident
 
 __all__ = ['METHODS', 'Method', 'TextSide', 'build_method', 'register_method', 'FSA', 'GEM', 'ITACLIP',
-           'LastBlockAttention', 'ProxyCLIP', 'ResCLIP', 'SCCLIP', 'SFP']
+           'LastBlockAttention', 'ProxyCLIP', 'ResCLIP', 'SCCLIP', 'SFP', 'Trident']
