@@ -260,6 +260,7 @@ class SCLIPSegmentor(BaseSegmentor):
             vfm_module = getattr(self.backbone.method, 'vfm', None)
             if vfm_module is not None:
                 vfm_module.half()
+            self.backbone.method.official_fp16()
         self.text_cache_dir = (None if text_cache_dir is False else
                                (text_cache_dir or default_cache_dir()))
         self.text_batch_size = int(text_batch_size)

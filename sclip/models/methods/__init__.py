@@ -10,6 +10,7 @@
 | fsa         | FSA, plugged into ProxyCLIP              | fsa.py        |
 | sfp         | SFP                                      | sfp.py        |
 | itaclip     | ITACLIP (intermediate attention, views)  | itaclip.py    |
+| segearth_ov | SegEarth-OV ([CLS] bias, SimFeatUp)      | segearth_ov.py |
 
 FLOSS is no forward program but a text-side plug-in over any of them (floss.py).
 """
@@ -21,7 +22,8 @@ from .last_block import LastBlockAttention
 from .proxyclip import ProxyCLIP
 from .resclip import ResCLIP
 from .scclip import SCCLIP
+from .segearth_ov import SegEarthOV
 from .sfp import SFP
 
 __all__ = ['METHODS', 'Method', 'TextSide', 'build_method', 'register_method', 'FSA', 'GEM', 'ITACLIP',
-           'LastBlockAttention', 'ProxyCLIP', 'ResCLIP', 'SCCLIP', 'SFP']
+           'LastBlockAttention', 'ProxyCLIP', 'ResCLIP', 'SCCLIP', 'SegEarthOV', 'SFP']
