@@ -45,6 +45,7 @@ PUBLISHED: Dict[str, Dict[str, float]] = {
     'gem': dict(voc21=56.9, context60=32.6, coco_object=31.1, voc20=79.9, cityscapes=30.8,
                 context59=35.9, ade20k=15.7, coco_stuff164k=23.7, average=38.3),
     'sfp': {},  # the paper's table not verified; its repository's logged run: PROVENANCE
+    'segearth_ov': {},  # remote-sensing datasets only (none of Table 1's configs); its tables: SOURCES
 }
 # Where each published row comes from (ViT-B/16, OpenAI weights, no PAMR unless named).
 SOURCES: Dict[str, str] = {
@@ -67,6 +68,10 @@ SOURCES: Dict[str, str] = {
            'verified here (the README at dbd2da5 reports none)',
     'sfp': 'SFP paper (ICCV 2025) table not verified; its repository ships one logged run '
            '(VOC21, cfg_voc21: 61.4)',
+    'segearth_ov': 'SegEarth-OV paper (CVPR 2025, arXiv 2410.01768) Tables 1-4 (17 remote-sensing datasets) and '
+                   'its README figures: not verified here (the README shows them only as images, and the paper '
+                   'could not be read from this machine), so no number is recorded; its repository has no config '
+                   'for the eight benchmarks of Table 1',
 }
 # Published averages with PAMR (per-benchmark numbers not tabulated here).
 PUBLISHED_AVERAGE_ONLY = {'sclip+pamr': 40.1}
@@ -77,7 +82,7 @@ METHOD_CONFIGS = {'sclip': 'configs/sclip_{}.py', 'clip': 'configs/sclip_{}.py',
                   'scclip': 'configs/scclip/{}.py', 'resclip': 'configs/resclip/{}.py',
                   'proxyclip': 'configs/proxyclip/{}.py', 'itaclip': 'configs/itaclip/{}.py',
                   'floss': 'configs/floss/{}.py', 'gem': 'configs/gem/{}.py', 'fsa': 'configs/fsa/{}.py',
-                  'sfp': 'configs/sfp/{}.py'}
+                  'sfp': 'configs/sfp/{}.py', 'segearth_ov': 'configs/segearth_ov/{}.py'}
 # The official code each method's configs follow (repository @ commit).
 OFFICIAL_CODE = {
     'sclip': 'wangf3014/SCLIP @ b56bd30', 'clearclip': 'mc-lan/ClearCLIP @ ad68a40',
@@ -88,6 +93,7 @@ OFFICIAL_CODE = {
     'gem': "WalBouss/GEM @ 5fa677c on ClearCLIP's benchmark harness (mc-lan/ClearCLIP @ ad68a40)",
     'fsa': 'chi-chi-zx/FSA @ dbd2da5',
     'sfp': 'Kimsure/SFP @ 2804f5b (SFP_ICCV/)',
+    'segearth_ov': 'likyoo/SegEarth-OV @ 3e22a96',
 }
 
 

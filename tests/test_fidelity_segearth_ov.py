@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import glob
+import os
 import hashlib
 import os.path as osp
 
@@ -153,24 +154,40 @@ def discriminating(labels: torch.Tensor, num_classes: int) -> bool:
     return int((counts > 0).sum()) >= min(3, num_classes) and counts.max().item() <= 0.9 * labels.numel()
 
 
+OFFICIAL_LOGITS = {}  # (class file bytes, cls_token_lambda) -> the oracle's logits: datasets sharing them
+
+
+def official_run(model, cfg, raw, weights):
+    """The oracle's labels and logits for ``cfg``; its logits depend on the class file and the
+    lambda only (and are computed once for the datasets that share them), its labels on the
+    thresholds too (post-processed here as its postprocess_result does)."""
+    keywords = settings(cfg)
+    with open(model.names.path, 'rb') as f:
+        key = (f.read(), keywords['cls_token_lambda'])
+    if key not in OFFICIAL_LOGITS:
+        OFFICIAL_LOGITS[key] = run_official(model, cfg, raw, ORIGINAL, weights=weights)[1]
+    logits = OFFICIAL_LOGITS[key]
+    labels = official.postprocess(logits, official.query_index_tensor(model.names.query_class, 'cpu'),
+                                  keywords['logit_scale'], keywords['prob_thd'], keywords['bg_idx'])
+    return labels, logits
+
+
 @pytest.mark.parametrize('path', CONFIGS, ids=IDS)
 def test_config_predicts_the_official_labels(path, weights, text_cache):
-    """With the config's thresholds and with them off (one oracle run: its logits post-processed
-    both ways, as its postprocess_result would)."""
+    """With the config's thresholds and with them off (the oracle's logits post-processed both
+    ways, as its postprocess_result would)."""
     cfg = fidelity.load_config(path)
     model = build(path, weights, text_cache, fused_attention=False, slide_mode='simple')
     fidelity.check_class_parsing('clearclip', model)  # official get_cls_idx splits on ','
     raw = structured_image(SIZE, seed=5)
-    official_labels, official_logits = run_official(model, cfg, raw, ORIGINAL, weights=weights)
+    official_labels, official_logits = official_run(model, cfg, raw, weights)
     ours, our_logits = fidelity.run_ours(model, raw, ORIGINAL)
     assert ours.shape == official_labels.shape == (1, *ORIGINAL)
     assert torch.equal(ours, official_labels)
     assert torch.allclose(our_logits, official_logits[0], atol=1e-5, rtol=0)
     # thresholds off
-    oracle = official.OfficialSegEarthOV(model.text_model, model.class_embeddings, model.names.query_class,
-                                         **dict({k: v for k, v in settings(cfg).items() if k != 'feature_up'},
-                                                prob_thd=0.0))
-    official_off = oracle.postprocess(official_logits)
+    official_off = official.postprocess(official_logits, official.query_index_tensor(model.names.query_class, 'cpu'),
+                                        model.logit_scale, 0.0, model.bg_idx)
     model.prob_thd = 0.0
     ours_off, _ = fidelity.run_ours(model, raw, ORIGINAL)
     assert torch.equal(ours_off, official_off)
@@ -304,3 +321,62 @@ def test_jbu_needs_16_pixel_patches(tmp_path, weights):
     method.setup(FakeViT())
     with pytest.raises(SCLIPError, match='upsampler.radius: no such setting'):
         build_method(dict(type='segearth_ov', upsampler=dict(type='jbu_one', radius=3)))
+
+
+# --- every config end to end on synthetic data in its dataset's layout -------------------------
+
+@pytest.fixture(scope='module')
+def tiny_upsampler(tmp_path_factory):
+    """A random jbu_one for the conftest's tiny CLIP (joint width 32), in the official layout."""
+    torch.manual_seed(3)
+    return simfeatup.save_official_checkpoint(simfeatup.build_upsampler('jbu_one', 32),
+                                              str(tmp_path_factory.mktemp('segearth_e2e') / 'jbu_one.ckpt'))
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=IDS)
+def test_config_runs_end_to_end(path, tmp_path, tiny_checkpoint, tiny_upsampler):
+    """tools/test.py on a synthetic copy of the dataset (sclip/synthetic.py): metrics for the
+    dataset's classes, one label map per image. The resize is shrunk to 64 (one window per image:
+    the JBU at 224 would dominate the suite's time); everything else is the config's."""
+    import json
+    from helpers import load_tool
+    from sclip.data_check import dataset_classes
+    from sclip.runner import load_config
+    from sclip.synthetic import make_remote_sensing_dataset
+    key = IDS[CONFIGS.index(path)]
+    root = make_remote_sensing_dataset(key, str(tmp_path / 'data'))
+    out, work = str(tmp_path / 'pred'), str(tmp_path / 'work')
+    load_tool('test').main([path, '--work-dir', work, '--out', out, '--cfg-options',
+                            f'model.clip_path={tiny_checkpoint}', f'test_dataloader.dataset.data_root={root}',
+                            'test_dataloader.num_workers=0', f'model.method.upsampler.checkpoint={tiny_upsampler}',
+                            'test_dataloader.dataset.pipeline.1.scale=(64,64)', 'model.precision=fp32'])
+    with open(osp.join(work, 'metrics.json')) as f:
+        metrics = json.load(f)
+    classes = dataset_classes(load_config(path).test_dataloader.dataset)
+    assert list(metrics['per_class']['IoU']) == classes
+    assert len([f for f in os.listdir(out) if f.endswith('.png')]) == 2
+
+
+# --- the remote-sensing CLIPs SegEarth-OV compares: open_clip checkpoints ---------------------------
+
+@pytest.mark.parametrize('layout', ['remoteclip', 'skyclip'])
+def test_remote_sensing_clip_layouts_load(layout, tmp_path):
+    """RemoteCLIP / GeoRSCLIP ship a bare open_clip state dict (possibly fp16, hence
+    ``clip_format='open_clip'`` in the README's overrides), SkyCLIP an open_clip training checkpoint
+    (``epoch``, ``name``, ``optimizer``, ``state_dict`` with ``module.`` prefixes): both load with
+    the README's overrides through sclip's loader, weights intact; the architectures are open_clip's."""
+    import open_clip
+    from sclip.models.clip_loader import load_clip
+    _, arch = write_multihead_checkpoint(str(tmp_path / 'cfg'), layers=1)
+    model = open_clip.create_model(arch)
+    state = model.state_dict()
+    path = str(tmp_path / f'{layout}.pt')
+    if layout == 'remoteclip':
+        torch.save({k: v.half() for k, v in state.items()}, path)
+    else:
+        torch.save({'epoch': 20, 'name': 'SkyCLIP_ViT_B32', 'optimizer': {'state': {}, 'param_groups': [{'lr': 0.1}]},
+                    'state_dict': {'module.' + k: v for k, v in state.items()}}, path)
+    loaded = load_clip(path, arch, 'open_clip')
+    expected = state['visual.conv1.weight'].half().float() if layout == 'remoteclip' else state['visual.conv1.weight']
+    assert torch.equal(loaded.visual.conv1.weight, expected)
+    assert {'ViT-B-32', 'ViT-L-14', 'ViT-H-14'} <= set(open_clip.list_models())

@@ -21,7 +21,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 METHODS = ['clearclip', 'clip', 'floss', 'fsa', 'gem', 'itaclip', 'maskclip', 'naclip', 'naclip+pamr', 'proxyclip',
-           'resclip', 'scclip', 'sclip', 'sfp']
+           'resclip', 'scclip', 'sclip', 'segearth_ov', 'sfp']
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 

@@ -5,10 +5,10 @@
 # are upsampled 16x by SimFeatUp (jbu_one, its xclip_jbu_one_million_aid.ckpt) guided by the window
 # (sclip/models/methods/segearth_ov.py, sclip/models/simfeatup.py). Its segmentor's defaults: 224
 # windows, stride 112, each padded to a multiple of the patch size, logit scale 50; CLIP ViT-B/16
-# (OpenAI), fp16 with the input cast to fp16; images resized to fit 448x448 (keep ratio: the LONG
-# side becomes 448, mmseg's Resize(scale=(448, 448), keep_ratio=True)). Per dataset (configs/
-# segearth_ov/): the class file (its configs/cls_*.txt, split on ','), prob_thd, bg_idx, and
-# cls_token_lambda=0 for xBD.
+# (OpenAI), fp16 with the input cast to fp16. The remote-sensing base configs (configs/_base_/
+# datasets/rs_<key>.py) carry its test pipeline: Resize(scale=(448, 448), keep_ratio=True), i.e. the
+# LONG side becomes 448. Per dataset (configs/segearth_ov/): the class file (its configs/cls_*.txt,
+# split on ','), prob_thd, bg_idx, and cls_token_lambda=0 for xBD.
 #
 # The upsampler's weights ship in the SegEarth-OV repository (simfeatup_dev/weights/
 # xclip_jbu_one_million_aid.ckpt, a PyTorch-Lightning file): point model.method.upsampler.checkpoint
@@ -38,10 +38,3 @@ model = dict(
     class_name_separator=',',      # official get_cls_idx splits on ','
     official_cast_input=True,      # official `inputs.half()` (only used with precision='official')
     window_batch_size=2)           # upsampled features are (D, 224, 224) per window: few windows a pass
-# the official test pipeline: Resize(scale=(448, 448), keep_ratio=True) fits the image in 448x448
-pipeline_segearth = [
-    dict(type='SCLIPLoadImage'),
-    dict(type='Resize', scale=(448, 448), keep_ratio=True),
-    dict(type='SCLIPLoadAnnotations'),
-    dict(type='PackSegInputs'),
-]

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from . import clearclip
-from .common import PaddedWindowSegmentor, embed, layer_norm, mlp, query_index_tensor, residual_block
+from .common import PaddedWindowSegmentor, embed, layer_norm, mlp, query_index_tensor, residual_block  # noqa: F401
 
 
 def custom_attn(attn_layer: nn.MultiheadAttention, x: Tensor, model_type: str = 'SegEarth') -> Tensor:
@@ -249,6 +249,23 @@ def load_upsampler(model_name: str, feat_dim: int, model_path: str) -> nn.Module
 
 # --- segearth_segmentor.py ------------------------------------------------------------------
 
+def postprocess(seg_logits: Tensor, query_idx: Tensor, logit_scale: float, prob_thd: float, bg_idx: int) -> Tensor:
+    """``postprocess_result`` for one image (``seg_pred``)."""
+    seg_logits = seg_logits[0] * logit_scale
+    seg_logits = seg_logits.softmax(0)  # n_queries * w * h
+
+    num_cls, num_queries = max(query_idx) + 1, len(query_idx)
+    if num_cls != num_queries:
+        seg_logits = seg_logits.unsqueeze(0)
+        cls_index = nn.functional.one_hot(query_idx)
+        cls_index = cls_index.T.view(num_cls, num_queries, 1, 1)
+        seg_logits = (seg_logits * cls_index).max(1)[0]
+
+    seg_pred = seg_logits.argmax(0, keepdim=True)
+    seg_pred[seg_logits.max(0, keepdim=True)[0] < prob_thd] = bg_idx
+    return seg_pred
+
+
 class OfficialSegEarthOV(PaddedWindowSegmentor):
     """``SegEarthSegmentation`` from an already built CLIP, text features and upsampler."""
 
@@ -319,25 +336,9 @@ class OfficialSegEarthOV(PaddedWindowSegmentor):
             return self.forward_slide(inputs, ori_shape, self.slide_stride, self.slide_crop)
         return self.forward_feature(inputs, tuple(ori_shape))
 
-    def postprocess(self, seg_logits: Tensor) -> Tensor:
-        """``postprocess_result`` for one image."""
-        seg_logits = seg_logits[0] * self.logit_scale
-        seg_logits = seg_logits.softmax(0)  # n_queries * w * h
-
-        num_cls, num_queries = max(self.query_idx) + 1, len(self.query_idx)
-        if num_cls != num_queries:
-            seg_logits = seg_logits.unsqueeze(0)
-            cls_index = nn.functional.one_hot(self.query_idx)
-            cls_index = cls_index.T.view(num_cls, num_queries, 1, 1)
-            seg_logits = (seg_logits * cls_index).max(1)[0]
-
-        seg_pred = seg_logits.argmax(0, keepdim=True)
-        seg_pred[seg_logits.max(0, keepdim=True)[0] < self.prob_thd] = self.bg_idx
-        return seg_pred
-
     def predict(self, inputs: Tensor, ori_shape, return_logits: bool = False):
         seg_logits = self.inference(inputs, ori_shape)
-        seg_pred = self.postprocess(seg_logits)
+        seg_pred = postprocess(seg_logits, self.query_idx, self.logit_scale, self.prob_thd, self.bg_idx)
         return (seg_pred, seg_logits) if return_logits else seg_pred
 
 
