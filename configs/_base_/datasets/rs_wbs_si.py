@@ -1,4 +1,4 @@
-# Water bodies in satellite images (Kaggle), the 500 val images of SegEarth-OV's wbs-si_val.txt, .jpg 0/1 masks.
+# Water bodies in satellite images (Kaggle), the 499 val images of SegEarth-OV's wbs-si_val.txt, 0/1 masks (.png, see below).
 # As SegEarth-OV reads it (likyoo/SegEarth-OV @ 3e22a96, configs/cfg_*.py): its dataset class
 # (WaterDataset), folders, suffixes and test pipeline (Resize to (448, 448) keeping the ratio).
 # Prepare: python tools/prepare_data.py wbs_si SRC data/WaterBodiesDatasetPreprocessed  (SRC: the WaterBodiesDatasetPreprocessed folder (Images/*.jpg, Masks/*.jpg); data/README.md).
@@ -6,7 +6,7 @@
 # whose artifacts put values 2 at some edges (mmseg then counts those pixels as wrong in the unions);
 # ours saves the same thresholded 0/1 masks as lossless .png (sclip refuses JPEG labels).
 benchmark = 'wbs_si'  # column name in sweeps and the paper table
-expected_images = 500  # official split size, checked by tools/check_data.py
+expected_images = 499  # official split size, checked by tools/check_data.py
 dataset_type = 'WaterDataset'
 data_root = 'data/WaterBodiesDatasetPreprocessed'
 test_pipeline = [
