@@ -411,3 +411,29 @@ def test_check_data_names_a_binary_label_outside_its_classes(tmp_path, capsys):
         tool.main([config, '--no-count', '--cfg-options', f'test_dataloader.dataset.data_root={root}'])
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith('error:')]
     assert exit_info.value.code == 2 and len(lines) == 1 and str(bad) in lines[0] and '[2]' in lines[0]
+
+
+def test_a_method_runs_end_to_end_on_a_remote_sensing_base(tmp_path, monkeypatch):
+    """ClearCLIP's base (SegEarth-OV is built on its code) with rs_loveda.py: tools/test.py scores the
+    7 LoveDA classes on the synthetic copy, label 0 (no-data) ignored by reduce_zero_label."""
+    from helpers import run_tool, write_openai_checkpoint
+    monkeypatch.setenv('SCLIP_CACHE_DIR', str(tmp_path / 'text_cache'))
+    root = make_remote_sensing_dataset('loveda', str(tmp_path / 'data'), sizes=[(48, 40), (32, 48)])
+    names = tmp_path / 'loveda.txt'
+    names.write_text('background\nbuilding\nroad\nwater\nbarren\nforest\nagricultural\n')
+    config = tmp_path / 'clearclip_loveda.py'
+    config.write_text(f"_base_ = ['{REPO}/configs/_base_/datasets/rs_loveda.py', '{REPO}/configs/_base_/clearclip.py']\n"
+                      f"model = dict(class_names='{names}', templates=['a photo of a {{}}.'])\n"
+                      # one 224 window per image (the base's 448 side takes minutes on loaded CPUs)
+                      "test_dataloader = dict(dataset=dict(pipeline=[dict(type='SCLIPLoadImage'), "
+                      "dict(type='Resize', scale=(224, 224), keep_ratio=True), dict(type='SCLIPLoadAnnotations'), "
+                      "dict(type='PackSegInputs')]))\n")
+    weights = write_openai_checkpoint(str(tmp_path / 'w.pt'), width=64, layers=2)
+    metrics = run_tool(str(config), root, weights, str(tmp_path / 'run'))
+    assert list(metrics['per_class']['IoU']) == list(build('loveda', root).metainfo['classes'])
+    assert metrics['identity']['data']['num_images'] == 2
+    classes = list(metrics['per_class']['IoU'])
+    raw = set(np.unique(np.concatenate([read(p).ravel() for p in (tmp_path / 'data').rglob('ann_dir/val/*.png')])).tolist())
+    present = {classes[v - 1] for v in raw if v}  # reduce_zero_label: raw v is class v - 1, 0 ignored
+    scored = {name for name, iou in metrics['per_class']['IoU'].items() if iou is not None}
+    assert 0 in raw and len(present) >= 2 and present <= scored

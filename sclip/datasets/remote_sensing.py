@@ -82,33 +82,13 @@ class WHUDataset(BaseSegDataset):
 
 
 @DATASETS.register_module()
-class xBDDataset(BaseSegDataset):  # noqa: N801 - SegEarth-OV's name
-    """xBD pre-disaster test images: 0/1 (any damage level >= 1 is building)."""
-    METAINFO = dict(classes=('background', 'building'), palette=WHITE_ON_BLACK)
-
-    def __init__(self, img_suffix='.png', seg_map_suffix='.png', reduce_zero_label=False, **kwargs) -> None:
-        super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix,
-                         reduce_zero_label=reduce_zero_label, **kwargs)
+class xBDDataset(WHUDataset):  # noqa: N801 - SegEarth-OV's name
+    """xBD pre-disaster test images: 0/1 (any damage level >= 1 is building); WHU's classes and suffixes."""
 
 
 @DATASETS.register_module()
-class InriaDataset(BaseSegDataset):
-    """Inria aerial image labeling, FCtL's test split tiled 1000x1000: 0/1."""
-    METAINFO = dict(classes=('background', 'building'), palette=WHITE_ON_BLACK)
-
-    def __init__(self, img_suffix='.png', seg_map_suffix='.png', reduce_zero_label=False, **kwargs) -> None:
-        super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix,
-                         reduce_zero_label=reduce_zero_label, **kwargs)
-
-
-@DATASETS.register_module()
-class CHN6_CUGDataset(BaseSegDataset):  # noqa: N801 - SegEarth-OV's name
-    """CHN6-CUG road val: ``.jpg`` images, 0/1 ``.png`` labels."""
-    METAINFO = dict(classes=('background', 'road'), palette=WHITE_ON_BLACK)
-
-    def __init__(self, img_suffix='.jpg', seg_map_suffix='.png', reduce_zero_label=False, **kwargs) -> None:
-        super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix,
-                         reduce_zero_label=reduce_zero_label, **kwargs)
+class InriaDataset(WHUDataset):
+    """Inria aerial image labeling, FCtL's test split tiled 1000x1000: 0/1; WHU's classes and suffixes."""
 
 
 @DATASETS.register_module()
@@ -119,6 +99,11 @@ class RoadValDataset(BaseSegDataset):
     def __init__(self, img_suffix='.jpg', seg_map_suffix='.png', reduce_zero_label=False, **kwargs) -> None:
         super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix,
                          reduce_zero_label=reduce_zero_label, **kwargs)
+
+
+@DATASETS.register_module()
+class CHN6_CUGDataset(RoadValDataset):  # noqa: N801 - SegEarth-OV's name
+    """CHN6-CUG road val: the road sets' classes and suffixes (``.jpg`` images, 0/1 ``.png`` labels)."""
 
 
 @DATASETS.register_module()

@@ -10,6 +10,7 @@
 | fsa         | FSA, plugged into ProxyCLIP              | fsa.py        |
 | sfp         | SFP                                      | sfp.py        |
 | itaclip     | ITACLIP (intermediate attention, views)  | itaclip.py    |
+| trident     | Trident (spliced windows, SAM aggregation) | trident.py  |
 | segearth_ov | SegEarth-OV ([CLS] bias, SimFeatUp)      | segearth_ov.py |
 
 FLOSS is no forward program but a text-side plug-in over any of them (floss.py).
@@ -24,6 +25,7 @@ from .resclip import ResCLIP
 from .scclip import SCCLIP
 from .segearth_ov import SegEarthOV
 from .sfp import SFP
+from .trident import Trident
 
 __all__ = ['METHODS', 'Method', 'TextSide', 'build_method', 'register_method', 'FSA', 'GEM', 'ITACLIP',
-           'LastBlockAttention', 'ProxyCLIP', 'ResCLIP', 'SCCLIP', 'SegEarthOV', 'SFP']
+           'LastBlockAttention', 'ProxyCLIP', 'ResCLIP', 'SCCLIP', 'SegEarthOV', 'SFP', 'Trident']
