@@ -45,12 +45,31 @@ PUBLISHED: Dict[str, Dict[str, float]] = {
     'gem': dict(voc21=56.9, context60=32.6, coco_object=31.1, voc20=79.9, cityscapes=30.8,
                 context59=35.9, ade20k=15.7, coco_stuff164k=23.7, average=38.3),
     'sfp': {},  # the paper's table not verified; its repository's logged run: PROVENANCE
+    # GEM + FreeCP (its configs' default base), the official README's results table
+    'freecp': dict(voc21=64.7, context60=35.5, coco_object=36.9, voc20=80.6, cityscapes=35.7,
+                   context59=39.1, ade20k=17.8, coco_stuff164k=25.8, average=42.0),
     # the two trained open-vocabulary segmenters of SCLIP's Table 1 (numbers of TCL's unified evaluation)
     'groupvit': dict(voc21=52.3, context60=18.7, coco_object=27.5, voc20=79.7, cityscapes=18.5,
                      context59=23.4, ade20k=10.4, coco_stuff164k=15.3, average=30.7),
     'tcl': dict(voc21=51.2, context60=24.3, coco_object=30.4, voc20=77.5, cityscapes=23.5,
                 context59=30.3, ade20k=14.9, coco_stuff164k=19.6, average=33.9),
+    # the README figure (the paper's main table): CLIP ViT-B/16 and OpenCLIP ViT-H/14 rows
+    'trident': dict(voc21=67.1, context60=38.6, coco_object=41.1, voc20=84.5, cityscapes=42.9,
+                    context59=42.2, ade20k=21.9, coco_stuff164k=28.3, average=45.8),
+    'trident-h': dict(voc21=70.8, context60=40.1, coco_object=42.2, voc20=88.7, cityscapes=47.6,
+                      context59=44.3, ade20k=26.7, coco_stuff164k=28.6, average=48.6),
+    # the official README's ViT-B rows, SAM2 masks with 32 points per side (the published masks its
+    # configs read by default); the SAM2_8 row is CORRCLIP_SAM2_8 below
+    'corrclip': dict(voc21=74.8, voc20=88.8, context59=48.8, context60=44.2, cityscapes=49.4, ade20k=26.9,
+                     coco_stuff164k=31.6, coco_object=43.7, average=51.0),
+    'segearth_ov': {},  # remote-sensing datasets only (none of Table 1's configs); its tables: SOURCES
 }
+TRIDENT_FIGURE = ('YuHengsss/Trident README.md figure assets/data_result.png (line 38, the paper\'s main table, '
+                  'ICCV 2025) @ a93b346')
+# CorrCLIP README line 129: SAM2 generated on the fly with 8 points per side (the official
+# set_mask_generator; --cfg-options model.region_masks.type=sam2), MetaCLIP ViT-B/16
+CORRCLIP_SAM2_8 = dict(voc21=73.9, voc20=87.6, context59=48.0, context60=43.7, cityscapes=47.9, ade20k=26.5,
+                       coco_stuff164k=31.8, coco_object=43.6, average=50.4)
 # Where each published row comes from (ViT-B/16, OpenAI weights, no PAMR unless named).
 SOURCES: Dict[str, str] = {
     'sclip': 'SCLIP paper (ECCV 2024), Table 1',
@@ -72,10 +91,21 @@ SOURCES: Dict[str, str] = {
            'verified here (the README at dbd2da5 reports none)',
     'sfp': 'SFP paper (ICCV 2025) table not verified; its repository ships one logged run '
            '(VOC21, cfg_voc21: 61.4)',
+    'freecp': 'FreeCP README (chenqi1126/FreeCP @ 6946aa7), "Results" table, GEM + FreeCP row (ICCV 2025; '
+              'its configs\' default base; the MaskCLIP, SCLIP and ClearCLIP + FreeCP rows are its lines 107, '
+              '111 and 113, runs of model.method.base)',
     'groupvit': 'SCLIP paper, Table 1 (GroupViT row: GroupViT evaluated on the eight benchmarks by TCL\'s '
                 'unified protocol); GroupViT\'s README reports VOC, Context and COCO for its two checkpoints',
     'tcl': 'SCLIP paper, Table 1 (TCL row: TCL\'s main results, PAMR on, which kakaobrain/tcl README.md line '
            '193 @ bc2b551 says its default evaluation reproduces (its Table 2))',
+    'trident': TRIDENT_FIGURE + ', Trident row under CLIP ViT-B/16',
+    'trident-h': TRIDENT_FIGURE + ', Trident row under OpenCLIP ViT-H/14 (laion2b_s32b_b79k)',
+    'corrclip': 'CorrCLIP README (ICCV 2025), "Results", ViT-B SAM2_32 row (MetaCLIP ViT-B/16 + DINO ViT-B/8, '
+                'the published SAM2 region masks)',
+    'segearth_ov': 'SegEarth-OV paper (CVPR 2025, arXiv 2410.01768) Tables 1-4 (17 remote-sensing datasets) and '
+                   'its README figures: not verified here (the README shows them only as images, and the paper '
+                   'could not be read from this machine), so no number is recorded; its repository has no config '
+                   'for the eight benchmarks of Table 1',
 }
 # Published averages with PAMR (per-benchmark numbers not tabulated here).
 PUBLISHED_AVERAGE_ONLY = {'sclip+pamr': 40.1}
@@ -86,7 +116,11 @@ METHOD_CONFIGS = {'sclip': 'configs/sclip_{}.py', 'clip': 'configs/sclip_{}.py',
                   'scclip': 'configs/scclip/{}.py', 'resclip': 'configs/resclip/{}.py',
                   'proxyclip': 'configs/proxyclip/{}.py', 'itaclip': 'configs/itaclip/{}.py',
                   'floss': 'configs/floss/{}.py', 'gem': 'configs/gem/{}.py', 'fsa': 'configs/fsa/{}.py',
-                  'sfp': 'configs/sfp/{}.py', 'groupvit': 'configs/groupvit/{}.py', 'tcl': 'configs/tcl/{}.py'}
+                  'sfp': 'configs/sfp/{}.py', 'freecp': 'configs/freecp/{}.py',
+                  'groupvit': 'configs/groupvit/{}.py', 'tcl': 'configs/tcl/{}.py',
+                  'trident': 'configs/trident/{}.py', 'trident-h': 'configs/trident/{}.py',
+                  'corrclip': 'configs/corrclip/{}.py',
+                  'segearth_ov': 'configs/segearth_ov/{}.py'}
 # The official code each method's configs follow (repository @ commit).
 OFFICIAL_CODE = {
     'sclip': 'wangf3014/SCLIP @ b56bd30', 'clearclip': 'mc-lan/ClearCLIP @ ad68a40',
@@ -97,8 +131,12 @@ OFFICIAL_CODE = {
     'gem': "WalBouss/GEM @ 5fa677c on ClearCLIP's benchmark harness (mc-lan/ClearCLIP @ ad68a40)",
     'fsa': 'chi-chi-zx/FSA @ dbd2da5',
     'sfp': 'Kimsure/SFP @ 2804f5b (SFP_ICCV/)',
+    'freecp': 'chenqi1126/FreeCP @ 6946aa7',
     'groupvit': 'NVlabs/GroupViT @ 13b7861 (segmentation/evaluation/group_vit_seg.py)',
     'tcl': 'kakaobrain/tcl @ bc2b551 (segmentation/evaluation/tcl_seg.py, models/tcl/tcl.py generate_masks)',
+    'trident': 'YuHengsss/Trident @ a93b346', 'trident-h': 'YuHengsss/Trident @ a93b346',
+    'corrclip': 'zdk258/CorrCLIP @ 103bc18 (CorrCLIPv1/)',
+    'segearth_ov': 'likyoo/SegEarth-OV @ 3e22a96',
 }
 
 
@@ -146,9 +184,14 @@ OFFICIAL_SETUP: Dict[str, Tuple[int, Dict[str, int], str, Dict[str, str]]] = {
     'gem': (448, {}, '448/224', dict(cityscapes='224/224')),  # ClearCLIP's harness
     'fsa': (336, dict(ade20k=448, cityscapes=448), '336/112', dict(cityscapes='224/80')),
     'sfp': (336, dict(ade20k=384, cityscapes=560), '224/112', {}),
+    'freecp': (448, dict(cityscapes=560), '384/112', dict(cityscapes='224/112')),
     'groupvit': (448, {}, '448/224', {}),  # every official (and TCL's) dataset config
     'tcl': (448, {}, '448/224', {}),
+    'trident': (448, dict(ade20k=576, context59=576, context60=576, cityscapes=688, voc20=336), '336/224',
+                dict(voc20='336/112')),
+    'corrclip': (336, dict(ade20k=448, cityscapes=448), '336/112', dict(cityscapes='224/112')),
 }
+OFFICIAL_SETUP['trident-h'] = OFFICIAL_SETUP['trident']
 OFFICIAL_SETUP['naclip+pamr'] = OFFICIAL_SETUP['naclip']
 BACKBONE = 'CLIP ViT-B/16 (OpenAI)'
 PAPER_PROTOCOL = "the paper's protocol"
@@ -269,12 +312,27 @@ def _provenance() -> None:
                            protocol=PAPER_PROTOCOL, backbone='GroupViT (checkpoint not stated)')),
         'tcl': dict(paper=_numbers('tcl', _paper('tcl'), 'SCLIP paper (ECCV 2024), Table 1 (TCL row)', pamr=True,
                                    backbone='TCL on CLIP ViT-B/16 (tcl.pth)')),
+        # the README's table (its configs' default: the published SAM2 masks, 32 points per side)
+        'corrclip': dict(readme=_numbers('corrclip', _paper('corrclip'),
+                                         'zdk258/CorrCLIP CorrCLIPv1/README.md line 128 (ViT-B, SAM2_32 row) @ 103bc18',
+                                         backbone='MetaCLIP ViT-B/16 + DINO ViT-B/8 + SAM2 masks (32 points)')),
         'sfp': dict(readme=_numbers('sfp', dict(voc21=61.4),
                                     'Kimsure/SFP SFP_ICCV/test/20251207_184940/20251207_184940.log, last line '
                                     '(mIoU: 61.4000) @ 2804f5b')),
+        # the figure does not say whether its runs refine with SAM; the official eval_all.py does
+        # (--sam_refine), which these configs do not implement
+        **{key: dict(paper=_numbers(key, _paper(key), SOURCES[key], protocol=PAPER_PROTOCOL + TRIDENT_REFINE,
+                                    backbone=backbone))
+           for key, backbone in (('trident', 'CLIP ViT-B/16 (OpenAI) + DINO ViT-B/16 + SAM ViT-B'),
+                                 ('trident-h', 'OpenCLIP ViT-H/14 (laion2b_s32b_b79k) + DINO ViT-B/16 + SAM ViT-B'))},
+        # the README's results table, GEM + FreeCP row (the evaluation of its shipped configs)
+        'freecp': dict(readme=_numbers('freecp', _paper('freecp'),
+                                       'chenqi1126/FreeCP README.md line 109 (GEM + FreeCP row) @ 6946aa7')),
     })
 
 
+TRIDENT_REFINE = (" (the official eval_all.py runs with --sam_refine, SAM's refinement of the labels, "
+                  'not implemented here)')
 _provenance()
 
 
@@ -306,7 +364,9 @@ def expected_row(method: str) -> Dict[str, Expected]:
 
 # Rows that are another row's configs with overrides (the CLIP and MaskCLIP rows of SCLIP's table).
 METHOD_OVERRIDES: Dict[str, Dict[str, str]] = {'clip': {'model.attention.type': 'vanilla'},
-                                               'maskclip': {'model.attention.type': 'maskclip'}}
+                                               'maskclip': {'model.attention.type': 'maskclip'},
+                                               'trident-h': {'model.arch': 'ViT-H-14',
+                                                             'model.clip_path': 'laion2b_s32b_b79k'}}
 
 
 def result_dir(results_dir: str, method: str, benchmark: str) -> str:
@@ -333,7 +393,7 @@ def paper_row(config_key: Optional[str], overrides: Optional[dict]) -> Optional[
     if not changed:
         return config_key
     for key, expected in METHOD_OVERRIDES.items():
-        if METHOD_CONFIGS.get(key) == METHOD_CONFIGS.get(config_key or '') and changed == expected:
+        if METHOD_CONFIGS.get(key) == METHOD_CONFIGS.get(config_key or '') and changed == method_overrides(expected):
             return key
     return None
 

@@ -180,13 +180,16 @@ class Trunk:
     ``tokens(i)`` is the output of block ``i`` (``tokens(0)``: the embeddings after ln_pre),
     ``attention(i)`` the attention weights (B, heads, N, N) block ``i`` computes, and
     ``memo(key, fn)`` caches any other value derived from these windows (e.g. a second
-    backbone's features) under ``key``.
+    backbone's features) under ``key``. ``positional`` resizes the positional embedding (GEM's
+    wrapper resizes it its own way, for CLIP's path too).
     """
 
-    def __init__(self, vit: CLIPViT, images: Tensor):
+    def __init__(self, vit: CLIPViT, images: Tensor,
+                 positional: Callable[[Tensor, Tuple[int, int], Tuple[int, int]], Tensor] = resize_positional_embedding):
         self.vit = vit
         self.images = images
-        tokens, self.grid = vit.embed(images)
+        self.positional = positional
+        tokens, self.grid = vit.embed(images, positional)
         self._tokens: Dict[int, Tensor] = {0: tokens}
         self._attention: Dict[int, Tensor] = {}
         self._memo: Dict[Hashable, object] = {}

@@ -8,12 +8,18 @@
 | proxyclip   | ProxyCLIP (with a foundation model)      | proxyclip.py  |
 | gem         | GEM (self-self attention ensemble)       | gem.py        |
 | fsa         | FSA, plugged into ProxyCLIP              | fsa.py        |
+| corrclip    | CorrCLIP (DINO + region masks)           | corrclip.py   |
 | sfp         | SFP                                      | sfp.py        |
 | itaclip     | ITACLIP (intermediate attention, views)  | itaclip.py    |
+| trident     | Trident (spliced windows, SAM aggregation) | trident.py  |
+| freecp      | FreeCP, plugged into a base method       | freecp.py     |
+| segearth_ov | SegEarth-OV ([CLS] bias, SimFeatUp)      | segearth_ov.py |
 
 FLOSS is no forward program but a text-side plug-in over any of them (floss.py).
 """
 from .base import METHODS, Method, TextSide, build_method, register_method
+from .freecp import FreeCP
+from .corrclip import CorrCLIP
 from .fsa import FSA
 from .gem import GEM
 from .itaclip import ITACLIP
@@ -21,7 +27,9 @@ from .last_block import LastBlockAttention
 from .proxyclip import ProxyCLIP
 from .resclip import ResCLIP
 from .scclip import SCCLIP
+from .segearth_ov import SegEarthOV
 from .sfp import SFP
+from .trident import Trident
 
-__all__ = ['METHODS', 'Method', 'TextSide', 'build_method', 'register_method', 'FSA', 'GEM', 'ITACLIP',
-           'LastBlockAttention', 'ProxyCLIP', 'ResCLIP', 'SCCLIP', 'SFP']
+__all__ = ['METHODS', 'Method', 'TextSide', 'build_method', 'register_method', 'CorrCLIP', 'FreeCP', 'FSA', 'GEM',
+           'ITACLIP', 'LastBlockAttention', 'ProxyCLIP', 'ResCLIP', 'SCCLIP', 'SegEarthOV', 'SFP', 'Trident']
