@@ -74,7 +74,8 @@ def test_config_carries_the_official_settings(path):
     resize = [t for t in cfg.test_dataloader.dataset.pipeline if t['type'] == 'Resize'][0]
     assert resize['scale'] == (2048, 448) and resize['keep_ratio']
     groupvit = load_config(osp.join(REPO, 'configs/groupvit', osp.basename(path)))
-    assert osp.realpath(model.class_names) == osp.realpath(groupvit.model.class_names)  # mmseg 0.x CLASSES, checked there
+    # the mmseg 0.x CLASSES, checked against the datasets in test_fidelity_groupvit.py
+    assert osp.realpath(model.class_names) == osp.realpath(groupvit.model.class_names)
 
 
 def run_both(path: str, checkpoint: str, class_file: str, size, original, extra=None, **official_options):

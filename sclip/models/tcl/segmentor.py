@@ -75,10 +75,12 @@ class TCLSegmentor(TrainedSegmentor):
             raise SCLIPError(f'model.kp_w={kp_w} must be between 0 and 1 (official: 0.3).')
         super().__init__(class_names, slide_crop, slide_stride, data_preprocessor, init_cfg)
         if not checkpoint:
-            raise SCLIPError('model.checkpoint is not set; pass the TCL checkpoint (model.checkpoint=/path/to/tcl.pth).')
+            raise SCLIPError('model.checkpoint is not set; pass the TCL checkpoint '
+                             '(model.checkpoint=/path/to/tcl.pth).')
         if isinstance(templates, str):
             if templates != 'custom':
-                raise SCLIPError(f"model.templates={templates!r} is unknown; use 'custom' or a list of strings with '{{}}'.")
+                raise SCLIPError(f"model.templates={templates!r} is unknown; use 'custom' or a list of "
+                                 "strings with '{}'.")
             templates = CUSTOM_TEMPLATES
         self.templates = list(templates)
         self.pamr = PAMR(10, PAMR_DILATIONS) if pamr else None
