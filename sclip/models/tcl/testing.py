@@ -1,8 +1,9 @@
 """Random TCL checkpoints in the released file layout, for tests.
 
 Why: the real weights cannot be downloaded in tests, but loading must see what ``tcl.pth``
-holds: ``{'model': TCL.state_dict(), 'optimizer': ..., 'config': ..., 'step': ...}``. Values
-are random and large enough (gates open, sim2mask sharp) that the masks differ per class.
+holds: ``{'model': TCL.state_dict(), 'optimizer': ..., 'config': ..., 'step': ...}``, the
+losses' learnt temperatures included. Values are random and large enough (gates open,
+``sim2mask.b`` 0 so masks straddle the 0.4 background) that the maps have several labels.
 """
 from __future__ import annotations
 
@@ -44,6 +45,8 @@ def random_state_dict(arch: TCLArch, seed: int = 0) -> dict:
 def write_tcl_checkpoint(path: str, seed: int = 0, **arch) -> str:
     """A random TCL (``TINY`` sizes unless given) saved as the released ``tcl.pth`` is."""
     state = random_state_dict(TCLArch(**{**TINY, **arch}), seed)
+    for loss in ('tcli_loss', 'tclf_loss'):  # InfoNCE / ExtendedInfoNCE temperatures, training-only
+        state[f'{loss}.logit_scale'] = torch.tensor(math.log(1 / 0.07))
     torch.save({'model': state, 'optimizer': {}, 'config': argparse.Namespace(model_name='tiny random TCL'),
                 'step': 50000}, path)
     return path
