@@ -13,7 +13,7 @@ a sweep) reading the same windows share one computation.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Hashable, Optional, Tuple
+from typing import Callable, Dict, Hashable, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -180,12 +180,14 @@ class Trunk:
     ``tokens(i)`` is the output of block ``i`` (``tokens(0)``: the embeddings after ln_pre),
     ``attention(i)`` the attention weights (B, heads, N, N) block ``i`` computes, and
     ``memo(key, fn)`` caches any other value derived from these windows (e.g. a second
-    backbone's features) under ``key``.
+    backbone's features) under ``key``. ``sources``: the whole image each window was cut from
+    (CASS reads the image's CLS), None when the windows are whole images.
     """
 
-    def __init__(self, vit: CLIPViT, images: Tensor):
+    def __init__(self, vit: CLIPViT, images: Tensor, sources: Optional[List[Tensor]] = None):
         self.vit = vit
         self.images = images
+        self.sources = sources
         tokens, self.grid = vit.embed(images)
         self._tokens: Dict[int, Tensor] = {0: tokens}
         self._attention: Dict[int, Tensor] = {}

@@ -8,12 +8,14 @@
 | proxyclip   | ProxyCLIP (with a foundation model)      | proxyclip.py  |
 | gem         | GEM (self-self attention ensemble)       | gem.py        |
 | fsa         | FSA, plugged into ProxyCLIP              | fsa.py        |
+| cass        | CASS (DINO's spectral attention graph)   | cass.py       |
 | sfp         | SFP                                      | sfp.py        |
 | itaclip     | ITACLIP (intermediate attention, views)  | itaclip.py    |
 
 FLOSS is no forward program but a text-side plug-in over any of them (floss.py).
 """
 from .base import METHODS, Method, TextSide, build_method, register_method
+from .cass import CASS
 from .fsa import FSA
 from .gem import GEM
 from .itaclip import ITACLIP
@@ -23,5 +25,5 @@ from .resclip import ResCLIP
 from .scclip import SCCLIP
 from .sfp import SFP
 
-__all__ = ['METHODS', 'Method', 'TextSide', 'build_method', 'register_method', 'FSA', 'GEM', 'ITACLIP',
+__all__ = ['METHODS', 'Method', 'TextSide', 'build_method', 'register_method', 'CASS', 'FSA', 'GEM', 'ITACLIP',
            'LastBlockAttention', 'ProxyCLIP', 'ResCLIP', 'SCCLIP', 'SFP']
