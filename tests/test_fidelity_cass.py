@@ -274,3 +274,86 @@ def test_a_mutated_cass_fails_the_comparison(mutation, weights, class_files, mon
         monkeypatch.setattr(*patch)
     ours, our_logits = run_ours(mutated, raw, original)
     assert not agrees(ours, our_logits, official, official_logits)
+
+
+def official_sequence(model, cfg, images, **overrides):
+    """The official labels of several images run one after another after one seed (mmengine's run:
+    the randomised SVD's stream goes on from image to image)."""
+    settings = dict(cass_settings(cfg), dino_qkv=dino_qkv(model.backbone.method.vfm), **overrides)
+    clip = model.text_model
+    clip.visual = model.backbone.visual
+    try:
+        segmentor = cass.OfficialCASS(clip, model.class_embeddings, model.names.query_class, **settings)
+        with torch.no_grad(), torch.random.fork_rng():
+            torch.manual_seed(42)
+            return [segmentor.predict(official_input(raw), original, return_logits=True) for raw, original in images]
+    finally:
+        clip.visual = None
+
+
+def test_the_svd_stream_goes_on_from_image_to_image(weights, class_files):
+    """Two images through one model equal the official run of the two in order; the second alone
+    (a fresh stream) is what the official code gives it first, not second."""
+    path = osp.join(REPO, 'configs/cass/ade20k.py')
+    cfg = load_config(path)
+    model = build(path, options(cfg, weights, class_files), fused_attention=False, slide_mode='simple')
+    first = window_image(cfg)
+    second = (grid_image(first[0].shape[-2:], seed=1), first[1])
+    official = official_sequence(model, cfg, [first, second])
+    for (raw, original), (labels, logits) in zip([first, second], official):
+        ours, our_logits = run_ours(model, raw, original)
+        assert agrees(ours, our_logits, labels, logits)
+    fresh = build(path, options(cfg, weights, class_files), fused_attention=False, slide_mode='simple')
+    ours, our_logits = run_ours(fresh, *second)
+    assert not torch.allclose(our_logits, official[1][1][0], atol=1e-5, rtol=0)
+
+
+def test_dinov2_alternative_predicts_the_official_labels(weights, class_files, tmp_path):
+    """``model.vfm.type=dinov2_vitb14_reg`` (official ``dino_type='dinov2_vitb14'``, its reg4
+    checkpoint) against the oracle: the window's picture resized to 518², 4 registers dropped."""
+    from sclip.models.vfm.testing import write_official_checkpoint
+    path = osp.join(REPO, 'configs/cass/context59.py')
+    dinov2 = write_official_checkpoint(str(tmp_path / 'dinov2.pth'), 'dinov2_vitb14_reg', tiny=True,
+                                       config_overrides=DINO_WIDTH)
+    cfg = load_config(path, {'model.vfm.type': 'dinov2_vitb14_reg'})
+    model = build(path, dict(options(cfg, weights, class_files), **{'model.vfm.type': 'dinov2_vitb14_reg',
+                                                                     'model.vfm.checkpoint': dinov2}),
+                  fused_attention=False, slide_mode='simple')
+    assert model.backbone.method.vfm.spec.registers == 4
+    raw, original = window_image(cfg)
+    ours, our_logits = run_ours(model, raw, original)
+    official, official_logits = run_official(model, cfg, raw, original)
+    assert discriminating(official)
+    assert agrees(ours, our_logits, official, official_logits)
+
+
+def test_batched_windows_equal_one_at_a_time(weights, class_files):
+    """The fast path (4 windows a pass, fused attention) gives the labels of the simple one, the
+    stream restarted for each (the windows go through the SVD in the same order)."""
+    path = osp.join(REPO, 'configs/cass/coco_stuff164k.py')
+    cfg = load_config(path)
+    model = build(path, options(cfg, weights, class_files), slide_mode='batched', window_batch_size=4,
+                  fused_attention=True)
+    raw = grid_image((250, 400), seed=2)
+    fast, fast_logits = run_ours(model, raw, (200, 320))
+    model.backbone.method._rng_states.clear()
+    model.slide_mode, model.window_batch_size, model.backbone.fused = 'simple', 1, False
+    simple, simple_logits = run_ours(model, raw, (200, 320))
+    assert torch.allclose(fast_logits, simple_logits, atol=1e-4, rtol=0)
+    assert (fast == simple).float().mean() >= 0.9999
+
+
+def test_refuses_a_foundation_model_it_cannot_read(weights, class_files, tmp_path):
+    """A DINO narrower than CLIP (its keys cannot be laid out as CLIP's heads), an unknown setting."""
+    from sclip.errors import SCLIPError
+    from sclip.models.vfm.testing import write_official_checkpoint
+    path = osp.join(REPO, 'configs/cass/voc20.py')
+    cfg = load_config(path)
+    narrow = write_official_checkpoint(str(tmp_path / 'dino64.pth'), 'dino_vitb8', tiny=True)
+    model = build(path, dict(options(cfg, weights, class_files), **{'model.vfm.config_overrides': None,
+                                                                     'model.vfm.checkpoint': narrow}),
+                  fused_attention=False, slide_mode='simple')
+    with pytest.raises(SCLIPError, match=r"^model.vfm: CASS lays DINO's keys \(2×32 channels\) out as CLIP's heads"):
+        run_ours(model, *window_image(cfg))
+    with pytest.raises(SCLIPError, match="global_semantics='cls' must be 'image' or 'window'"):
+        build(path, dict(options(cfg, weights, class_files), **{'model.method.global_semantics': 'cls'}))
