@@ -104,6 +104,7 @@ def test_same_code_agrees_everywhere_and_leaves_our_registry_and_torch_alone(tmp
     assert rows['pixel agreement'].strip().startswith('1.00000')
     assert rows['speed ratio (official / ours)'].strip().endswith('x')
     assert len(rows['ours, s per round'].split()) == 2 and len(rows['official, s per round'].split()) == 2
+    assert 'cores' in rows['machine'] and 'UTC' in rows['date']  # a ratio names its machine and time
     assert MODELS.get('SCLIPSegmentor') is SCLIPSegmentor  # the checkout's registration was a no-op
     assert torch.Tensor.cuda is cuda and torch.Tensor.to is to  # the CUDA redirection is undone
     assert os.getcwd() != str(tmp_path / 'official')

@@ -281,8 +281,23 @@ def voc_sized_images(folder: str, count: int) -> list:
     return files
 
 
+def machine_line() -> str:
+    """The CPU model, its cores and the 1-minute load average: a ratio belongs to its machine and to
+    how quiet that machine was (other jobs slow the two sides unequally)."""
+    import platform
+    model = platform.processor() or platform.machine()
+    try:
+        with open('/proc/cpuinfo') as handle:
+            model = next((line.split(':', 1)[1].strip() for line in handle if line.startswith('model name')), model)
+    except OSError:
+        pass
+    load = f', load average {os.getloadavg()[0]:.2f}' if hasattr(os, 'getloadavg') else ''
+    return f'{model}, {os.cpu_count()} cores{load}'
+
+
 def official_report(args) -> None:
     import tempfile
+    import time
 
     from sclip.errors import SCLIPError
     from sclip.official_compare import build_official_segmentor, compare, official_config_path, packed_samples
@@ -294,6 +309,7 @@ def official_report(args) -> None:
                          "method's official repository.")
     config = args.config if os.path.isfile(args.config) else os.path.join(REPO, args.config)
     official_config = official_config_path(args.against_official, benchmark_of(config), args.official_config)
+    machine_before = machine_line()
     with tempfile.TemporaryDirectory() as folder:
         os.environ.setdefault('SCLIP_CACHE_DIR', os.path.join(folder, 'cache'))
         weights = args.pretrained or random_vit_b16(folder)
@@ -308,6 +324,9 @@ def official_report(args) -> None:
             ('official', f'{os.path.relpath(official_config, args.against_official)} in {args.against_official}'),
             ('weights', args.pretrained or 'a random ViT-B/16 (OpenAI layout)'),
             ('device', f'cpu ({__import__("torch").get_num_threads()} threads), {args.rounds} interleaved rounds'),
+            ('machine', f'{machine_before} at the start, {os.getloadavg()[0]:.2f} at the end'
+             if hasattr(os, 'getloadavg') else machine_before),
+            ('date', time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())),
             ('ours, s per round', ' '.join(f'{t:.2f}' for t in result.ours)),
             ('official, s per round', ' '.join(f'{t:.2f}' for t in result.official)),
             ('speed ratio (official / ours)', f'{result.ratio:.2f}x'),
