@@ -357,3 +357,28 @@ def test_refuses_a_foundation_model_it_cannot_read(weights, class_files, tmp_pat
         run_ours(model, *window_image(cfg))
     with pytest.raises(SCLIPError, match="global_semantics='cls' must be 'image' or 'window'"):
         build(path, dict(options(cfg, weights, class_files), **{'model.method.global_semantics': 'cls'}))
+
+
+def test_cells_of_a_sweep_share_the_dino_keys(weights, class_files):
+    """Two CASS cells on the same CLIP and DINO (a sweep's ModelBuilder shares both) reading the
+    same images through one ``shared`` dict: DINO runs once per chunk of windows, and each cell's
+    logits are those of its run alone."""
+    path = osp.join(REPO, 'configs/cass/voc20.py')
+    cfg = load_config(path)
+    first = build(path, options(cfg, weights, class_files))
+    second = build(path, dict(options(cfg, weights, class_files), **{'model.method.h_threshold': 0.5}))
+    second.backbone.vit.visual, second.text_model = first.backbone.vit.visual, first.text_model
+    second.backbone.method.vfm = first.backbone.method.vfm
+    image = official_input(grid_image((224, 238), seed=3))[0]
+    alone = [model.query_logits([image], [(150, 160)])[0] for model in (first, second)]
+    for model in (first, second):
+        model.backbone.method._rng_states.clear()
+    vfm, calls = first.backbone.method.vfm, []
+    keys = vfm.last_block_keys
+    vfm.last_block_keys = lambda images: calls.append(images.shape) or keys(images)
+    shared = {}
+    together = [model.query_logits([image], [(150, 160)], shared)[0] for model in (first, second)]
+    assert len(calls) == 1
+    assert not torch.equal(alone[0], alone[1])
+    for a, b in zip(alone, together):
+        assert torch.equal(a, b)
