@@ -45,7 +45,19 @@ PUBLISHED: Dict[str, Dict[str, float]] = {
     'gem': dict(voc21=56.9, context60=32.6, coco_object=31.1, voc20=79.9, cityscapes=30.8,
                 context59=35.9, ade20k=15.7, coco_stuff164k=23.7, average=38.3),
     'sfp': {},  # the paper's table not verified; its repository's logged run: PROVENANCE
+    # the two trained open-vocabulary segmenters of SCLIP's Table 1 (numbers of TCL's unified evaluation)
+    'groupvit': dict(voc21=52.3, context60=18.7, coco_object=27.5, voc20=79.7, cityscapes=18.5,
+                     context59=23.4, ade20k=10.4, coco_stuff164k=15.3, average=30.7),
+    'tcl': dict(voc21=51.2, context60=24.3, coco_object=30.4, voc20=77.5, cityscapes=23.5,
+                context59=30.3, ade20k=14.9, coco_stuff164k=19.6, average=33.9),
+    # the README figure (the paper's main table): CLIP ViT-B/16 and OpenCLIP ViT-H/14 rows
+    'trident': dict(voc21=67.1, context60=38.6, coco_object=41.1, voc20=84.5, cityscapes=42.9,
+                    context59=42.2, ade20k=21.9, coco_stuff164k=28.3, average=45.8),
+    'trident-h': dict(voc21=70.8, context60=40.1, coco_object=42.2, voc20=88.7, cityscapes=47.6,
+                      context59=44.3, ade20k=26.7, coco_stuff164k=28.6, average=48.6),
 }
+TRIDENT_FIGURE = ('YuHengsss/Trident README.md figure assets/data_result.png (line 38, the paper\'s main table, '
+                  'ICCV 2025) @ a93b346')
 # Where each published row comes from (ViT-B/16, OpenAI weights, no PAMR unless named).
 SOURCES: Dict[str, str] = {
     'sclip': 'SCLIP paper (ECCV 2024), Table 1',
@@ -70,6 +82,12 @@ SOURCES: Dict[str, str] = {
             'static/images/miou.png on the project page)',
     'sfp': 'SFP paper (ICCV 2025) table not verified; its repository ships one logged run '
            '(VOC21, cfg_voc21: 61.4)',
+    'groupvit': 'SCLIP paper, Table 1 (GroupViT row: GroupViT evaluated on the eight benchmarks by TCL\'s '
+                'unified protocol); GroupViT\'s README reports VOC, Context and COCO for its two checkpoints',
+    'tcl': 'SCLIP paper, Table 1 (TCL row: TCL\'s main results, PAMR on, which kakaobrain/tcl README.md line '
+           '193 @ bc2b551 says its default evaluation reproduces (its Table 2))',
+    'trident': TRIDENT_FIGURE + ', Trident row under CLIP ViT-B/16',
+    'trident-h': TRIDENT_FIGURE + ', Trident row under OpenCLIP ViT-H/14 (laion2b_s32b_b79k)',
 }
 # Published averages with PAMR (per-benchmark numbers not tabulated here).
 PUBLISHED_AVERAGE_ONLY = {'sclip+pamr': 40.1}
@@ -80,7 +98,9 @@ METHOD_CONFIGS = {'sclip': 'configs/sclip_{}.py', 'clip': 'configs/sclip_{}.py',
                   'scclip': 'configs/scclip/{}.py', 'resclip': 'configs/resclip/{}.py',
                   'proxyclip': 'configs/proxyclip/{}.py', 'itaclip': 'configs/itaclip/{}.py',
                   'floss': 'configs/floss/{}.py', 'gem': 'configs/gem/{}.py', 'fsa': 'configs/fsa/{}.py',
-                  'sfp': 'configs/sfp/{}.py', 'cass': 'configs/cass/{}.py'}
+                  'sfp': 'configs/sfp/{}.py', 'groupvit': 'configs/groupvit/{}.py', 'tcl': 'configs/tcl/{}.py',
+                  'trident': 'configs/trident/{}.py', 'trident-h': 'configs/trident/{}.py',
+                  'cass': 'configs/cass/{}.py'}
 # The official code each method's configs follow (repository @ commit).
 OFFICIAL_CODE = {
     'sclip': 'wangf3014/SCLIP @ b56bd30', 'clearclip': 'mc-lan/ClearCLIP @ ad68a40',
@@ -91,6 +111,9 @@ OFFICIAL_CODE = {
     'gem': "WalBouss/GEM @ 5fa677c on ClearCLIP's benchmark harness (mc-lan/ClearCLIP @ ad68a40)",
     'fsa': 'chi-chi-zx/FSA @ dbd2da5',
     'sfp': 'Kimsure/SFP @ 2804f5b (SFP_ICCV/)',
+    'groupvit': 'NVlabs/GroupViT @ 13b7861 (segmentation/evaluation/group_vit_seg.py)',
+    'tcl': 'kakaobrain/tcl @ bc2b551 (segmentation/evaluation/tcl_seg.py); not yet in the harness',
+    'trident': 'YuHengsss/Trident @ a93b346', 'trident-h': 'YuHengsss/Trident @ a93b346',
     'cass': 'MICV-yonsei/CASS @ 228ecdd',
 }
 
@@ -139,8 +162,13 @@ OFFICIAL_SETUP: Dict[str, Tuple[int, Dict[str, int], str, Dict[str, str]]] = {
     'gem': (448, {}, '448/224', dict(cityscapes='224/224')),  # ClearCLIP's harness
     'fsa': (336, dict(ade20k=448, cityscapes=448), '336/112', dict(cityscapes='224/80')),
     'sfp': (336, dict(ade20k=384, cityscapes=560), '224/112', {}),
+    'groupvit': (448, {}, '448/224', {}),  # every official (and TCL's) dataset config
+    'tcl': (448, {}, '448/224', {}),
+    'trident': (448, dict(ade20k=576, context59=576, context60=576, cityscapes=688, voc20=336), '336/224',
+                dict(voc20='336/112')),
     'cass': (336, dict(cityscapes=560), '224/112', dict(voc21='whole image')),
 }
+OFFICIAL_SETUP['trident-h'] = OFFICIAL_SETUP['trident']
 OFFICIAL_SETUP['naclip+pamr'] = OFFICIAL_SETUP['naclip']
 BACKBONE = 'CLIP ViT-B/16 (OpenAI)'
 PAPER_PROTOCOL = "the paper's protocol"
@@ -250,12 +278,31 @@ def _provenance() -> None:
                                    protocol="FreeCP's evaluation of GEM (harness not stated)")),
         # the official repository's own logged run of its shipped cfg_voc21 (its model line says
         # cross_e=11, which its forward ignores: blocks 4-10 are fused whatever the config)
+        # GroupViT's README (@ 13b7861) reports VOC, Context and COCO-Object for its GCC+YFCC checkpoint
+        # (the default model.checkpoint); SCLIP's Table 1 (its eight numbers as TCL evaluated them)
+        'groupvit': dict(
+            readme=_numbers('groupvit', dict(voc21=52.3, context60=22.4, coco_object=24.3),
+                            lambda b: 'NVlabs/GroupViT README.md line %d (GCC + YFCC row) @ 13b7861'
+                            % dict(voc21=108, context60=109, coco_object=110)[b],
+                            backbone='GroupViT ViT-S/16, GCC + YFCC checkpoint (group_vit_gcc_yfcc_30e)'),
+            paper=_numbers('groupvit', _paper('groupvit'), 'SCLIP paper (ECCV 2024), Table 1 (GroupViT row)',
+                           protocol=PAPER_PROTOCOL, backbone='GroupViT (checkpoint not stated)')),
+        'tcl': dict(paper=_numbers('tcl', _paper('tcl'), 'SCLIP paper (ECCV 2024), Table 1 (TCL row)', pamr=True,
+                                   backbone='TCL on CLIP ViT-B/16 (tcl.pth)')),
         'sfp': dict(readme=_numbers('sfp', dict(voc21=61.4),
                                     'Kimsure/SFP SFP_ICCV/test/20251207_184940/20251207_184940.log, last line '
                                     '(mIoU: 61.4000) @ 2804f5b')),
+        # the figure does not say whether its runs refine with SAM; the official eval_all.py does
+        # (--sam_refine), which these configs do not implement
+        **{key: dict(paper=_numbers(key, _paper(key), SOURCES[key], protocol=PAPER_PROTOCOL + TRIDENT_REFINE,
+                                    backbone=backbone))
+           for key, backbone in (('trident', 'CLIP ViT-B/16 (OpenAI) + DINO ViT-B/16 + SAM ViT-B'),
+                                 ('trident-h', 'OpenCLIP ViT-H/14 (laion2b_s32b_b79k) + DINO ViT-B/16 + SAM ViT-B'))},
     })
 
 
+TRIDENT_REFINE = (" (the official eval_all.py runs with --sam_refine, SAM's refinement of the labels, "
+                  'not implemented here)')
 _provenance()
 
 
@@ -287,7 +334,9 @@ def expected_row(method: str) -> Dict[str, Expected]:
 
 # Rows that are another row's configs with overrides (the CLIP and MaskCLIP rows of SCLIP's table).
 METHOD_OVERRIDES: Dict[str, Dict[str, str]] = {'clip': {'model.attention.type': 'vanilla'},
-                                               'maskclip': {'model.attention.type': 'maskclip'}}
+                                               'maskclip': {'model.attention.type': 'maskclip'},
+                                               'trident-h': {'model.arch': 'ViT-H-14',
+                                                             'model.clip_path': 'laion2b_s32b_b79k'}}
 
 
 def result_dir(results_dir: str, method: str, benchmark: str) -> str:
@@ -314,7 +363,7 @@ def paper_row(config_key: Optional[str], overrides: Optional[dict]) -> Optional[
     if not changed:
         return config_key
     for key, expected in METHOD_OVERRIDES.items():
-        if METHOD_CONFIGS.get(key) == METHOD_CONFIGS.get(config_key or '') and changed == expected:
+        if METHOD_CONFIGS.get(key) == METHOD_CONFIGS.get(config_key or '') and changed == method_overrides(expected):
             return key
     return None
 

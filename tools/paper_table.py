@@ -20,8 +20,8 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-METHODS = ['cass', 'clearclip', 'clip', 'floss', 'fsa', 'gem', 'itaclip', 'maskclip', 'naclip', 'naclip+pamr',
-           'proxyclip', 'resclip', 'scclip', 'sclip', 'sfp']
+METHODS = ['cass', 'clearclip', 'clip', 'floss', 'fsa', 'gem', 'groupvit', 'itaclip', 'maskclip', 'naclip',
+           'naclip+pamr', 'proxyclip', 'resclip', 'scclip', 'sclip', 'sfp', 'tcl', 'trident', 'trident-h']
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 

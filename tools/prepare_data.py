@@ -30,6 +30,40 @@ BENCHMARKS = {
                '_seg.png -> images_detectron2/ + annotations_detectron2/<split>/*.tif (847 classes, as MaskFormer)'),
     'context459': ('unpacked PASCAL-Context trainval.tar.gz (trainval/*.mat, labels.txt)', 'data/VOCdevkit/VOC2010',
                    '459-class .mat -> annotations_detectron2/pc459_val/*.tif (val, as CAT-Seg)'),
+    # SegEarth-OV's remote-sensing sets (configs/_base_/datasets/rs_<key>.py; its dataset_prepare.md)
+    'openearthmap': ('OpenEarthMap_wo_xBD (val.txt, <region>/images|labels/*.tif)', 'data/OpenEarthMap',
+                     'val.txt images + labels (0..8, checked) -> img_dir/val, ann_dir/val'),
+    'loveda': ('folder with Train.zip, Val.zip', 'data/LoveDA',
+               'Rural + Urban images_png/masks_png (0..7, checked) -> img_dir/<split>, ann_dir/<split>'),
+    'isaid': ('iSAID folder: val/images/*.zip (DOTA), val/Semantic_masks/images.zip', 'data/iSAID',
+              'colour masks -> indices 0..15, 896x896 patches (overlap 384) -> img_dir/val, ann_dir/val'),
+    'potsdam': ('folder with 2_Ortho_RGB.zip, 5_Labels_all_noBoundary.zip', 'data/potsdam',
+                'colour labels -> indices 0..6, 512x512 tiles -> img_dir/<split>, ann_dir/<split>'),
+    'vaihingen': ('folder with ISPRS_semantic_labeling_Vaihingen.zip and ..._ground_truth_eroded_COMPLETE.zip',
+                  'data/vaihingen', 'colour labels -> indices 0..6, 512x512 tiles -> img_dir/<split>, ann_dir/<split>'),
+    'uavid': ('UAVid folder with test_gt/<seq>/{Images,Labels}/*.png', 'data/UAVid',
+              'colour labels -> indices 0..6 (moving car = car), 1280x1080 patches -> img_dir/test, ann_dir/test'),
+    'udd5': ('the UDD5 folder of the release (<split>/src/*.JPG, <split>/gt/*.png)', 'data/UDD/UDD/UDD5',
+             'nothing to convert: checks labels 0..4, copies them if DST differs'),
+    'vdd': ('the VDD folder of the release (<split>/src/*.JPG, <split>/gt/*.png)', 'data/VDD',
+            'nothing to convert: checks labels 0..6, copies them if DST differs'),
+    'whu_aerial': ('WHU aerial folder with val/image, val/label', 'data/WHU-BD', 'masks >= 128 -> 1: val/label_cvt'),
+    'whu_sat2': ("WHU Sat.II East Asia's 1.cropped (test/image, test/label)", 'data/WHU_Sat_II',
+                 'masks >= 128 -> 1: test/label_cvt'),
+    'inria': ('AerialImageDataset/train (images/*.tif, gt/*.tif)', 'data/Inria',
+              "FCtL's splits cut 1000x1000, masks >= 128 -> 1: img_dir|ann_dir/split_{test,val}"),
+    'xbd_pre': ('xBD folder with test/images, test/targets', 'data/xBD',
+                'pre-disaster targets >= 1 -> 1: test/images_pre, test/targets_cvt_pre'),
+    'chn6_cug': ('CHN6-CUG folder with val/images (*_sat.jpg), val/gt (*_mask.png)', 'data/CHN6-CUG',
+                 'masks >= 128 -> 1: val/image_cvt, val/label_cvt'),
+    'deepglobe_road': ('GlobalRoadSet_Val/DeepGlobe_test_1530 (img, gt)', 'data/GlobalRoadSet_Val/DeepGlobe_test_1530',
+                       'masks >= 128 -> 1: image_cvt, label_cvt'),
+    'massachusetts_road': ('GlobalRoadSet_Val/Massachusetts_test_49 (img, gt)',
+                           'data/GlobalRoadSet_Val/Massachusetts_test_49', 'masks >= 128 -> 1: label_cvt'),
+    'spacenet_road': ('GlobalRoadSet_Val/SpaceNet_test_567 (img, gt)', 'data/GlobalRoadSet_Val/SpaceNet_test_567',
+                      'masks >= 128 -> 1: label_cvt'),
+    'wbs_si': ('WaterBodiesDatasetPreprocessed (Images/*.jpg, Masks/*.jpg)', 'data/WaterBodiesDatasetPreprocessed',
+               "SegEarth-OV's 499 val masks >= 128 -> 1: Masks_cvt/*.png + val.txt"),
 }
 
 
@@ -47,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--workers', type=int, default=4, help='processes converting files in parallel (default: 4)')
     parser.add_argument('--splits', nargs='+', default=None, metavar='SPLIT',
                         help='only these splits, e.g. val2017 (coco), test2014 (coco_stuff10k), val (voc, context*, '
-                             'cityscapes), validation (ade*); the benchmarks need only those '
+                             'cityscapes, loveda, potsdam, vaihingen), validation (ade*), split_test (inria); the '
+                             'benchmarks need only those '
                              '(default: every split found)')
     return parser
 

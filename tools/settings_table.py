@@ -30,7 +30,8 @@ BENCHMARKS = [('voc21', 'VOC21'), ('voc20', 'VOC20'), ('context60', 'Context60')
 METHODS = [('SCLIP', 'sclip_{}.py'), ('ClearCLIP', 'clearclip/{}.py'), ('NACLIP', 'naclip/{}.py'),
            ('NACLIP + PAMR', 'naclip_pamr/{}.py'), ('SC-CLIP', 'scclip/{}.py'), ('ResCLIP', 'resclip/{}.py'),
            ('ProxyCLIP', 'proxyclip/{}.py'), ('GEM', 'gem/{}.py'), ('FSA', 'fsa/{}.py'), ('SFP', 'sfp/{}.py'),
-           ('ITACLIP', 'itaclip/{}.py'), ('NACLIP + FLOSS', 'floss/{}.py'), ('CASS', 'cass/{}.py')]
+           ('ITACLIP', 'itaclip/{}.py'), ('NACLIP + FLOSS', 'floss/{}.py'), ('Trident', 'trident/{}.py'),
+           ('CASS', 'cass/{}.py')]
 Row = Dict[str, str]
 
 

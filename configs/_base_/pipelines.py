@@ -25,3 +25,15 @@ pipeline_384 = [
     dict(type='SCLIPLoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
+pipeline_576 = [
+    dict(type='SCLIPLoadImage'),
+    dict(type='Resize', scale=(2048, 576), keep_ratio=True),
+    dict(type='SCLIPLoadAnnotations'),
+    dict(type='PackSegInputs'),
+]
+pipeline_688 = [
+    dict(type='SCLIPLoadImage'),
+    dict(type='Resize', scale=(2048, 688), keep_ratio=True),
+    dict(type='SCLIPLoadAnnotations'),
+    dict(type='PackSegInputs'),
+]

@@ -2,8 +2,8 @@
 
 One module per source format; ``tools/prepare_data.py`` is the command line. Each
 ``prepare_<benchmark>(src, dst, workers, splits)`` writes into DST (which may be SRC),
-overwrites earlier outputs atomically, and returns the lines to print. Only numpy, Pillow
-and scipy are needed (cityscapesscripts optionally, for Cityscapes polygon files).
+overwrites earlier outputs atomically, and returns the lines to print. Only numpy, Pillow,
+scipy and OpenCV are needed (cityscapesscripts optionally, for Cityscapes polygon files).
 """
 from __future__ import annotations
 
@@ -20,6 +20,10 @@ from .common import confined
 from .context459 import prepare_context459
 from .no_conversion import prepare_ade20k, prepare_voc
 from .pascal_context import prepare_pascal_context
+from .isaid_uavid import prepare_isaid, prepare_uavid
+from .isprs import prepare_potsdam, prepare_vaihingen
+from .rs_binary import BINARY_SETS, binary_preparer, prepare_inria
+from .rs_index_labels import prepare_loveda, prepare_openearthmap, prepare_udd5, prepare_vdd
 
 PREPARERS: Dict[str, Callable[..., List[str]]] = {
     'voc': prepare_voc,
@@ -31,6 +35,17 @@ PREPARERS: Dict[str, Callable[..., List[str]]] = {
     'ade20k': prepare_ade20k,
     'ade847': prepare_ade847,
     'context459': prepare_context459,
+    # SegEarth-OV's remote-sensing sets (configs/_base_/datasets/rs_<key>.py)
+    'openearthmap': prepare_openearthmap,
+    'loveda': prepare_loveda,
+    'isaid': prepare_isaid,
+    'potsdam': prepare_potsdam,
+    'vaihingen': prepare_vaihingen,
+    'uavid': prepare_uavid,
+    'udd5': prepare_udd5,
+    'vdd': prepare_vdd,
+    'inria': prepare_inria,
+    **{key: binary_preparer(key) for key in BINARY_SETS},
 }
 
 

@@ -6,7 +6,8 @@ from .clip_vit import CLIPViT, Trunk
 from .data_preprocessor import SCLIPDataPreProcessor
 from .methods import METHODS, Method, build_method, register_method
 from .segmentor import SCLIPSegmentor
+from .groupvit import GroupViTSegmentor
 
 __all__ = ['ATTENTIONS', 'AttentionInputs', 'get_attention', 'register_attention', 'CLIPDenseViT', 'CLIPViT',
            'Trunk', 'SCLIPDataPreProcessor', 'METHODS', 'Method', 'build_method', 'register_method',
-           'SCLIPSegmentor']
+           'SCLIPSegmentor', 'GroupViTSegmentor']

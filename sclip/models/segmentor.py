@@ -251,15 +251,18 @@ class SCLIPSegmentor(BaseSegmentor):
         self.memory_budget_mb = float(memory_budget_mb)
         self.official_cast_input = bool(official_cast_input)
         self._attach_vfm(vfm, crop)
+        if getattr(self.backbone.method, 'whole_image', False):  # Trident: its own windows over whole images
+            self.backbone.method.check_windows(crop, stride, self.backbone.patch_size[0])
         # what decides this model's patch features besides CLIP's weights and the windows
         self.method_signature = json.dumps(dict(method=method_spec, vfm=vfm, crop=crop, precision=precision),
                                            sort_keys=True, default=str)
         if self.official:
             to_official_fp16(self.backbone.vit.visual)
             to_official_fp16(self.text_model)
-            vfm_module = getattr(self.backbone.method, 'vfm', None)
-            if vfm_module is not None and getattr(self.backbone.method, 'official_vfm_fp16', True):
-                vfm_module.half()
+            for name in ('vfm', 'sam'):  # the official codes run their foundation models in fp16 (CASS: not DINO)
+                module = getattr(self.backbone.method, name, None)
+                if module is not None and (name != 'vfm' or getattr(self.backbone.method, 'official_vfm_fp16', True)):
+                    module.half()
         self.text_cache_dir = (None if text_cache_dir is False else
                                (text_cache_dir or default_cache_dir()))
         self.text_batch_size = int(text_batch_size)
@@ -431,14 +434,18 @@ class SCLIPSegmentor(BaseSegmentor):
         logits = self.query_logits(images, [tuple(image.shape[-2:]) for image in images])
         return torch.stack([item.full() if isinstance(item, DeferredUpsample) else item for item in logits])
 
-    def query_logits(self, images: List[Tensor], sizes: List[tuple], shared=None) -> List[Tensor]:
+    def query_logits(self, images: List[Tensor], sizes: List[tuple], shared=None,
+                     sources: Optional[List[Optional[str]]] = None) -> List[Tensor]:
         """Per-query logits (Q, h, w) of each normalised image (3, H, W), resized to ``sizes``.
 
         Sliding window: canvas at input resolution, then bilinear to the size. Whole image
         (``slide_crop=0``): patch logits to the size directly or through the input size.
         ``shared``: a dict that lives as long as these images (one loader batch of a sweep);
-        models given the same dict share whatever they compute identically.
+        models given the same dict share whatever they compute identically. ``sources``: the
+        images' files, for a method that reads the original image (Trident's SAM).
         """
+        if getattr(self.backbone.method, 'whole_image', False):
+            return self.whole_image_logits(images, sizes, sources or [None] * len(images))
         if shared is None:
             return self._query_logits(images, sizes, None)
         key = ('logits', id(self.backbone.vit.visual), self.backbone.fused, self.features_signature(),
@@ -448,6 +455,26 @@ class SCLIPSegmentor(BaseSegmentor):
         if key not in shared:
             shared[key] = self._query_logits(images, sizes, shared)
         return shared[key]
+
+    def whole_image_logits(self, images: List[Tensor], sizes: List[tuple], sources) -> List[Tensor]:
+        """Per-query logits (Q, h, w) of a method that segments whole images (Trident): its
+        features (gh, gw, D) · the class embeddings, bilinearly resized to the size."""
+        from .methods.trident import read_rgb
+        method = self.backbone.method
+        embeddings = self.class_embeddings
+        out = []
+        for image, size, source in zip(images, sizes, sources):
+            picture = read_rgb(source) if source else None
+            with self.autocast():
+                features = method.image_features(self.backbone.vit, image, picture, self.slide_crop[0],
+                                                 self.slide_stride[0])
+            if self.official:  # official: f /= f.norm(), in fp16
+                features = features / features.norm(dim=-1, keepdim=True)
+            else:
+                features = F.normalize(features.float(), dim=-1)
+            scores = (features @ embeddings.to(features.dtype).T).permute(2, 0, 1)
+            out.append(F.interpolate(scores[None], size=tuple(size), mode='bilinear', align_corners=False)[0].float())
+        return out
 
     def _query_logits(self, images: List[Tensor], sizes: List[tuple], shared) -> List[Tensor]:
         if self.official and self.official_cast_input:
@@ -544,7 +571,9 @@ class SCLIPSegmentor(BaseSegmentor):
         sizes = [tuple(sample.metainfo.get('ori_shape', image.shape[-2:]))[:2]
                  for image, sample in zip(images, data_samples)]
         self.check_memory(images, sizes, data_samples)
-        for image, sample, size, logits in zip(images, data_samples, sizes, self.query_logits(images, sizes, shared)):
+        sources = [sample.metainfo.get('img_path') for sample in data_samples]
+        for image, sample, size, logits in zip(images, data_samples, sizes,
+                                                self.query_logits(images, sizes, shared, sources)):
             self.set_prediction(image, sample, size, logits)
         return data_samples
 

@@ -11,6 +11,7 @@
 | cass        | CASS (DINO's spectral attention graph)   | cass.py       |
 | sfp         | SFP                                      | sfp.py        |
 | itaclip     | ITACLIP (intermediate attention, views)  | itaclip.py    |
+| trident     | Trident (spliced windows, SAM aggregation) | trident.py  |
 
 FLOSS is no forward program but a text-side plug-in over any of them (floss.py).
 """
@@ -24,6 +25,7 @@ from .proxyclip import ProxyCLIP
 from .resclip import ResCLIP
 from .scclip import SCCLIP
 from .sfp import SFP
+from .trident import Trident
 
 __all__ = ['METHODS', 'Method', 'TextSide', 'build_method', 'register_method', 'CASS', 'FSA', 'GEM', 'ITACLIP',
-           'LastBlockAttention', 'ProxyCLIP', 'ResCLIP', 'SCCLIP', 'SFP']
+           'LastBlockAttention', 'ProxyCLIP', 'ResCLIP', 'SCCLIP', 'SFP', 'Trident']

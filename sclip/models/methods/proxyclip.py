@@ -24,12 +24,15 @@ from ..clip_vit import Trunk
 from .base import Method, TextSide, register_method
 
 
-def proxy_attention(features: Tensor, beta: float, gamma: float, dtype) -> Tensor:
+def proxy_attention(features: Tensor, beta: float, gamma: float, dtype, per_window: bool = True) -> Tensor:
     """(B, M, M) attention from foundation-model features (B, C, I, J); the masked similarity is
-    cast to CLIP's dtype before the softmax, as officially."""
+    cast to CLIP's dtype before the softmax, as officially. The similarity's mean is each
+    window's (ProxyCLIP runs one window at a time) or, ``per_window=False``, the whole batch's
+    (Trident runs an image's windows as one batch)."""
     unit = F.normalize(features.flatten(2, 3), dim=1)
     similarity = torch.einsum('bcm,bcn->bmn', unit, unit)
-    similarity = (similarity - similarity.mean(dim=(1, 2), keepdim=True) * beta) * gamma
+    mean = similarity.mean(dim=(1, 2), keepdim=True) if per_window else similarity.mean()
+    similarity = (similarity - mean * beta) * gamma
     similarity[similarity < 0.0] = float('-inf')
     return similarity.to(dtype).softmax(dim=-1)
 

@@ -1,0 +1,300 @@
+"""Every Trident config predicts what the official Trident code predicts (tests/official/trident.py).
+
+1. Settings: each configs/trident/<benchmark>.py, translated into the official ``Trident``
+   keywords, equals YuHengsss/Trident @ a93b346's base_config.py + cfg_<benchmark>.py (written
+   out below), with its class files (byte for byte ProxyCLIP's / ours), resize and models.
+2. Labels and logits: our ``test_step`` (fp32) against the oracle on a random 3-block CLIP with
+   2 heads, a tiny random DINO ViT-B/16 and a tiny random SAM ViT-B (official layouts), on a
+   synthetic picture written to a file (SAM reads the original file, officially), resized to the
+   benchmark's short side (+14 on the long side, so that the image is first resized to patch
+   multiples as officially); every config with its own ``prob_thd`` and with
+   ``model.prob_thd=0``; labels equal pixel for pixel, logits to 1e-5. The oracle's maps hold
+   several labels, none over 90 % of the pixels (asserted).
+3. Mutations: a changed official detail (the per-window mean, the SAM threshold's factor, the
+   halves of Cityscapes, SAM on the pipeline's image instead of the file) fails the comparison.
+4. Memory: the largest tensor our SAM correlation holds is smaller than the official one's.
+"""
+from __future__ import annotations
+
+import glob
+import hashlib
+import os.path as osp
+from typing import Tuple
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from helpers import REPO, write_openai_checkpoint
+from official import common, trident
+from test_fidelity_fsa import class_files, discriminating, one_thread  # noqa: F401 (fixtures)
+from test_method_fidelity import (COMMON, build, load_config, method_settings, official_input,
+                                  post_processing, resize_short_side, segmentor_settings, windows)
+
+CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs/trident/*.py')))
+IDS = [osp.splitext(osp.basename(path))[0] for path in CONFIGS]
+BENCHMARKS = ('ade20k', 'ade847', 'cityscapes', 'coco_object', 'coco_stuff164k', 'context459', 'context59',
+              'context60', 'voc20', 'voc21')  # those the official repository has configs for
+
+# Trident's constructor defaults with configs/base_config.py on top
+OFFICIAL_DEFAULTS = dict(vfm='dino_vitb16', sam='sam_vit_b', beta=1.2, gamma=3.0, cos_fac=1.2, refine_neg_cos=True,
+                         logit_scale=40.0, prob_thd=0.0, slide_crop=336, slide_stride=224, separator='; ',
+                         dataset_type='PascalVOCDataset', resize=448)
+OFFICIAL_PER_BENCHMARK = {
+    'ade20k': dict(refine_neg_cos=False, resize=576),
+    'cityscapes': dict(dataset_type='CityscapesDataset', cos_fac=3.0, refine_neg_cos=False, resize=688),
+    'coco_object': dict(prob_thd=0.25),
+    'context59': dict(resize=576),
+    'context60': dict(prob_thd=0.15, resize=576),
+    'voc20': dict(slide_stride=112, cos_fac=0.0, resize=336),
+    'voc21': dict(prob_thd=0.2),
+}
+# sha256 prefixes of Trident's class files (configs/cls_*.txt @ a93b346; the large-vocabulary
+# ones differ from ours only by their missing final newline)
+OFFICIAL_CLASS_FILES = {
+    'ade20k': 'e53ded02c488', 'cityscapes': '6f6782fc1bf9', 'coco_object': '87b6d3e1d3ad',
+    'coco_stuff164k': 'fb98709b9ab1', 'context59': 'cd808465f06a', 'context60': '5e620446a869',
+    'voc20': '6b9a85ffb907', 'voc21': '6a194e9134d4', 'ade847': '5d6612d2a2f9', 'context459': 'c9fe8ff7083d'}
+WITHOUT_FINAL_NEWLINE = ('ade847', 'context459')
+
+
+def trident_settings(cfg) -> dict:
+    """Our config as the official segmentor's keywords."""
+    model = segmentor_settings(cfg)
+    method = method_settings(model)
+    assert method['type'] == 'trident' and model['pamr_steps'] == 0
+    return dict(beta=float(method['beta']), gamma=float(method['gamma']), cos_fac=float(method['cos_fac']),
+                refine_neg_cos=bool(method['refine_neg_cos']),
+                dataset_type='CityscapesDataset' if method['sam_halves'] else 'PascalVOCDataset',
+                **post_processing(model, area=False), **windows(model))
+
+
+def test_every_official_benchmark_has_a_config():
+    assert sorted(load_config(path).benchmark for path in CONFIGS) == sorted(BENCHMARKS)
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=IDS)
+def test_config_translates_to_the_official_settings(path):
+    cfg = load_config(path)
+    model = segmentor_settings(cfg)
+    method = method_settings(model)
+    with open(model['class_names'], 'rb') as f:
+        raw = f.read()
+    if cfg.benchmark in WITHOUT_FINAL_NEWLINE:
+        raw = raw.rstrip(b'\n')
+    ours = dict(trident_settings(cfg), resize=resize_short_side(cfg), vfm=model['vfm']['type'],
+                sam=method['sam']['type'], separator=model['class_name_separator'], templates=model['templates'],
+                clip_arch=model['arch'], clip_path=model['clip_path'],
+                class_file=hashlib.sha256(raw).hexdigest()[:12])
+    official = {**COMMON, **OFFICIAL_DEFAULTS, **OFFICIAL_PER_BENCHMARK.get(cfg.benchmark, {}),
+                'class_file': OFFICIAL_CLASS_FILES[cfg.benchmark]}
+    assert ours == official
+
+
+@pytest.fixture(scope='module')
+def weights(tmp_path_factory):
+    """A 3-block random CLIP (width 128: 2 heads), tiny random DINO ViT-B/16 and SAM ViT-B, official layouts."""
+    from sclip.models.vfm.testing import write_official_checkpoint
+    folder = tmp_path_factory.mktemp('trident_weights')
+    return dict(clip=write_openai_checkpoint(str(folder / 'clip.pt'), width=128, layers=3),
+                dino=write_official_checkpoint(str(folder / 'dino.pt'), 'dino_vitb16', tiny=True),
+                sam=write_official_checkpoint(str(folder / 'sam.pt'), 'sam_vit_b', tiny=True))
+
+
+@pytest.fixture(scope='module')
+def text_cache(tmp_path_factory):
+    """Class embeddings encoded once per class file for all the models of this module."""
+    return str(tmp_path_factory.mktemp('trident_text_cache'))
+
+
+@pytest.fixture(scope='module')
+def official_runs():
+    """benchmark -> (image, original size, file, official labels, official logits), computed once."""
+    return {}
+
+
+def picture(size: Tuple[int, int], seed: int = 0) -> np.ndarray:
+    """A BGR uint8 picture (H, W, 3): a 3 × 3 grid of random flat colours plus noise in [0, 32)."""
+    rng = np.random.default_rng(seed)
+    image = rng.integers(0, 32, (*size, 3), dtype=np.uint8)
+    h, w = size
+    for i in range(3):
+        for j in range(3):
+            image[i * h // 3:(i + 1) * h // 3, j * w // 3:(j + 1) * w // 3] += rng.integers(0, 224, 3, dtype=np.uint8)
+    return image
+
+
+def inputs(cfg, folder) -> Tuple[torch.Tensor, Tuple[int, int], str]:
+    """The network input (3, H, W) BGR uint8 at the benchmark's short side (long side + 14, so
+    that the official resize to patch multiples runs), the original size, and its file."""
+    short = resize_short_side(cfg)
+    size = (short, short + 14) if cfg.benchmark != 'cityscapes' else (short, 2 * short + 14)
+    original = (size[0] * 3 // 5 + 1, size[1] * 3 // 5 + 2)
+    if IDS.index(cfg.benchmark) % 2 == 1 and cfg.benchmark != 'cityscapes':
+        size, original = size[::-1], original[::-1]
+    image = picture(original)
+    path = str(folder / f'{cfg.benchmark}.png')
+    cv2.imwrite(path, image)
+    resized = cv2.resize(image, (size[1], size[0]))
+    return torch.from_numpy(resized).permute(2, 0, 1).contiguous(), original, path
+
+
+def run_ours(model, raw: torch.Tensor, original, path):
+    from mmseg.structures import SegDataSample
+    sample = SegDataSample(metainfo=dict(ori_shape=original, img_shape=tuple(raw.shape[-2:]), img_path=path))
+    with torch.no_grad():
+        out = model.test_step(dict(inputs=[raw], data_samples=[sample]))[0]
+    return out.pred_sem_seg.data, out.seg_logits.data
+
+
+def run_official(model, cfg, raw, original, path, **overrides):
+    settings = dict(trident_settings(cfg), **overrides)
+    method = model.backbone.method
+    clip = model.text_model
+    clip.visual = model.backbone.visual
+    try:
+        return trident.predict(clip, model.class_embeddings, model.names.query_class, official_input(raw), path,
+                               original, return_logits=True, vfm_features=method.vfm,
+                               sam_encoder=method.sam.encoder, **settings)
+    finally:
+        clip.visual = None
+
+
+def options_for(path, weights, class_files, text_cache) -> dict:
+    settings = segmentor_settings(load_config(path))
+    return {'model.clip_path': weights['clip'], 'model.precision': 'fp32', 'model.text_cache_dir': text_cache,
+            'model.vfm.checkpoint': weights['dino'], 'model.vfm.tiny': True,
+            'model.method.sam': dict(type='sam_vit_b', checkpoint=weights['sam'], tiny=True),
+            'model.class_names': class_files(settings['class_names'])}
+
+
+def official_run(cfg, model, folder, official_runs):
+    if cfg.benchmark not in official_runs:
+        raw, original, file = inputs(cfg, folder)
+        official_runs[cfg.benchmark] = (raw, original, file) + tuple(run_official(model, cfg, raw, original, file))
+    return official_runs[cfg.benchmark]
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=IDS)
+def test_config_predicts_the_official_labels(path, weights, class_files, text_cache, official_runs,
+                                            tmp_path_factory):
+    """The config's own prob_thd and, where it has one, ``model.prob_thd=0``."""
+    cfg = load_config(path)
+    options = options_for(path, weights, class_files, text_cache)
+    model = build(path, options, fused_attention=False)
+    assert model.backbone.vit.num_heads == 2
+    raw, original, file, official, official_logits = official_run(cfg, model, tmp_path_factory.mktemp('images'),
+                                                                  official_runs)
+    captured = []
+    post_process = model.set_prediction
+    model.set_prediction = lambda image, sample, size, logits: captured.append(logits) or post_process(
+        image, sample, size, logits)
+    ours, _ = run_ours(model, raw, original, file)
+    del model.set_prediction
+    assert ours.shape == official.shape == (1, *original)
+    assert discriminating(official)
+    assert torch.equal(ours, official)
+    assert torch.allclose(captured[-1], official_logits[0], atol=1e-5, rtol=0)
+    settings = segmentor_settings(cfg)
+    if settings['prob_thd'] > 0:
+        unthresholded = build(path, dict(options, **{'model.prob_thd': 0.0}), fused_attention=False)
+        ours_at_0, _ = run_ours(unthresholded, raw, original, file)
+        official_at_0 = common.postprocess_clearclip(official_logits, model.query_class, settings['logit_scale'], 0.0)
+        assert discriminating(official_at_0)
+        assert torch.equal(ours_at_0, official_at_0)
+
+
+# --- mutations: a changed official detail fails the comparison ------------------------------------
+
+def per_window_mean(monkeypatch):
+    from sclip.models.methods import trident as ours
+    original = ours.proxy_attention
+    monkeypatch.setattr(ours, 'proxy_attention', lambda *args, per_window=False: original(*args, per_window=True))
+
+
+def pipeline_image_for_sam(monkeypatch):
+    from sclip.models.methods import trident as ours
+    monkeypatch.setattr(ours, 'read_rgb', lambda path: None)
+
+
+def unthresholded_sam_attention(monkeypatch):
+    from sclip.models.methods import trident as ours
+
+    def weights(self, cos_fac, refine_neg_cos):
+        kept = sum(self.attention(head) for head in range(self.heads)) / self.heads
+        return kept / kept.sum(dim=-1, keepdim=True)
+    monkeypatch.setattr(ours.SAMCorrelation, 'weights', weights)
+
+
+MUTATIONS = [
+    ('voc20', 'similarity mean per window', per_window_mean, {}),
+    ('voc20', 'SAM sees the pipeline image', pipeline_image_for_sam, {}),
+    ('voc20', 'SAM attention not thresholded', unthresholded_sam_attention, {}),
+    ('cityscapes', 'SAM on the whole image', None, {'model.method.sam_halves': False}),
+]
+
+
+@pytest.mark.parametrize('bench, what, mutate, overrides', MUTATIONS, ids=[m[1] for m in MUTATIONS])
+def test_a_mutated_trident_fails_the_comparison(bench, what, mutate, overrides, weights, class_files, text_cache,
+                                                official_runs, tmp_path_factory, monkeypatch):
+    path = osp.join(REPO, f'configs/trident/{bench}.py')
+    cfg = load_config(path)
+    options = options_for(path, weights, class_files, text_cache)
+    raw, original, file, official, _ = official_run(cfg, build(path, options, fused_attention=False),
+                                                    tmp_path_factory.mktemp('images'), official_runs)
+    if mutate is not None:
+        mutate(monkeypatch)
+    model = build(path, dict(options, **overrides), fused_attention=False)
+    ours, our_scores = run_ours(model, raw, original, file)
+    assert not torch.equal(ours, official)
+
+
+# --- memory: SAM's correlation one head at a time ---------------------------------------------------
+
+class LargestTensor(torch.utils._python_dispatch.TorchDispatchMode):
+    """The most elements any op's output has while the mode is on."""
+
+    def __init__(self):
+        super().__init__()
+        self.largest = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for tensor in out if isinstance(out, (tuple, list)) else [out]:
+            if isinstance(tensor, torch.Tensor):
+                self.largest = max(self.largest, tensor.numel())
+        return out
+
+
+def test_sam_correlation_holds_less_than_the_official():
+    """Our SAM correlation (SAM's encoder included) never builds a tensor as large as the
+    official code's largest: SAM's attention of all heads over the full padded grid (heads × G⁴;
+    G = 64 at the official 1024 pixels); ours is at most one head's (G⁴), and the weights equal
+    the official ones. At the official geometry with SAM ViT-H (16 heads) the official largest is
+    16 × 4096² (0.5 GB in fp16), ours 4096² (34 MB)."""
+    from sclip.models.methods.trident import SAMCorrelation
+    from sclip.models.vfm import build_vfm
+    sam = build_vfm('sam_vit_b', download=False, tiny=True, config_overrides=dict(heads=4, image_size=512))
+    image = cv2.cvtColor(picture((150, 200)), cv2.COLOR_BGR2RGB)
+    with torch.no_grad(), LargestTensor() as ours_mode:
+        correlation = SAMCorrelation(sam, image)
+        ours = correlation.weights(1.2, True)
+    predictor = trident.SamPredictor(sam.encoder)
+    with torch.no_grad(), LargestTensor() as official_mode:
+        _, attn, v, h, w = trident.get_sam_feat(predictor, image, 16, 4)
+        official = trident.get_sam_sim(v, attn, 1.2, 4, True)[0, 0]
+    grid = sam.spec.image_size // sam.spec.patch_size
+    assert official_mode.largest == 4 * grid ** 4
+    assert ours_mode.largest <= grid ** 4 < official_mode.largest
+    assert torch.allclose(ours, official, atol=1e-6, rtol=0)
+
+
+def test_a_missing_or_wrong_sam_checkpoint_is_one_line(weights, tmp_path):
+    from sclip.errors import SCLIPError
+    from sclip.models.methods.trident import Trident
+    for checkpoint, says in ((str(tmp_path / 'sam.pth'), 'does not exist'), (weights['dino'], 'DINO/MAE ViT checkpoint')):
+        with pytest.raises(SCLIPError) as caught:
+            Trident(sam=dict(type='sam_vit_b', checkpoint=checkpoint))
+        message = str(caught.value)
+        assert '\n' not in message and message.startswith('model.method.sam.checkpoint=') and says in message
