@@ -376,27 +376,27 @@ class SCLIPSegmentor(BaseSegmentor):
         text = (self.text_signature(), self.logit_scale) if self.backbone.method.needs_text else None
         return json.dumps([self.method_signature, text])
 
-    def extract_feat(self, inputs, shared=None, key=None, sources=None) -> Tensor:
+    def extract_feat(self, inputs, shared=None, key=None, whole_images=None) -> Tensor:
         """Normalised patch features (B, gh, gw, D); fp16 under the official precision.
-        ``sources``: the whole image of each window (for a method that reads it, CASS)."""
+        ``whole_images``: the image tensor each window was cut from (for a method that reads it, CASS)."""
         text = self.text_side() if self.backbone.method.needs_text else None
         signature = self.features_signature() if shared is not None else ''
         with self.autocast():
-            features = self.backbone(inputs, text, shared, key, signature, sources)
+            features = self.backbone(inputs, text, shared, key, signature, whole_images)
         if self.backbone.method.normalizes:  # the method's own (e.g. a mean of unit vectors)
             return features if self.official else features.float()
         if self.official:  # official: f /= f.norm(), in fp16
             return features / features.norm(dim=-1, keepdim=True)
         return F.normalize(features.float(), dim=-1)
 
-    def patch_logits(self, crops, shared=None, key=None, sources=None) -> Tensor:
+    def patch_logits(self, crops, shared=None, key=None, whole_images=None) -> Tensor:
         """Cosine similarity of every patch with every class name, (B, Q, gh, gw). ``crops``: the
         windows, or a function that builds them (only called when their features are not shared).
 
         With experts (FLOSS) each query's score is a probability per expert, (B, (E+1)·Q, gh, gw);
         with a method's views (ITACLIP), the views' scores follow each other, (B, V·C, gh, gw);
         ``window_logits`` turns them into the window's (Q, h, w)."""
-        features = self.extract_feat(crops, shared, key, sources)
+        features = self.extract_feat(crops, shared, key, whole_images)
         text = self.text_embeddings
         if getattr(self.backbone.method, 'gives_scores', False):  # the method's own class scores (CASS)
             scores = features
@@ -501,9 +501,9 @@ class SCLIPSegmentor(BaseSegmentor):
             return out
         batch = self.window_batch_size if self.slide_mode == 'batched' else 1
         geometry = (self.slide_crop, self.slide_stride, tuple(tuple(i.shape) for i in images), images[0].dtype)
+
         def encode(windows, chunk):
-            sources = [images[index] for index, _ in chunk[0]]
-            return self.patch_logits(windows, shared, (geometry, chunk), sources)
+            return self.patch_logits(windows, shared, (geometry, chunk), [images[index] for index, _ in chunk[0]])
         canvases = slide_inference(images, encode,
                                    len(self.names.queries), self.slide_crop, self.slide_stride, batch,
                                    pad_multiple=self.slide_pad, keyed=True, upsample=self.window_logits)
