@@ -92,6 +92,43 @@ def expected_pairs(cfg: Config):
     return pairs, dataset, reduce_zero_label
 
 
+@dataclass(frozen=True, eq=False)
+class DatasetPlan:
+    """A config's test split, listed once: its folders as configured and the image/label pairs
+    a run reads (``pairs`` None, ``listing_error`` set, when it could not be listed, e.g. a
+    missing folder: the pre-flight checks report that, the identity records no count)."""
+    type: Optional[str]
+    root: str
+    img_dir: str
+    seg_map_dir: Optional[str]
+    split: Optional[str]           # the split file's path; None: every image under img_dir
+    ann_file: Optional[str]        # the split as the config names it (what the identity records)
+    img_suffix: Optional[str]      # as the config sets them (None: the dataset class's default)
+    seg_map_suffix: Optional[str]
+    reduce_zero_label: bool
+    pairs: Optional[Tuple[Tuple[str, Optional[str]], ...]] = None
+    listing_error: Optional[BaseException] = None
+
+    @property
+    def num_images(self) -> Optional[int]:
+        return None if self.pairs is None else len(self.pairs)
+
+
+def list_dataset(cfg: Config) -> DatasetPlan:
+    """The ``DatasetPlan`` of ``cfg``: the only place a run lists its dataset (``expected_pairs``)."""
+    dataset = cfg.test_dataloader.dataset
+    root, img_dir, seg_dir, split = dataset_paths(dataset)
+    try:
+        pairs, _, reduce_zero_label = expected_pairs(cfg)
+        pairs, error = tuple(tuple(pair) for pair in pairs), None
+    except Exception as listing_error:  # noqa: BLE001 - a missing folder is reported by the pre-flight checks
+        pairs, error, reduce_zero_label = None, listing_error, bool(dataset.get('reduce_zero_label', False))
+    return DatasetPlan(type=dataset.get('type'), root=root, img_dir=img_dir, seg_map_dir=seg_dir, split=split,
+                       ann_file=dataset.get('ann_file') or None, img_suffix=dataset.get('img_suffix'),
+                       seg_map_suffix=dataset.get('seg_map_suffix'), reduce_zero_label=reduce_zero_label,
+                       pairs=pairs, listing_error=error)
+
+
 @dataclass
 class DataReport:
     """``problems``: a run would fail or count wrong (one line each, naming the file);
@@ -125,20 +162,28 @@ class PairRules:
     label_backend: str = 'pillow'
 
 
-def check_dataset(cfg: Config, deep: bool = True, expected_count: int = None) -> List[str]:
+def check_dataset(cfg: Config, deep: bool = True, expected_count: int = None,
+                  listing: Optional[DatasetPlan] = None) -> List[str]:
     """Problems found, one line each naming the file; an empty list means the data is fine."""
-    return review_dataset(cfg, deep, expected_count).problems
+    return review_dataset(cfg, deep, expected_count, listing).problems
 
 
-def review_dataset(cfg: Config, deep: bool = True, expected_count: int = None) -> DataReport:
-    """Problems and notes of the config's test split (see ``DataReport``)."""
+def review_dataset(cfg: Config, deep: bool = True, expected_count: int = None,
+                   listing: Optional[DatasetPlan] = None) -> DataReport:
+    """Problems and notes of the config's test split (see ``DataReport``); ``listing``: the
+    split as the run plan listed it (else it is listed here)."""
     report = DataReport()
     try:
         check_data_paths(cfg)
     except SCLIPError as error:
         report.problems.append(str(error))
         return report
-    pairs, dataset, reduce_zero = expected_pairs(cfg)
+    if listing is None:
+        pairs, dataset, reduce_zero = expected_pairs(cfg)
+    elif listing.pairs is None:
+        raise listing.listing_error
+    else:
+        pairs, dataset, reduce_zero = list(listing.pairs), dataset_cfg(cfg), listing.reduce_zero_label
     report.pairs = len(pairs)
     if not pairs:
         report.problems.append(f'no images found for {dataset["type"]}; check test_dataloader.dataset.data_root')

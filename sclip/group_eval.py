@@ -29,30 +29,23 @@ import os.path as osp
 import shutil
 import sys
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, List, Optional
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from . import predictions
 from .errors import SCLIPError, one_line
-from .files import CellLock, describe_os_error, ensure_writable, write_json_atomic
+from .files import CellLock, ensure_writable, write_json_atomic
 from .identity import canonical, changed_parts
 from .models.precision import resolve_precision
-from .preflight import preflight
+from .outputs import claim_predictions, metrics_payload, write_result
+from .plan import RunPlan, plan_problem
 from .progress import Progress
-from .runner import metrics_payload, run_test, setup_launcher
+from .runner import run_test, setup_launcher
 
 
-@dataclass
-class Job:
-    """One evaluation: a loaded config (its work_dir set), its overrides and its identity."""
-    cfg: object
-    overrides: Dict
-    identity: dict
-    label: str = ''
-    out_dir: Optional[str] = None
+Job = RunPlan  # one evaluation: its plan (sclip/plan.py), built before execution starts
 
 
 @dataclass
@@ -327,10 +320,9 @@ def evaluate_jobs(jobs: List[Job], launcher: str = 'none', log=print, share: boo
                 settle(index, Outcome('ok', metrics, f'reused, same fingerprint as {osp.dirname(source)}'))
                 continue
         if share:  # what tools/test.py (run_test, when not shared) checks first: a bad data root is one line
-            try:
-                preflight(job.cfg)
-            except SCLIPError as error:
-                settle(index, Outcome('failed', error=str(error)))
+            problem = plan_problem(job)
+            if problem is not None:
+                settle(index, Outcome('failed', error=str(problem)))
                 continue
         pending.append(index)
         changes[index] = changed
@@ -362,7 +354,7 @@ def evaluate_jobs(jobs: List[Job], launcher: str = 'none', log=print, share: boo
                 log(f'{job.label}: running')
                 try:
                     payload = run_test(job.cfg, out_dir=job.out_dir, launcher=launcher, overrides=job.overrides,
-                                       identity=job.identity, lock=False, show_progress=not quiet)
+                                       identity=job.identity, lock=False, show_progress=not quiet, plan=job)
                     if payload is None:  # another rank: rank 0 wrote it
                         with open(osp.join(job.cfg.work_dir, 'metrics.json')) as f:
                             payload = json.load(f)
@@ -378,8 +370,8 @@ def evaluate_jobs(jobs: List[Job], launcher: str = 'none', log=print, share: boo
                 members, models = [], []
                 for index in (pending[i] for i in group):
                     try:
-                        if jobs[index].out_dir and get_rank() == 0:
-                            predictions.claim(jobs[index].out_dir, jobs[index].identity['fingerprint'])
+                        if get_rank() == 0:
+                            claim_predictions(jobs[index])
                         models.append(builder.build(jobs[index]))
                         members.append(index)
                     except KeyboardInterrupt:
@@ -403,16 +395,10 @@ def evaluate_jobs(jobs: List[Job], launcher: str = 'none', log=print, share: boo
                     continue
                 for index, payload in zip(members, payloads):
                     if get_rank() == 0:
-                        path = osp.join(jobs[index].cfg.work_dir, 'metrics.json')
                         try:
-                            write_json_atomic(path, payload)
-                            if jobs[index].out_dir:
-                                predictions.seal(jobs[index].out_dir, jobs[index].identity['fingerprint'])
+                            write_result(jobs[index], payload)
                         except SCLIPError as error:
                             settle(index, Outcome('failed', error=str(error)))
-                            continue
-                        except OSError as error:
-                            settle(index, Outcome('failed', error=str(describe_os_error(error, path, 'metrics.json'))))
                             continue
                     settle(index, Outcome('ok', payload, how(index)))
     finally:

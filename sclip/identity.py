@@ -194,18 +194,24 @@ def text_files(text) -> dict:
 
 
 def data_identity(cfg: Config) -> dict:
-    from .data_check import dataset_paths, expected_pairs
-    dataset = cfg.test_dataloader.dataset
-    root, img_dir, seg_dir, split = dataset_paths(dataset)
-    try:
-        pairs, _, reduce_zero_label = expected_pairs(cfg)
-        count, files = len(pairs), files_sha256(pairs, root)
-    except Exception:  # noqa: BLE001 - a missing folder is reported by the pre-flight checks
-        count, files, reduce_zero_label = None, None, bool(dataset.get('reduce_zero_label', False))
-    return {'type': dataset.get('type'), 'root': root, 'img_dir': img_dir, 'seg_map_dir': seg_dir,
-            'img_suffix': dataset.get('img_suffix'), 'seg_map_suffix': dataset.get('seg_map_suffix'),
-            'split': dataset.get('ann_file') or None, 'num_images': count, 'files_sha256': files,
-            'reduce_zero_label': reduce_zero_label}
+    """The data part of ``cfg``'s identity (its dataset listed here; a run plan lists it once
+    and passes it to ``dataset_identity``)."""
+    from .data_check import list_dataset
+    return dataset_identity(list_dataset(cfg))
+
+
+def dataset_identity(dataset) -> dict:
+    """The data part of an identity from a listed ``DatasetPlan`` (sclip/data_check.py)."""
+    count, files = None, None
+    if dataset.pairs is not None:
+        try:
+            count, files = len(dataset.pairs), files_sha256(dataset.pairs, dataset.root)
+        except Exception:  # noqa: BLE001 - a file gone since the listing is reported by the pre-flight checks
+            count, files = None, None
+    return {'type': dataset.type, 'root': dataset.root, 'img_dir': dataset.img_dir,
+            'seg_map_dir': dataset.seg_map_dir, 'img_suffix': dataset.img_suffix,
+            'seg_map_suffix': dataset.seg_map_suffix, 'split': dataset.ann_file, 'num_images': count,
+            'files_sha256': files, 'reduce_zero_label': dataset.reduce_zero_label}
 
 
 def files_sha256(pairs, root: str) -> str:
@@ -227,8 +233,9 @@ def resolved_config(cfg: Config) -> dict:
     model = copy.deepcopy(cfg.to_dict().get('model', {}))
     for key in LOCATION_KEYS:
         model.pop(key, None)
-    if isinstance(model.get('vfm'), dict):
-        model['vfm'] = {k: v for k, v in model['vfm'].items() if k != 'checkpoint'}
+    for part in ('vfm', 'region_masks'):  # checkpoints: named with their sha256 in the identity
+        if isinstance(model.get(part), dict):
+            model[part] = {k: v for k, v in model[part].items() if k != 'checkpoint'}
     if isinstance(model.get('text'), dict):  # the text files' content is hashed under 'text'
         model['text'] = {part: ({k: v for k, v in spec.items() if k != 'file'} if isinstance(spec, dict) else spec)
                          for part, spec in model['text'].items()}
@@ -237,8 +244,9 @@ def resolved_config(cfg: Config) -> dict:
     return {'model': model, 'test_dataloader': loader, 'test_evaluator': cfg.to_dict().get('test_evaluator')}
 
 
-def run_identity(cfg: Config, overrides: Optional[dict] = None) -> dict:
-    """The identity of evaluating ``cfg`` (after ``overrides``), with its fingerprint."""
+def run_identity(cfg: Config, overrides: Optional[dict] = None, dataset=None) -> dict:
+    """The identity of evaluating ``cfg`` (after ``overrides``), with its fingerprint;
+    ``dataset``: its listed ``DatasetPlan`` (else the dataset is listed here)."""
     model = cfg.get('model', {})
     weights = resolved_weights(model)
     vfm = model.get('vfm') or None
@@ -249,17 +257,28 @@ def run_identity(cfg: Config, overrides: Optional[dict] = None) -> dict:
         'weights': {'arch': model.get('arch'), 'source': weights, 'sha256': file_sha256(weights)},
         'vfm': None if not vfm else {'type': vfm.get('type'), 'source': vfm.get('checkpoint') or 'official-url',
                                      'sha256': file_sha256(vfm.get('checkpoint'))},
+        **region_masks_part(model),
         'text': {'class_names': class_names, 'class_names_sha256': file_sha256(class_names),
                  'templates': model.get('templates', 'openai_imagenet')
                  if isinstance(model.get('templates', 'openai_imagenet'), str) else 'custom',
                  'templates_sha256': sha256_text(templates_text(model.get('templates'))),
                  **text_files(model.get('text'))},
-        'data': data_identity(cfg),
+        'data': data_identity(cfg) if dataset is None else dataset_identity(dataset),
         'code': {'version': _version(), 'git': git_commit(), 'source_sha256': source_sha256()},
         'libraries': library_versions(),
     }
     identity['fingerprint'] = fingerprint(identity)
     return identity
+
+
+def region_masks_part(model: dict) -> dict:
+    """``{'region_masks': ...}`` naming the mask generator and its checkpoint's sha256 (CorrCLIP),
+    or nothing for a model without region masks."""
+    spec = model.get('region_masks')
+    if not spec:
+        return {}
+    from .models.region_masks import region_masks_identity
+    return {'region_masks': region_masks_identity(spec)}
 
 
 def _version() -> str:
@@ -284,6 +303,8 @@ def _fingerprint_view(identity: dict) -> dict:
         'code': identity['code']['source_sha256'],
         'libraries': identity['libraries'],
     }
+    if identity.get('region_masks'):  # only methods with region masks (CorrCLIP) have the part
+        view['region_masks'] = identity['region_masks']
     return view
 
 

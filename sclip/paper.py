@@ -45,6 +45,9 @@ PUBLISHED: Dict[str, Dict[str, float]] = {
     'gem': dict(voc21=56.9, context60=32.6, coco_object=31.1, voc20=79.9, cityscapes=30.8,
                 context59=35.9, ade20k=15.7, coco_stuff164k=23.7, average=38.3),
     'sfp': {},  # the paper's table not verified; its repository's logged run: PROVENANCE
+    # GEM + FreeCP (its configs' default base), the official README's results table
+    'freecp': dict(voc21=64.7, context60=35.5, coco_object=36.9, voc20=80.6, cityscapes=35.7,
+                   context59=39.1, ade20k=17.8, coco_stuff164k=25.8, average=42.0),
     # the two trained open-vocabulary segmenters of SCLIP's Table 1 (numbers of TCL's unified evaluation)
     'groupvit': dict(voc21=52.3, context60=18.7, coco_object=27.5, voc20=79.7, cityscapes=18.5,
                      context59=23.4, ade20k=10.4, coco_stuff164k=15.3, average=30.7),
@@ -55,9 +58,17 @@ PUBLISHED: Dict[str, Dict[str, float]] = {
                     context59=42.2, ade20k=21.9, coco_stuff164k=28.3, average=45.8),
     'trident-h': dict(voc21=70.8, context60=40.1, coco_object=42.2, voc20=88.7, cityscapes=47.6,
                       context59=44.3, ade20k=26.7, coco_stuff164k=28.6, average=48.6),
+    # the official README's ViT-B rows, SAM2 masks with 32 points per side (the published masks its
+    # configs read by default); the SAM2_8 row is CORRCLIP_SAM2_8 below
+    'corrclip': dict(voc21=74.8, voc20=88.8, context59=48.8, context60=44.2, cityscapes=49.4, ade20k=26.9,
+                     coco_stuff164k=31.6, coco_object=43.7, average=51.0),
 }
 TRIDENT_FIGURE = ('YuHengsss/Trident README.md figure assets/data_result.png (line 38, the paper\'s main table, '
                   'ICCV 2025) @ a93b346')
+# CorrCLIP README line 129: SAM2 generated on the fly with 8 points per side (the official
+# set_mask_generator; --cfg-options model.region_masks.type=sam2), MetaCLIP ViT-B/16
+CORRCLIP_SAM2_8 = dict(voc21=73.9, voc20=87.6, context59=48.0, context60=43.7, cityscapes=47.9, ade20k=26.5,
+                       coco_stuff164k=31.8, coco_object=43.6, average=50.4)
 # Where each published row comes from (ViT-B/16, OpenAI weights, no PAMR unless named).
 SOURCES: Dict[str, str] = {
     'sclip': 'SCLIP paper (ECCV 2024), Table 1',
@@ -82,12 +93,17 @@ SOURCES: Dict[str, str] = {
             'static/images/miou.png on the project page)',
     'sfp': 'SFP paper (ICCV 2025) table not verified; its repository ships one logged run '
            '(VOC21, cfg_voc21: 61.4)',
+    'freecp': 'FreeCP README (chenqi1126/FreeCP @ 6946aa7), "Results" table, GEM + FreeCP row (ICCV 2025; '
+              'its configs\' default base; the MaskCLIP, SCLIP and ClearCLIP + FreeCP rows are its lines 107, '
+              '111 and 113, runs of model.method.base)',
     'groupvit': 'SCLIP paper, Table 1 (GroupViT row: GroupViT evaluated on the eight benchmarks by TCL\'s '
                 'unified protocol); GroupViT\'s README reports VOC, Context and COCO for its two checkpoints',
     'tcl': 'SCLIP paper, Table 1 (TCL row: TCL\'s main results, PAMR on, which kakaobrain/tcl README.md line '
            '193 @ bc2b551 says its default evaluation reproduces (its Table 2))',
     'trident': TRIDENT_FIGURE + ', Trident row under CLIP ViT-B/16',
     'trident-h': TRIDENT_FIGURE + ', Trident row under OpenCLIP ViT-H/14 (laion2b_s32b_b79k)',
+    'corrclip': 'CorrCLIP README (ICCV 2025), "Results", ViT-B SAM2_32 row (MetaCLIP ViT-B/16 + DINO ViT-B/8, '
+                'the published SAM2 region masks)',
 }
 # Published averages with PAMR (per-benchmark numbers not tabulated here).
 PUBLISHED_AVERAGE_ONLY = {'sclip+pamr': 40.1}
@@ -98,8 +114,10 @@ METHOD_CONFIGS = {'sclip': 'configs/sclip_{}.py', 'clip': 'configs/sclip_{}.py',
                   'scclip': 'configs/scclip/{}.py', 'resclip': 'configs/resclip/{}.py',
                   'proxyclip': 'configs/proxyclip/{}.py', 'itaclip': 'configs/itaclip/{}.py',
                   'floss': 'configs/floss/{}.py', 'gem': 'configs/gem/{}.py', 'fsa': 'configs/fsa/{}.py',
-                  'sfp': 'configs/sfp/{}.py', 'groupvit': 'configs/groupvit/{}.py', 'tcl': 'configs/tcl/{}.py',
+                  'sfp': 'configs/sfp/{}.py', 'freecp': 'configs/freecp/{}.py',
+                  'groupvit': 'configs/groupvit/{}.py', 'tcl': 'configs/tcl/{}.py',
                   'trident': 'configs/trident/{}.py', 'trident-h': 'configs/trident/{}.py',
+                  'corrclip': 'configs/corrclip/{}.py',
                   'cass': 'configs/cass/{}.py'}
 # The official code each method's configs follow (repository @ commit).
 OFFICIAL_CODE = {
@@ -111,9 +129,11 @@ OFFICIAL_CODE = {
     'gem': "WalBouss/GEM @ 5fa677c on ClearCLIP's benchmark harness (mc-lan/ClearCLIP @ ad68a40)",
     'fsa': 'chi-chi-zx/FSA @ dbd2da5',
     'sfp': 'Kimsure/SFP @ 2804f5b (SFP_ICCV/)',
+    'freecp': 'chenqi1126/FreeCP @ 6946aa7',
     'groupvit': 'NVlabs/GroupViT @ 13b7861 (segmentation/evaluation/group_vit_seg.py)',
     'tcl': 'kakaobrain/tcl @ bc2b551 (segmentation/evaluation/tcl_seg.py); not yet in the harness',
     'trident': 'YuHengsss/Trident @ a93b346', 'trident-h': 'YuHengsss/Trident @ a93b346',
+    'corrclip': 'zdk258/CorrCLIP @ 103bc18 (CorrCLIPv1/)',
     'cass': 'MICV-yonsei/CASS @ 228ecdd',
 }
 
@@ -162,10 +182,12 @@ OFFICIAL_SETUP: Dict[str, Tuple[int, Dict[str, int], str, Dict[str, str]]] = {
     'gem': (448, {}, '448/224', dict(cityscapes='224/224')),  # ClearCLIP's harness
     'fsa': (336, dict(ade20k=448, cityscapes=448), '336/112', dict(cityscapes='224/80')),
     'sfp': (336, dict(ade20k=384, cityscapes=560), '224/112', {}),
+    'freecp': (448, dict(cityscapes=560), '384/112', dict(cityscapes='224/112')),
     'groupvit': (448, {}, '448/224', {}),  # every official (and TCL's) dataset config
     'tcl': (448, {}, '448/224', {}),
     'trident': (448, dict(ade20k=576, context59=576, context60=576, cityscapes=688, voc20=336), '336/224',
                 dict(voc20='336/112')),
+    'corrclip': (336, dict(ade20k=448, cityscapes=448), '336/112', dict(cityscapes='224/112')),
     'cass': (336, dict(cityscapes=560), '224/112', dict(voc21='whole image')),
 }
 OFFICIAL_SETUP['trident-h'] = OFFICIAL_SETUP['trident']
@@ -289,6 +311,10 @@ def _provenance() -> None:
                            protocol=PAPER_PROTOCOL, backbone='GroupViT (checkpoint not stated)')),
         'tcl': dict(paper=_numbers('tcl', _paper('tcl'), 'SCLIP paper (ECCV 2024), Table 1 (TCL row)', pamr=True,
                                    backbone='TCL on CLIP ViT-B/16 (tcl.pth)')),
+        # the README's table (its configs' default: the published SAM2 masks, 32 points per side)
+        'corrclip': dict(readme=_numbers('corrclip', _paper('corrclip'),
+                                         'zdk258/CorrCLIP CorrCLIPv1/README.md line 128 (ViT-B, SAM2_32 row) @ 103bc18',
+                                         backbone='MetaCLIP ViT-B/16 + DINO ViT-B/8 + SAM2 masks (32 points)')),
         'sfp': dict(readme=_numbers('sfp', dict(voc21=61.4),
                                     'Kimsure/SFP SFP_ICCV/test/20251207_184940/20251207_184940.log, last line '
                                     '(mIoU: 61.4000) @ 2804f5b')),
@@ -298,6 +324,9 @@ def _provenance() -> None:
                                     backbone=backbone))
            for key, backbone in (('trident', 'CLIP ViT-B/16 (OpenAI) + DINO ViT-B/16 + SAM ViT-B'),
                                  ('trident-h', 'OpenCLIP ViT-H/14 (laion2b_s32b_b79k) + DINO ViT-B/16 + SAM ViT-B'))},
+        # the README's results table, GEM + FreeCP row (the evaluation of its shipped configs)
+        'freecp': dict(readme=_numbers('freecp', _paper('freecp'),
+                                       'chenqi1126/FreeCP README.md line 109 (GEM + FreeCP row) @ 6946aa7')),
     })
 
 

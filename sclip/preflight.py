@@ -81,15 +81,26 @@ def check_load_from(cfg: Config) -> None:
                          'pass a torch.save file of tensors (a state dict) or leave load_from unset.') from None
 
 
-def preflight(cfg: Config, check_files: bool = True) -> None:
-    """Every cheap check: config structure, data paths, class names, weights path, and
-    (optionally) file pairs."""
+def checks_before_listing(cfg: Config) -> None:
+    """What must hold before the dataset can be listed: the config's structure and data folders."""
     check_structure(cfg)
     check_data_paths(cfg)
+
+
+def checks_after_listing(cfg: Config, check_files: bool = True, listing=None) -> None:
+    """Class names, weights path and (optionally) the listed files' presence; ``listing``: the
+    run plan's ``DatasetPlan`` (else the dataset is listed here)."""
     check_class_names(cfg)
     check_weights(cfg)
     if check_files:
-        problems = check_dataset(cfg, deep=False)
+        problems = check_dataset(cfg, deep=False, listing=listing)
         if problems:
             more = f' (and {len(problems) - 1} more; run tools/check_data.py)' if len(problems) > 1 else ''
             raise SCLIPError(f'{problems[0]}{more}')
+
+
+def preflight(cfg: Config, check_files: bool = True, listing=None) -> None:
+    """Every cheap check: config structure, data paths, class names, weights path, and
+    (optionally) file pairs (of ``listing``, a ``DatasetPlan``, when given)."""
+    checks_before_listing(cfg)
+    checks_after_listing(cfg, check_files, listing)

@@ -1,10 +1,11 @@
-"""Run one evaluation through mmengine's Runner and write ``metrics.json`` with its identity.
+"""Run one evaluation (a run plan) through mmengine's Runner and write ``metrics.json`` with its identity.
 
-Why: ``tools/test.py``, ``tools/sweep.py`` and ``tools/paper_table.py`` must run a config
-exactly the same way; this module is that one way. It mirrors mmseg's ``tools/test.py``
-(``--out``, ``--show-dir``, ``--cfg-options``, launchers) and adds the pre-flight checks,
-CPU-friendly distributed set-up, a lock on the work dir, and a ``metrics.json`` written
-atomically that records what produced it (sclip/identity.py).
+Why: ``tools/test.py``, ``tools/sweep.py --no-share`` and ``tools/paper_table.py`` must run a
+config exactly the same way; this module is that one way (execution: it takes the plan of
+sclip/plan.py, where the config was loaded, checked and identified). It mirrors mmseg's
+``tools/test.py`` (``--out``, ``--show-dir``, launchers) and adds CPU-friendly distributed
+set-up, a lock on the work dir, and cleaning up after a failed run; sclip/outputs.py writes
+the files. ``load_config`` and friends live in sclip/config_file.py (re-exported here).
 """
 from __future__ import annotations
 
@@ -13,90 +14,19 @@ import os.path as osp
 import shutil
 import time
 import uuid
-from datetime import datetime, timezone
 from typing import Optional
 
 import torch
 from mmengine import Config
 
 from . import compat  # noqa: F401
-from . import predictions
+from .config_file import (LOAD_TIME_KEYS, RUNNER_KEYS, check_override_keys, default_work_dir,  # noqa: F401 (re-export)
+                          find_config, load_config)
 from .errors import SCLIPError
 from .files import WRITE_ERRNOS, CellLock, describe_os_error, ensure_writable, write_json_atomic  # noqa: F401 (re-export)
-from .identity import REPO_DIR, run_identity
-from .preflight import preflight
+from .outputs import claim_predictions, metrics_payload, write_result
+from .plan import RunPlan, plan_problem, plan_run
 from .progress import close_all
-
-METRICS_SCHEMA = 2
-
-
-def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optional[str] = None) -> Config:
-    """Read a config, apply overrides and pick its work dir (``work_dirs/<config name>``)."""
-    path = find_config(path)
-    try:
-        cfg = Config.fromfile(path)
-    except Exception as error:
-        raise SCLIPError(f'config {path!r} could not be parsed: {str(error).splitlines()[0]}')
-    if cfg_options:
-        check_override_keys(cfg, cfg_options)
-        try:
-            cfg.merge_from_dict(dict(cfg_options))
-        except Exception as error:  # e.g. a key through a list, or into a non-dict value
-            raise SCLIPError(f'--cfg-options could not be applied to {path}: {str(error).splitlines()[0]}')
-    if work_dir is not None:
-        cfg.work_dir = work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = default_work_dir(path)
-    return cfg
-
-
-def find_config(path: str) -> str:
-    """``path`` when it exists, else the same relative path in this repository (the README's
-    ``configs/sclip_voc21.py`` works from any folder), else one line naming every place looked."""
-    if osp.isfile(path):
-        return path
-    looked = [osp.abspath(path)]
-    if not osp.isabs(path):
-        in_repository = osp.join(REPO_DIR, path)
-        if osp.isfile(in_repository):
-            return in_repository
-        if osp.abspath(in_repository) != looked[0]:
-            looked.append(in_repository)
-    raise SCLIPError(f'config {path!r} not found (looked for {" and ".join(looked)}); pass a file such as '
-                     'configs/sclip_voc21.py.')
-
-
-# Top-level keys mmengine's Runner reads besides those every config here sets.
-RUNNER_KEYS = ('work_dir', 'launcher', 'randomness', 'experiment_name', 'custom_hooks', 'cfg', 'env_cfg',
-               'log_processor', 'visualizer', 'default_hooks', 'default_scope', 'load_from', 'resume')
-# Variables the config files use while they are read; changing them afterwards changes nothing.
-LOAD_TIME_KEYS = {'data_root': 'test_dataloader.dataset.data_root',
-                  'dataset_type': 'test_dataloader.dataset.type',
-                  'test_pipeline': 'test_dataloader.dataset.pipeline.N.KEY'}
-
-
-def check_override_keys(cfg: Config, cfg_options: dict) -> None:
-    """Each override names a key the run reads: a misspelt top-level key (``test_dataloadr``)
-    or a variable only read while the file loads (``data_root``, ``test_pipeline``) would
-    otherwise be accepted and change nothing but the recorded identity."""
-    from .config_check import closest
-    for key in cfg_options:
-        top = str(key).split('.')[0]
-        if top in LOAD_TIME_KEYS or top.startswith('pipeline_'):
-            target = LOAD_TIME_KEYS.get(top, LOAD_TIME_KEYS['test_pipeline'])
-            raise SCLIPError(f'--cfg-options {key}: {top} is only read while the config file is loaded; '
-                             f'override {target} instead.')
-        if top not in cfg and top not in RUNNER_KEYS:
-            valid = [k for k in cfg if k not in LOAD_TIME_KEYS and not k.startswith('pipeline_')]
-            raise SCLIPError(f'--cfg-options {key}: {top!r} is not a key of {cfg.filename}'
-                             f'{closest(top, valid)} (top-level keys: {", ".join(sorted(valid))}).')
-
-
-def default_work_dir(config_path: str) -> str:
-    """``work_dirs/<config stem>``, or ``work_dirs/<method>/<stem>`` for ``configs/<method>/``."""
-    stem = osp.splitext(osp.basename(config_path))[0]
-    parent = osp.basename(osp.dirname(osp.abspath(config_path)))
-    return osp.join('./work_dirs', stem) if parent == 'configs' else osp.join('./work_dirs', parent, stem)
 
 
 def enable_outputs(cfg: Config, out_dir: Optional[str], show_dir: Optional[str]) -> None:
@@ -129,25 +59,6 @@ def setup_launcher(cfg: Config, launcher: str, init_cuda: bool = False) -> None:
         if not dist.is_initialized():
             dist.init_process_group('gloo')
         cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
-
-
-def rounded(value) -> float:
-    """A metric as mmseg prints it (two decimals), without float32 noise."""
-    return round(float(value), 2)
-
-
-def metrics_payload(evaluator, metrics: dict, cfg: Config, identity: dict, out_dir: Optional[str]) -> dict:
-    """``metrics.json`` content (schema: METRICS_SCHEMA) from an mmengine ``Evaluator``."""
-    payload = {'schema': METRICS_SCHEMA}
-    payload.update({key: rounded(value) for key, value in metrics.items()})
-    for metric in evaluator.metrics:
-        per_class = getattr(metric, 'per_class', None)
-        if per_class:
-            payload['per_class'] = {key: dict(values) for key, values in per_class.items()}
-    payload.update(config=cfg.filename, method=cfg.get('method'), paper_key=cfg.get('paper_key'),
-                   benchmark=cfg.get('benchmark'), predictions_dir=out_dir, identity=identity,
-                   finished=datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'))
-    return payload
 
 
 def first_missing_ancestor(path: str) -> Optional[str]:
@@ -194,14 +105,28 @@ def _remove_failed_run_files(cfg: Config, before: set) -> None:
 
 def run_test(cfg: Config, out_dir: Optional[str] = None, show_dir: Optional[str] = None,
              launcher: str = 'none', check_files: bool = True, overrides: Optional[dict] = None,
-             identity: Optional[dict] = None, lock: bool = True, show_progress: bool = True) -> dict:
+             identity: Optional[dict] = None, lock: bool = True, show_progress: bool = True,
+             plan: Optional[RunPlan] = None) -> dict:
     """Evaluate ``cfg`` and write ``<work_dir>/metrics.json``; returns the payload on rank 0 and
-    None on the other ranks of a distributed run (so only one process reports)."""
+    None on the other ranks of a distributed run (so only one process reports). ``plan``: the
+    run's plan when the caller made it (its config, output folders and identity are the run's),
+    else it is made here (sclip/plan.py), its first pre-flight problem raised."""
+    if plan is None:
+        plan = plan_run(cfg, overrides, out_dir=out_dir, show_dir=show_dir, check_files=check_files,
+                        identity=identity)
+    else:
+        problem = plan_problem(plan, check_files)
+        if problem is not None:
+            raise problem
+    return execute(plan, launcher, lock, show_progress)
+
+
+def execute(plan: RunPlan, launcher: str = 'none', lock: bool = True, show_progress: bool = True) -> dict:
+    """Run a checked plan through mmengine's Runner and write its outputs (see ``run_test``)."""
     from mmengine.dist import get_rank
     from mmengine.runner import Runner
 
-    preflight(cfg, check_files=check_files)
-    identity = identity or run_identity(cfg, overrides)
+    cfg, out_dir, show_dir, identity = plan.cfg, plan.out_dir, plan.show_dir, plan.identity
     enable_outputs(cfg, out_dir, show_dir)
     setup_launcher(cfg, launcher)
     if not cfg.get('experiment_name'):  # unique, so runs in one process never share a logger
@@ -216,8 +141,7 @@ def run_test(cfg: Config, out_dir: Optional[str] = None, show_dir: Optional[str]
         for folder, what, option in ((out_dir, 'predictions', '--out'), (show_dir, 'pictures', '--show-dir')):
             if folder:
                 ensure_writable(folder, what, option)
-        if out_dir:
-            predictions.claim(out_dir, identity['fingerprint'])
+        claim_predictions(plan)
         ensure_writable(cfg.work_dir)
         if lock:
             cell_lock.__enter__()
@@ -230,12 +154,7 @@ def run_test(cfg: Config, out_dir: Optional[str] = None, show_dir: Optional[str]
         metrics = runner.test()
         payload = metrics_payload(runner.test_evaluator, metrics, cfg, identity, out_dir)
         if get_rank() == 0:
-            try:
-                write_json_atomic(osp.join(cfg.work_dir, 'metrics.json'), payload)
-            except OSError as error:
-                raise describe_os_error(error, osp.join(cfg.work_dir, 'metrics.json'), 'metrics.json') from None
-            if out_dir:
-                predictions.seal(out_dir, identity['fingerprint'])
+            write_result(plan, payload)
     except BaseException as error:
         close_all()
         _remove_failed_run_files(cfg, existing)

@@ -203,7 +203,7 @@ def method_options(entry: MethodEntry, knobs: Knobs, weights: Weights, class_fil
 
 def method_config(entry: MethodEntry, options: Dict, short_side: int):
     """The loaded config: the base file with ``options``, and the demo pipeline."""
-    from .runner import load_config
+    from .config_file import load_config
     cfg = load_config(entry.base, options, work_dir=tempfile.gettempdir())
     cfg.test_pipeline = pipeline(short_side)
     return cfg
@@ -248,12 +248,9 @@ class SideBySide:
         self.builder = ModelBuilder(self.device)
 
     def build(self, entry: MethodEntry, options: Dict, short_side: int):
-        from .group_eval import Job
-        from .identity import file_sha256
+        from .plan import model_plan
         cfg = method_config(entry, options, short_side)
-        source = cfg.model.get('clip_path') or 'openai'
-        identity = {'weights': {'arch': cfg.model.get('arch'), 'source': source, 'sha256': file_sha256(source)}}
-        return self.builder.build(Job(cfg, options, identity, label=entry.name)), cfg
+        return self.builder.build(model_plan(cfg, options, label=entry.name)), cfg
 
     def run(self, image: np.ndarray, classes: List[List[str]], entries: Sequence[MethodEntry], knobs: Knobs,
             progress: Callable[[float, str], None] = lambda f, s: None) -> Iterator[MethodResult]:

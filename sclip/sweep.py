@@ -26,10 +26,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from .config_check import closest
 from .errors import SCLIPError, one_line
 from .files import ensure_writable, write_result_text, write_text_atomic
-from .group_eval import Job, evaluate_jobs, results_by_fingerprint
-from .identity import REPO_DIR as REPO, run_identity
+from .group_eval import Job, evaluate_jobs, results_by_fingerprint  # noqa: F401 (Job: re-export)
+from .identity import REPO_DIR as REPO, run_identity  # noqa: F401 (re-export)
 from .logs import quiet_config
 from .options import split_values
+from .plan import plan_run
 from .progress import status
 from .runner import find_config, load_config
 
@@ -201,7 +202,8 @@ def csv_text(results: List[Result]) -> str:
 
 
 def prepare_cell(cell: Cell, work_dir: str, cfg_options: Dict, quiet: bool, save_predictions: bool):
-    """(Job, method, benchmark) of a cell: its config loaded with the overrides and its identity."""
+    """(plan, method, benchmark) of a cell: its config loaded with the overrides and planned
+    (sclip/plan.py: dataset listed once, identity, pre-flight verdict kept for execution)."""
     options = dict(cfg_options)
     options.update({k: parse_value(v) for k, v in cell.overrides.items()})
     cell_dir = cell.cell_dir(work_dir)
@@ -209,8 +211,8 @@ def prepare_cell(cell: Cell, work_dir: str, cfg_options: Dict, quiet: bool, save
     if quiet:
         quiet_config(cfg)
     method, benchmark = cell_labels(cfg, cell.config)
-    job = Job(cfg, options, run_identity(cfg, options), label=f'{config_label(cell.config)} {cell.variant}',
-              out_dir=osp.join(cell_dir, 'predictions') if save_predictions else None)
+    job = plan_run(cfg, options, label=f'{config_label(cell.config)} {cell.variant}', strict=False,
+                   out_dir=osp.join(cell_dir, 'predictions') if save_predictions else None)
     return job, method, benchmark
 
 

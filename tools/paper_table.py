@@ -20,7 +20,7 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-METHODS = ['cass', 'clearclip', 'clip', 'floss', 'fsa', 'gem', 'groupvit', 'itaclip', 'maskclip', 'naclip',
+METHODS = ['cass', 'clearclip', 'clip', 'corrclip', 'floss', 'freecp', 'fsa', 'gem', 'groupvit', 'itaclip', 'maskclip', 'naclip',
            'naclip+pamr', 'proxyclip', 'resclip', 'scclip', 'sclip', 'sfp', 'tcl', 'trident', 'trident-h']
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -59,10 +59,10 @@ def run(args: argparse.Namespace) -> None:
         from sclip.paper import (METHOD_CONFIGS, METHOD_OVERRIDES, check_expected, collect, expected_sources,
                                  expected_table, format_table, method_columns, result_dir, source_summary)
         if args.run:
-            from sclip.group_eval import Job, evaluate_jobs
-            from sclip.identity import run_identity
+            from sclip.config_file import load_config
+            from sclip.group_eval import evaluate_jobs
             from sclip.logs import quiet_config
-            from sclip.runner import load_config
+            from sclip.plan import plan_run
             options = {**parse_cfg_options(args.cfg_options), **METHOD_OVERRIDES.get(args.method, {})}
             jobs = []
             for benchmark, _ in method_columns(args.method):  # the benchmarks the method has configs for
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> None:
                 cfg = load_config(config, options, result_dir(args.results_dir, args.method, benchmark))
                 if not args.verbose:
                     quiet_config(cfg)
-                jobs.append(Job(cfg, options, run_identity(cfg, options), label=benchmark))
+                jobs.append(plan_run(cfg, options, label=benchmark, strict=False))
             outcomes = evaluate_jobs(jobs, args.launcher, share=not args.no_share, quiet=not args.verbose)
             for job, outcome in zip(jobs, outcomes):
                 print(f'{job.label}: {outcome.status} {outcome.how or outcome.error}')

@@ -35,15 +35,17 @@ def run(args: argparse.Namespace) -> None:
     from sclip.logs import quiet_unless
     from sclip.progress import status_lines
     with quiet_unless(args.verbose), status_lines():
+        from sclip.config_file import load_config
         from sclip.options import parse_cfg_options
-        from sclip.runner import load_config, run_test
+        from sclip.plan import plan_run
+        from sclip.runner import execute
         overrides = parse_cfg_options(args.cfg_options)
         cfg = load_config(args.config, overrides, args.work_dir)
         if not args.verbose:
             from sclip.logs import quiet_config
             quiet_config(cfg)
-        metrics = run_test(cfg, out_dir=args.out, show_dir=args.show_dir, launcher=args.launcher,
-                           overrides=overrides)
+        plan = plan_run(cfg, overrides, out_dir=args.out, show_dir=args.show_dir)  # checks, one listing, identity
+        metrics = execute(plan, launcher=args.launcher)
         if metrics is not None:  # rank 0 only
             print(f"mIoU {metrics['mIoU']:.2f}  aAcc {metrics['aAcc']:.2f}  mAcc {metrics['mAcc']:.2f}  "
                   f"-> {os.path.join(cfg.work_dir, 'metrics.json')}")

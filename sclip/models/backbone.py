@@ -90,12 +90,12 @@ class CLIPDenseViT(nn.Module):
         the whole image of each window (``Trunk.sources``).
         """
         if shared is None or key is None:
-            return self.method(Trunk(self.vit, images() if callable(images) else images, sources), text)
+            return self.method(Trunk(self.vit, images() if callable(images) else images, sources=sources), text)
         device = self.vit.visual.conv1.weight.device
         trunk_key = ('trunk', id(self.vit.visual), self.vit.fused, torch.is_autocast_enabled(device.type), key)
         trunk = shared.get(trunk_key)
         if trunk is None:
-            trunk = shared[trunk_key] = Trunk(self.vit, images() if callable(images) else images, sources)
+            trunk = shared[trunk_key] = Trunk(self.vit, images() if callable(images) else images, sources=sources)
         feature_key = ('features', trunk_key, signature)
         if feature_key not in shared:
             shared[feature_key] = self.method(trunk, text)

@@ -180,15 +180,19 @@ class Trunk:
     ``tokens(i)`` is the output of block ``i`` (``tokens(0)``: the embeddings after ln_pre),
     ``attention(i)`` the attention weights (B, heads, N, N) block ``i`` computes, and
     ``memo(key, fn)`` caches any other value derived from these windows (e.g. a second
-    backbone's features) under ``key``. ``sources``: the whole image each window was cut from
-    (CASS reads the image's CLS), None when the windows are whole images.
+    backbone's features) under ``key``. ``positional`` resizes the positional embedding (GEM's
+    wrapper resizes it its own way, for CLIP's path too). ``sources``: the whole image each
+    window was cut from (CASS reads the image's CLS), None when the windows are whole images.
     """
 
-    def __init__(self, vit: CLIPViT, images: Tensor, sources: Optional[List[Tensor]] = None):
+    def __init__(self, vit: CLIPViT, images: Tensor,
+                 positional: Callable[[Tensor, Tuple[int, int], Tuple[int, int]], Tensor] = resize_positional_embedding,
+                 sources: Optional[List[Tensor]] = None):
         self.vit = vit
         self.images = images
+        self.positional = positional
         self.sources = sources
-        tokens, self.grid = vit.embed(images)
+        tokens, self.grid = vit.embed(images, positional)
         self._tokens: Dict[int, Tensor] = {0: tokens}
         self._attention: Dict[int, Tensor] = {}
         self._memo: Dict[Hashable, object] = {}

@@ -118,6 +118,9 @@ class SCLIPSegmentor(BaseSegmentor):
         num_modified_blocks: how many final blocks use ``attention``.
         last_block_residual / last_block_mlp: keep the last block's residual / MLP.
         vfm: a second backbone for methods that use one (ProxyCLIP), ``dict(type, checkpoint)``.
+        region_masks: class-agnostic region masks for methods that use them (CorrCLIP),
+            ``dict(type='files', root=...)`` or ``dict(type='sam2', checkpoint=..., ...)``
+            (region_masks.py); a region mask map is read or generated once per image file.
         logit_scale, prob_thd, area_thd, bg_idx: post-processing (see postprocess.py).
         label_closing: a morphological closing of the label map by this square (ITACLIP: 3; 0 = off).
         slide_crop / slide_stride: sliding window; ``None`` = the model's input size / half
@@ -159,6 +162,7 @@ class SCLIPSegmentor(BaseSegmentor):
                  last_block_residual: Optional[bool] = None,
                  last_block_mlp: Optional[bool] = None,
                  vfm: Optional[dict] = None,
+                 region_masks: Optional[dict] = None,
                  logit_scale: float = 40.0,
                  prob_thd: float = 0.0,
                  area_thd: Optional[float] = None,
@@ -251,11 +255,12 @@ class SCLIPSegmentor(BaseSegmentor):
         self.memory_budget_mb = float(memory_budget_mb)
         self.official_cast_input = bool(official_cast_input)
         self._attach_vfm(vfm, crop)
+        self._attach_region_masks(region_masks)
         if getattr(self.backbone.method, 'whole_image', False):  # Trident: its own windows over whole images
             self.backbone.method.check_windows(crop, stride, self.backbone.patch_size[0])
         # what decides this model's patch features besides CLIP's weights and the windows
-        self.method_signature = json.dumps(dict(method=method_spec, vfm=vfm, crop=crop, precision=precision),
-                                           sort_keys=True, default=str)
+        self.method_signature = json.dumps(dict(method=method_spec, vfm=vfm, crop=crop, precision=precision,
+                                                region_masks=region_masks), sort_keys=True, default=str)
         if self.official:
             to_official_fp16(self.backbone.vit.visual)
             to_official_fp16(self.text_model)
@@ -267,10 +272,24 @@ class SCLIPSegmentor(BaseSegmentor):
                                (text_cache_dir or default_cache_dir()))
         self.text_batch_size = int(text_batch_size)
         self.pamr = PAMR(pamr_steps, pamr_dilations) if pamr_steps and pamr_steps > 0 else None
+        self._check_own_postprocess()
         self._class_embeddings: Optional[Tensor] = None
         self._text: Optional[dict] = None
         self.dataset_meta = dict(classes=tuple(self.names.display_names),
                                  palette=palette_for_classes(self.names.classes))
+
+    def _check_own_postprocess(self) -> None:
+        """A method with its own post-processing (FreeCP) has no thresholds, PAMR or closing: a set
+        one would be silently ignored, so it is refused."""
+        method = self.backbone.method
+        if not method.own_postprocess:
+            return
+        unused = dict(prob_thd=self.prob_thd != 0, area_thd=self.area_thd is not None,
+                      pamr_steps=self.pamr is not None, label_closing=self.label_closing != 0)
+        for key, used in unused.items():
+            if used:
+                raise SCLIPError(f'model.{key}: model.method.type={method.name!r} makes its labels with its own '
+                                 'post-processing, which has no such step; leave it at its default.')
 
     @staticmethod
     def _method_spec(method, attention, num_modified_blocks, residual, mlp):
@@ -313,6 +332,42 @@ class SCLIPSegmentor(BaseSegmentor):
         method.crop = crop
         self.vfm_name = f"{vfm_type}:{vfm.get('checkpoint') or 'official-url'}"
 
+    def _attach_region_masks(self, spec: Optional[dict]) -> None:
+        self.region_masks = None
+        method = self.backbone.method
+        if not getattr(method, 'needs_region_masks', False):
+            if spec:
+                raise SCLIPError(f'model.region_masks is set but model.method.type={method.name!r} uses no '
+                                 'region masks; remove model.region_masks.')
+            return
+        if not spec or not spec.get('type'):
+            raise SCLIPError(f"model.method.type={method.name!r} needs region masks: set model.region_masks="
+                             "dict(type='files', root='data/region_masks/voc') or dict(type='sam2', checkpoint=...).")
+        from .region_masks import RegionMasks
+        self.region_masks = RegionMasks(spec, half=self.official)
+        self._masks_by_sample = {}
+        self._input_masks: List[Tensor] = []
+
+    def _set_window_masks(self, chunk) -> None:
+        """Give the method the region masks of a chunk of windows (``slide_inference``'s key:
+        which windows of which images, and their padding, filled with the official 10000)."""
+        if self.region_masks is None:
+            return
+        from .region_masks import PAD_VALUE
+        jobs, pad = chunk
+        crops = torch.stack([self._input_masks[index][y1:y2, x1:x2] for index, (y1, y2, x1, x2) in jobs])
+        self.backbone.method.window_masks = F.pad(crops, pad, value=PAD_VALUE) if any(pad) else crops
+
+    def _load_region_masks(self, images: List[Tensor], data_samples, shared) -> None:
+        """Each image's masks at its file's size (for the map correction) and at the input size
+        (for the windows: nearest, as officially)."""
+        self._masks_by_sample, self._input_masks = {}, []
+        for image, sample in zip(images, data_samples):
+            masks = self.region_masks.for_image(sample.metainfo.get('img_path'), self.device, shared)
+            self._masks_by_sample[id(sample)] = masks
+            self._input_masks.append(F.interpolate(masks[None, None].float(), size=tuple(image.shape[-2:]),
+                                                   mode='nearest')[0, 0].int())
+
     @staticmethod
     def _tokenizer(arch: Optional[str], clip):
         return tokenizer_for(arch, getattr(clip, 'context_length', 77))
@@ -351,7 +406,7 @@ class SCLIPSegmentor(BaseSegmentor):
 
     def text_side(self) -> TextSide:
         text = self.text_embeddings
-        return TextSide(text['embeddings'], self.logit_scale, text['descriptions'], text['experts'])
+        return TextSide(text['embeddings'], self.logit_scale, text['descriptions'], text['experts'], self.query_class)
 
     def text_signature(self) -> str:
         """Identifies the text side by content (two models with the same names, templates, texts
@@ -397,6 +452,8 @@ class SCLIPSegmentor(BaseSegmentor):
         with a method's views (ITACLIP), the views' scores follow each other, (B, V·C, gh, gw);
         ``window_logits`` turns them into the window's (Q, h, w)."""
         features = self.extract_feat(crops, shared, key, whole_images)
+        if self.backbone.method.scores_queries:  # the method's own window scores (FreeCP's class maps)
+            return features
         text = self.text_embeddings
         if getattr(self.backbone.method, 'gives_scores', False):  # the method's own class scores (CASS)
             scores = features
@@ -489,6 +546,7 @@ class SCLIPSegmentor(BaseSegmentor):
         if self.slide_crop[0] <= 0:
             out = []
             for index, (image, size) in enumerate(zip(images, sizes)):
+                self._set_window_masks((((index, (0, image.shape[-2], 0, image.shape[-1])),), (0, 0, 0, 0)))
                 scores = self.patch_logits(image[None], shared, ('whole', index, tuple(image.shape), image.dtype))
                 if self.whole_image_upsample == 'via_input':
                     logits = self.window_logits(scores, image.shape[-2:])[0]
@@ -503,6 +561,7 @@ class SCLIPSegmentor(BaseSegmentor):
         geometry = (self.slide_crop, self.slide_stride, tuple(tuple(i.shape) for i in images), images[0].dtype)
 
         def encode(windows, chunk):
+            self._set_window_masks(chunk)
             return self.patch_logits(windows, shared, (geometry, chunk), [images[index] for index, _ in chunk[0]])
         canvases = slide_inference(images, encode,
                                    len(self.names.queries), self.slide_crop, self.slide_stride, batch,
@@ -513,8 +572,10 @@ class SCLIPSegmentor(BaseSegmentor):
     def tileable(self, dtype: torch.dtype) -> bool:
         """Post-processing by column tiles gives the labels of the whole map: float32 logits
         (half precision rounds between the two interpolation passes) and no PAMR (which
-        propagates along the whole image), and no label closing (a morphology over the whole map)."""
-        return dtype == torch.float32 and self.pamr is None and not self.label_closing
+        propagates along the whole image), no label closing (a morphology over the whole map) and
+        no post-processing of the method's own."""
+        return (dtype == torch.float32 and self.pamr is None and not self.label_closing
+                and not self.backbone.method.own_postprocess)
 
     def column_tile_width(self, logits: Tensor, size) -> int:
         """0 when the full-resolution maps (per-query logits, their softmax, the class scores)
@@ -571,6 +632,8 @@ class SCLIPSegmentor(BaseSegmentor):
         sizes = [tuple(sample.metainfo.get('ori_shape', image.shape[-2:]))[:2]
                  for image, sample in zip(images, data_samples)]
         self.check_memory(images, sizes, data_samples)
+        if self.region_masks is not None:
+            self._load_region_masks(images, data_samples, shared)
         sources = [sample.metainfo.get('img_path') for sample in data_samples]
         for image, sample, size, logits in zip(images, data_samples, sizes,
                                                 self.query_logits(images, sizes, shared, sources)):
@@ -584,10 +647,15 @@ class SCLIPSegmentor(BaseSegmentor):
             labels = predict_labels_tiled(logits.logits, logits.size, self.query_class, self.num_classes,
                                           self.logit_scale, self.prob_thd, self.area_thd, self.bg_idx,
                                           logits.tile_width)
+            labels = self.correct_by_regions(sample, labels)
             sample.set_data(dict(pred_sem_seg=PixelData(data=labels)))
             return
         if isinstance(logits, DeferredUpsample):  # shared by a model that tiles; this one cannot
             logits = logits.full()
+        if self.backbone.method.own_postprocess:  # FreeCP's own labels
+            scores, labels = self.backbone.method.postprocess(logits, self.query_class, self.num_classes)
+            sample.set_data(dict(seg_logits=PixelData(data=scores), pred_sem_seg=PixelData(data=labels)))
+            return
         if self.pamr is not None:
             resized = F.interpolate(image[None], size=size, mode='bilinear', align_corners=False)
             logits = self.pamr(resized, logits[None].to(resized.dtype))[0]
@@ -595,7 +663,15 @@ class SCLIPSegmentor(BaseSegmentor):
                 logits = logits.half()
         scores, labels = predict_labels(logits, self.query_class, self.num_classes, self.logit_scale,
                                         self.prob_thd, self.area_thd, self.bg_idx, self.label_closing)
+        labels = self.correct_by_regions(sample, labels)
         sample.set_data(dict(seg_logits=PixelData(data=scores), pred_sem_seg=PixelData(data=labels)))
+
+    def correct_by_regions(self, sample: SegDataSample, labels: Tensor) -> Tensor:
+        """CorrCLIP's map correction: each region's majority label (region_masks.py)."""
+        if self.region_masks is None:
+            return labels
+        from .region_masks import correct_labels
+        return correct_labels(labels, self._masks_by_sample.pop(id(sample)))
 
     def _forward(self, inputs: Tensor, data_samples=None) -> Tensor:
         return self.encode_decode(inputs, data_samples)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Dict, Optional, Type
+from typing import Dict, Optional, Tuple, Type
 
 import torch.nn as nn
 from torch import Tensor
@@ -25,11 +25,12 @@ class TextSide:
     """What a method may know of the text side: the query embeddings (Q, D), unit norm, and the
     logit scale the segmentor applies (ResCLIP builds a provisional segmentation from them);
     with ``model.text`` (class_texts.py), each query's description embedding (Q, D) and the
-    per-query expert classifiers (Q, Q, D), else None."""
+    per-query expert classifiers (Q, Q, D), else None; ``query_class`` (Q,): each query's class."""
     embeddings: Tensor
     logit_scale: float
     descriptions: Optional[Tensor] = None
     experts: Optional[Tensor] = None
+    query_class: Optional[Tensor] = None
 
 
 class Method(nn.Module):
@@ -40,12 +41,20 @@ class Method(nn.Module):
     ``needs_text`` tells the segmentor to pass the class embeddings. A method that sees each
     window several ways (ITACLIP's flipped views) returns (B, views, gh, gw, D) and combines the
     views' logits at the window's size in ``combine_views``; one that normalises its features
-    itself (a mean of unit vectors, not re-normalised) sets ``normalizes``.
+    itself (a mean of unit vectors, not re-normalised) sets ``normalizes``. One that scores the
+    windows itself (FreeCP's purified class maps) sets ``scores_queries`` and returns (B, Q, gh, gw);
+    one with its own post-processing sets ``own_postprocess`` and implements ``postprocess``.
     """
     name: str = ''
     needs_text: bool = False
     views: int = 1
     normalizes: bool = False
+    scores_queries: bool = False
+    own_postprocess: bool = False
+
+    def postprocess(self, logits: Tensor, query_class: Tensor, num_classes: int) -> Tuple[Tensor, Tensor]:
+        """Per-query logits (Q, H, W) -> class scores (C, H, W) and labels (1, H, W)."""
+        raise NotImplementedError
 
     def combine_views(self, logits: Tensor) -> Tensor:
         """(n, views, Q, h, w) window logits -> (n, Q, h, w)."""

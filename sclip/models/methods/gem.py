@@ -77,7 +77,7 @@ class GEM(Method):
     def clip_tokens(self, trunk: Trunk, block: int) -> Tensor:
         """CLIP's own output of ``block`` after GEM's embedding (the shared trunk's on the native grid)."""
         vit = trunk.vit
-        if tuple(trunk.grid) == vit.native_grid:
+        if tuple(trunk.grid) == vit.native_grid or trunk.positional is gem_positional_embedding:
             return trunk.tokens(block)
 
         def run() -> Tensor:

@@ -113,6 +113,18 @@ class ViTVFM(VFM):
         x = x + block.ls1(attention(block.attn, block.norm1(x), self.fused, self.scale_after_product))
         return x + block.ls2(block.mlp(block.norm2(x)))
 
+    def last_qk(self, images: Tensor) -> Tensor:
+        """``q + k`` of the last block's attention (heads concatenated), CLS and registers dropped,
+        (B, C, H // p, W // p): CorrCLIP's DINO features (a forward hook on the last block's
+        ``attn.qkv`` during ``get_intermediate_layers``; the last block's output is never used)."""
+        x, grid = self.embed(images)
+        for block in self.vit.blocks[:-1]:
+            x = self.block(block, x)
+        last = self.vit.blocks[-1]
+        q, k, _ = last.attn.qkv(last.norm1(x)).chunk(3, dim=-1)
+        x = (q + k)[:, 1 + self.spec.registers:]
+        return x.reshape(x.shape[0], grid[0], grid[1], -1).permute(0, 3, 1, 2)
+
     def last_block_keys(self, images: Tensor) -> Tuple[Tensor, Tuple[int, int]]:
         """The last block's attention keys of the patch tokens (B, heads, rows*cols, d), CLS and
         registers dropped, and the grid: what CASS reads (DINO's ``get_intermediate_feat`` qkv,
