@@ -62,6 +62,7 @@ PUBLISHED: Dict[str, Dict[str, float]] = {
     # configs read by default); the SAM2_8 row is CORRCLIP_SAM2_8 below
     'corrclip': dict(voc21=74.8, voc20=88.8, context59=48.8, context60=44.2, cityscapes=49.4, ade20k=26.9,
                      coco_stuff164k=31.6, coco_object=43.7, average=51.0),
+    'segearth_ov': {},  # remote-sensing datasets only (none of Table 1's configs); its tables: SOURCES
 }
 TRIDENT_FIGURE = ('YuHengsss/Trident README.md figure assets/data_result.png (line 38, the paper\'s main table, '
                   'ICCV 2025) @ a93b346')
@@ -104,6 +105,10 @@ SOURCES: Dict[str, str] = {
     'trident-h': TRIDENT_FIGURE + ', Trident row under OpenCLIP ViT-H/14 (laion2b_s32b_b79k)',
     'corrclip': 'CorrCLIP README (ICCV 2025), "Results", ViT-B SAM2_32 row (MetaCLIP ViT-B/16 + DINO ViT-B/8, '
                 'the published SAM2 region masks)',
+    'segearth_ov': 'SegEarth-OV paper (CVPR 2025, arXiv 2410.01768) Tables 1-4 (17 remote-sensing datasets) and '
+                   'its README figures: not verified here (the README shows them only as images, and the paper '
+                   'could not be read from this machine), so no number is recorded; its repository has no config '
+                   'for the eight benchmarks of Table 1',
 }
 # Published averages with PAMR (per-benchmark numbers not tabulated here).
 PUBLISHED_AVERAGE_ONLY = {'sclip+pamr': 40.1}
@@ -118,6 +123,7 @@ METHOD_CONFIGS = {'sclip': 'configs/sclip_{}.py', 'clip': 'configs/sclip_{}.py',
                   'groupvit': 'configs/groupvit/{}.py', 'tcl': 'configs/tcl/{}.py',
                   'trident': 'configs/trident/{}.py', 'trident-h': 'configs/trident/{}.py',
                   'corrclip': 'configs/corrclip/{}.py',
+                  'segearth_ov': 'configs/segearth_ov/{}.py',
                   'cass': 'configs/cass/{}.py'}
 # The official code each method's configs follow (repository @ commit).
 OFFICIAL_CODE = {
@@ -134,6 +140,7 @@ OFFICIAL_CODE = {
     'tcl': 'kakaobrain/tcl @ bc2b551 (segmentation/evaluation/tcl_seg.py); not yet in the harness',
     'trident': 'YuHengsss/Trident @ a93b346', 'trident-h': 'YuHengsss/Trident @ a93b346',
     'corrclip': 'zdk258/CorrCLIP @ 103bc18 (CorrCLIPv1/)',
+    'segearth_ov': 'likyoo/SegEarth-OV @ 3e22a96',
     'cass': 'MICV-yonsei/CASS @ 228ecdd',
 }
 

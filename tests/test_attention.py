@@ -42,6 +42,7 @@ def test_csa_is_sum_of_two_self_correlations():
     ('vanilla', lambda t, s: direct(t.q, t.k, s)),
     ('csa_q', lambda t, s: direct(t.q, t.q, s)),
     ('csa_k', lambda t, s: direct(t.k, t.k, s)),
+    ('csa_qkv', lambda t, s: direct(t.q, t.q, s) + direct(t.k, t.k, s) + direct(t.v, t.v, s)),
     ('sharpen', lambda t, s: direct(t.q, t.k, s * 2.0)),
     ('maskclip', lambda t, s: torch.eye(13).expand(2, 3, 13, 13)),
 ])

@@ -140,6 +140,14 @@ def csa_k(t: AttentionInputs) -> Tensor:
     return softmax(self_similarity(t.k, t.k, t.scale))
 
 
+@register_attention('csa_qkv', fused=lambda t: sdpa(t.q, t.q, t.v, t.scale) + sdpa(t.k, t.k, t.v, t.scale)
+                    + sdpa(t.v, t.v, t.v, t.scale))
+def csa_qkv(t: AttentionInputs) -> Tensor:
+    """SegEarth-OV: softmax(q·qᵀ·s) + softmax(k·kᵀ·s) + softmax(v·vᵀ·s); rows sum to 3, as in its code."""
+    return (softmax(self_similarity(t.q, t.q, t.scale)) + softmax(self_similarity(t.k, t.k, t.scale))
+            + softmax(self_similarity(t.v, t.v, t.scale)))
+
+
 def _identity_heads(t: AttentionInputs) -> Tensor:
     return t.split_heads(t.x)
 

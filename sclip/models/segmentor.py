@@ -268,6 +268,7 @@ class SCLIPSegmentor(BaseSegmentor):
                 module = getattr(self.backbone.method, name, None)
                 if module is not None and (name != 'vfm' or getattr(self.backbone.method, 'official_vfm_fp16', True)):
                     module.half()
+            self.backbone.method.official_fp16()
         self.text_cache_dir = (None if text_cache_dir is False else
                                (text_cache_dir or default_cache_dir()))
         self.text_batch_size = int(text_batch_size)

@@ -14,6 +14,7 @@
 | itaclip     | ITACLIP (intermediate attention, views)  | itaclip.py    |
 | trident     | Trident (spliced windows, SAM aggregation) | trident.py  |
 | freecp      | FreeCP, plugged into a base method       | freecp.py     |
+| segearth_ov | SegEarth-OV ([CLS] bias, SimFeatUp)      | segearth_ov.py |
 
 FLOSS is no forward program but a text-side plug-in over any of them (floss.py).
 """
@@ -28,8 +29,9 @@ from .last_block import LastBlockAttention
 from .proxyclip import ProxyCLIP
 from .resclip import ResCLIP
 from .scclip import SCCLIP
+from .segearth_ov import SegEarthOV
 from .sfp import SFP
 from .trident import Trident
 
-__all__ = ['METHODS', 'Method', 'TextSide', 'build_method', 'register_method', 'CASS', 'CorrCLIP', 'FreeCP', 'FSA', 'GEM', 'ITACLIP',
-           'LastBlockAttention', 'ProxyCLIP', 'ResCLIP', 'SCCLIP', 'SFP', 'Trident']
+__all__ = ['METHODS', 'Method', 'TextSide', 'build_method', 'register_method', 'CASS', 'CorrCLIP', 'FreeCP', 'FSA', 'GEM',
+           'ITACLIP', 'LastBlockAttention', 'ProxyCLIP', 'ResCLIP', 'SCCLIP', 'SegEarthOV', 'SFP', 'Trident']

@@ -63,6 +63,10 @@ class Method(nn.Module):
     def setup(self, vit: CLIPViT) -> None:
         """Validate settings against ``vit`` (called once, before the first forward)."""
 
+    def official_fp16(self) -> None:
+        """Cast the method's own modules as its official code does under ``precision='official'``
+        (SegEarth-OV's upsampler: ``.half()``); CLIP itself is cast by the segmentor."""
+
     def forward(self, trunk: Trunk, text: Optional[TextSide] = None) -> Tensor:  # pragma: no cover
         raise NotImplementedError
 
