@@ -228,7 +228,9 @@ class ModelBuilder:
             self.towers[signature] = (model.backbone.vit.visual, model.text_model)
         vfm = getattr(model.backbone.method, 'vfm', None)
         if vfm is not None:
-            key = canonical([job.cfg.model.get('vfm'), resolve_precision(job.cfg.model.get('precision', 'auto'))])
+            # the dtype it runs in: under the official precision ProxyCLIP's is fp16, CASS's float32
+            half = getattr(model.backbone.method, 'official_vfm_fp16', True)
+            key = canonical([job.cfg.model.get('vfm'), resolve_precision(job.cfg.model.get('precision', 'auto')), half])
             model.backbone.method.vfm = self.vfms.setdefault(key, vfm)
         return model.to(self.device).eval()
 

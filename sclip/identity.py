@@ -30,7 +30,8 @@ LOADER_KEYS = ('num_workers', 'persistent_workers', 'pin_memory')
 # Overrides that say where things are or how fast a run goes: the run is still the config's.
 NEUTRAL_OVERRIDES = ('model.clip_path', 'model.pretrained', 'model.text_cache_dir', 'model.window_batch_size',
                      'model.memory_budget_mb', 'model.slide_mode', 'model.fused_attention', 'model.vfm.checkpoint',
-                     'model.vfm.download', 'test_dataloader.dataset.data_root', 'test_dataloader.num_workers',
+                     'model.vfm.download', 'model.checkpoint', 'model.method.sam.checkpoint',
+                     'model.method.sam.download', 'test_dataloader.dataset.data_root', 'test_dataloader.num_workers',
                      'test_dataloader.persistent_workers', 'work_dir')
 
 
@@ -236,6 +237,10 @@ def resolved_config(cfg: Config) -> dict:
     for part in ('vfm', 'region_masks'):  # checkpoints: named with their sha256 in the identity
         if isinstance(model.get(part), dict):
             model[part] = {k: v for k, v in model[part].items() if k != 'checkpoint'}
+    model.pop('checkpoint', None)  # a trained model's own weights (GroupViT, TCL): hashed under 'checkpoints'
+    if isinstance(model.get('method'), dict) and isinstance(model['method'].get('sam'), dict):
+        model['method'] = dict(model['method'], sam={k: v for k, v in model['method']['sam'].items()
+                                                     if k != 'checkpoint'})
     if isinstance(model.get('text'), dict):  # the text files' content is hashed under 'text'
         model['text'] = {part: ({k: v for k, v in spec.items() if k != 'file'} if isinstance(spec, dict) else spec)
                          for part, spec in model['text'].items()}
@@ -258,6 +263,7 @@ def run_identity(cfg: Config, overrides: Optional[dict] = None, dataset=None) ->
         'vfm': None if not vfm else {'type': vfm.get('type'), 'source': vfm.get('checkpoint') or 'official-url',
                                      'sha256': file_sha256(vfm.get('checkpoint'))},
         **region_masks_part(model),
+        **checkpoints_part(model),
         'text': {'class_names': class_names, 'class_names_sha256': file_sha256(class_names),
                  'templates': model.get('templates', 'openai_imagenet')
                  if isinstance(model.get('templates', 'openai_imagenet'), str) else 'custom',
@@ -279,6 +285,23 @@ def region_masks_part(model: dict) -> dict:
         return {}
     from .models.region_masks import region_masks_identity
     return {'region_masks': region_masks_identity(spec)}
+
+
+def checkpoints_part(model: dict) -> dict:
+    """``{'checkpoints': {key: {source, sha256}}}`` for the checkpoints a model reads besides CLIP and
+    its foundation model (a trained segmenter's own weights, ``model.checkpoint``: GroupViT, TCL; the
+    SAM of a method's settings, ``model.method.sam.checkpoint``: Trident), or nothing for a model
+    without any, so that the identities of the other models are unchanged."""
+    paths = {}
+    if 'checkpoint' in model:
+        paths['model.checkpoint'] = model.get('checkpoint')
+    method = model.get('method')
+    if isinstance(method, dict) and isinstance(method.get('sam'), dict):
+        paths['model.method.sam.checkpoint'] = method['sam'].get('checkpoint')
+    if not paths:
+        return {}
+    return {'checkpoints': {key: {'source': path or 'official-url', 'sha256': file_sha256(path)}
+                            for key, path in paths.items()}}
 
 
 def _version() -> str:
@@ -305,6 +328,8 @@ def _fingerprint_view(identity: dict) -> dict:
     }
     if identity.get('region_masks'):  # only methods with region masks (CorrCLIP) have the part
         view['region_masks'] = identity['region_masks']
+    if identity.get('checkpoints'):  # only models with extra checkpoints (GroupViT, TCL, Trident)
+        view['checkpoints'] = {key: part['sha256'] or part['source'] for key, part in identity['checkpoints'].items()}
     return view
 
 

@@ -89,6 +89,9 @@ SOURCES: Dict[str, str] = {
            'VOC, Pascal Context and ADE20K under its own protocol; those numbers are not tabulated here',
     'fsa': 'FSA paper (ICCV 2025, arXiv 2508.20265), ProxyCLIP + FSA rows: no number recorded, none could be '
            'verified here (the README at dbd2da5 reports none)',
+    'cass': 'CASS paper (CVPR 2025, arXiv 2411.17150), Table 1, CLIP ViT-B/16 + DINO ViT-B/8: no number '
+            'recorded, none could be verified here (the README at 228ecdd shows its results as an image only, '
+            'static/images/miou.png on the project page)',
     'sfp': 'SFP paper (ICCV 2025) table not verified; its repository ships one logged run '
            '(VOC21, cfg_voc21: 61.4)',
     'freecp': 'FreeCP README (chenqi1126/FreeCP @ 6946aa7), "Results" table, GEM + FreeCP row (ICCV 2025; '
@@ -120,7 +123,8 @@ METHOD_CONFIGS = {'sclip': 'configs/sclip_{}.py', 'clip': 'configs/sclip_{}.py',
                   'groupvit': 'configs/groupvit/{}.py', 'tcl': 'configs/tcl/{}.py',
                   'trident': 'configs/trident/{}.py', 'trident-h': 'configs/trident/{}.py',
                   'corrclip': 'configs/corrclip/{}.py',
-                  'segearth_ov': 'configs/segearth_ov/{}.py'}
+                  'segearth_ov': 'configs/segearth_ov/{}.py',
+                  'cass': 'configs/cass/{}.py'}
 # The official code each method's configs follow (repository @ commit).
 OFFICIAL_CODE = {
     'sclip': 'wangf3014/SCLIP @ b56bd30', 'clearclip': 'mc-lan/ClearCLIP @ ad68a40',
@@ -137,6 +141,7 @@ OFFICIAL_CODE = {
     'trident': 'YuHengsss/Trident @ a93b346', 'trident-h': 'YuHengsss/Trident @ a93b346',
     'corrclip': 'zdk258/CorrCLIP @ 103bc18 (CorrCLIPv1/)',
     'segearth_ov': 'likyoo/SegEarth-OV @ 3e22a96',
+    'cass': 'MICV-yonsei/CASS @ 228ecdd',
 }
 
 
@@ -190,6 +195,7 @@ OFFICIAL_SETUP: Dict[str, Tuple[int, Dict[str, int], str, Dict[str, str]]] = {
     'trident': (448, dict(ade20k=576, context59=576, context60=576, cityscapes=688, voc20=336), '336/224',
                 dict(voc20='336/112')),
     'corrclip': (336, dict(ade20k=448, cityscapes=448), '336/112', dict(cityscapes='224/112')),
+    'cass': (336, dict(cityscapes=560), '224/112', dict(voc21='whole image')),
 }
 OFFICIAL_SETUP['trident-h'] = OFFICIAL_SETUP['trident']
 OFFICIAL_SETUP['naclip+pamr'] = OFFICIAL_SETUP['naclip']

@@ -25,7 +25,7 @@ ONE_TEMPLATE = ['a photo of a {}.']
 FEWER_PAMR_STEPS = {'naclip_pamr': {'model.pamr_steps': 1},  # as tests/test_methods_e2e.py
                     'resclip': {'model.method.provisional_pamr_steps': 1}}
 METHOD_CONFIGS = [f'configs/{m}/{b}.py' for m in ('clearclip', 'naclip', 'naclip_pamr', 'scclip', 'resclip',
-                                                   'proxyclip', 'gem', 'fsa')
+                                                   'proxyclip', 'gem', 'fsa', 'cass')
                   for b in ('ade847', 'context459')] + ['configs/sclip_ade847.py', 'configs/sclip_context459.py']
 
 
@@ -180,8 +180,9 @@ def test_every_method_config_end_to_end(workspace, monkeypatch):
             'model.vfm.checkpoint': dino, 'model.vfm.tiny': True}
     configs = [osp.join(REPO, c) for c in METHOD_CONFIGS]
     results = []
-    for config in configs:  # proxyclip and fsa alone take the vfm options
-        extra = {} if osp.basename(osp.dirname(config)) in ('proxyclip', 'fsa') else {'model.vfm.checkpoint': None, 'model.vfm.tiny': None}
+    for config in configs:  # proxyclip, fsa and cass alone take the vfm options
+        extra = ({} if osp.basename(osp.dirname(config)) in ('proxyclip', 'fsa', 'cass') else
+                 {'model.vfm.checkpoint': None, 'model.vfm.tiny': None})
         merged = {k: v for k, v in {**opts, **extra}.items() if v is not None}
         merged.update(FEWER_PAMR_STEPS.get(osp.basename(osp.dirname(config)), {}))
         results += sweep.run_sweep([config], [], str(folder / 'runs' / osp.basename(osp.dirname(config))

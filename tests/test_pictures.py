@@ -129,7 +129,8 @@ def test_known_benchmarks_get_their_mmseg_palette():
 def test_class_file_table_matches_the_configs():
     from mmengine import Config
     configs = sorted(glob.glob(osp.join(REPO, 'configs', 'sclip_*.py'))
-                     + [p for method in ('clearclip', 'naclip', 'naclip_pamr', 'scclip', 'resclip', 'proxyclip', 'fsa')
+                     + [p for method in ('clearclip', 'naclip', 'naclip_pamr', 'scclip', 'resclip', 'proxyclip', 'fsa',
+                                         'cass')
                         for p in glob.glob(osp.join(REPO, 'configs', method, '*.py'))])
     # ADE-847 and Context-459 have no mmseg palette: their pictures use distinct_palette
     configs = [p for p in configs if not p.endswith(('ade847.py', 'context459.py'))]

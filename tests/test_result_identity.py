@@ -324,3 +324,29 @@ def test_load_from_unsafe_or_broken_checkpoint_is_one_line_without_unsafe_advice
     line = assert_one_line(code, err, path, 'load_from')
     assert 'weights_only' not in line and 'False' not in line, line
     assert not osp.exists(marker)
+
+
+@pytest.mark.parametrize('config, key', [('configs/groupvit/voc21.py', 'model.checkpoint'),
+                                         ('configs/trident/voc21.py', 'model.method.sam.checkpoint')])
+def test_a_models_own_checkpoints_are_part_of_its_identity(tmp_path, config, key):
+    """GroupViT's (and TCL's) trained weights and Trident's SAM are named by content: another file
+    at the same path is another run, the same content elsewhere is the same run."""
+    first, second, moved = (str(tmp_path / name) for name in ('a.pth', 'b.pth', 'moved.pth'))
+    for path, content in ((first, b'weights one'), (second, b'weights two'), (moved, b'weights one')):
+        with open(path, 'wb') as handle:
+            handle.write(content)
+    root = make_dataset('voc21', str(tmp_path / 'data'), sizes=[(40, 30)])
+
+    def ident(path):
+        cfg = load_config(osp.join(REPO, config), {key: path, 'test_dataloader.dataset.data_root': root})
+        return identity.run_identity(cfg)
+    a, b, c = ident(first), ident(second), ident(moved)
+    assert a['checkpoints'][key]['sha256'] != b['checkpoints'][key]['sha256']
+    assert a['fingerprint'] != b['fingerprint'] and a['fingerprint'] == c['fingerprint']
+    assert identity.neutral_override(key)
+
+
+def test_models_without_own_checkpoints_keep_their_identity_shape(tmp_path):
+    root = make_dataset('voc21', str(tmp_path / 'data'), sizes=[(40, 30)])
+    cfg = load_config(osp.join(REPO, 'configs/sclip_voc21.py'), {'test_dataloader.dataset.data_root': root})
+    assert 'checkpoints' not in identity.run_identity(cfg)

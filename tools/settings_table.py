@@ -31,7 +31,8 @@ METHODS = [('SCLIP', 'sclip_{}.py'), ('ClearCLIP', 'clearclip/{}.py'), ('NACLIP'
            ('NACLIP + PAMR', 'naclip_pamr/{}.py'), ('SC-CLIP', 'scclip/{}.py'), ('ResCLIP', 'resclip/{}.py'),
            ('ProxyCLIP', 'proxyclip/{}.py'), ('GEM', 'gem/{}.py'), ('FSA', 'fsa/{}.py'), ('SFP', 'sfp/{}.py'),
            ('ITACLIP', 'itaclip/{}.py'), ('NACLIP + FLOSS', 'floss/{}.py'), ('Trident', 'trident/{}.py'),
-           ('FreeCP', 'freecp/{}.py'), ('CorrCLIP', 'corrclip/{}.py')]
+           ('FreeCP', 'freecp/{}.py'), ('CorrCLIP', 'corrclip/{}.py'),
+           ('CASS', 'cass/{}.py')]
 Row = Dict[str, str]
 
 

@@ -8,7 +8,7 @@ SCLIP, ClearCLIP and NACLIP configs are a few keys each.
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -80,21 +80,22 @@ class CLIPDenseViT(nn.Module):
         return self.vit.embed(images)
 
     def forward(self, images, text: Optional[TextSide] = None, shared: Optional[Dict] = None,
-                key=None, signature: str = '') -> Tensor:
+                key=None, signature: str = '', sources: Optional[List[Tensor]] = None) -> Tensor:
         """Windows (B, 3, H, W) -> patch features (B, gh, gw, D), not normalised.
 
         ``shared`` (a dict living as long as these windows, e.g. one loader batch of a sweep)
         with ``key`` (what identifies the windows: which images, which crops) lets several
         models on the same CLIP weights share CLIP's unmodified blocks (the ``Trunk``), and the
-        whole output when their ``signature`` (method and text side) is equal too.
+        whole output when their ``signature`` (method and text side) is equal too. ``sources``:
+        the whole image of each window (``Trunk.sources``).
         """
         if shared is None or key is None:
-            return self.method(Trunk(self.vit, images() if callable(images) else images), text)
+            return self.method(Trunk(self.vit, images() if callable(images) else images, sources=sources), text)
         device = self.vit.visual.conv1.weight.device
         trunk_key = ('trunk', id(self.vit.visual), self.vit.fused, torch.is_autocast_enabled(device.type), key)
         trunk = shared.get(trunk_key)
         if trunk is None:
-            trunk = shared[trunk_key] = Trunk(self.vit, images() if callable(images) else images)
+            trunk = shared[trunk_key] = Trunk(self.vit, images() if callable(images) else images, sources=sources)
         feature_key = ('features', trunk_key, signature)
         if feature_key not in shared:
             shared[feature_key] = self.method(trunk, text)

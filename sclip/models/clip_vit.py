@@ -13,7 +13,7 @@ a sweep) reading the same windows share one computation.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Hashable, Optional, Tuple
+from typing import Callable, Dict, Hashable, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -181,14 +181,17 @@ class Trunk:
     ``attention(i)`` the attention weights (B, heads, N, N) block ``i`` computes, and
     ``memo(key, fn)`` caches any other value derived from these windows (e.g. a second
     backbone's features) under ``key``. ``positional`` resizes the positional embedding (GEM's
-    wrapper resizes it its own way, for CLIP's path too).
+    wrapper resizes it its own way, for CLIP's path too). ``sources``: the whole image each
+    window was cut from (CASS reads the image's CLS), None when the windows are whole images.
     """
 
     def __init__(self, vit: CLIPViT, images: Tensor,
-                 positional: Callable[[Tensor, Tuple[int, int], Tuple[int, int]], Tensor] = resize_positional_embedding):
+                 positional: Callable[[Tensor, Tuple[int, int], Tuple[int, int]], Tensor] = resize_positional_embedding,
+                 sources: Optional[List[Tensor]] = None):
         self.vit = vit
         self.images = images
         self.positional = positional
+        self.sources = sources
         tokens, self.grid = vit.embed(images, positional)
         self._tokens: Dict[int, Tensor] = {0: tokens}
         self._attention: Dict[int, Tensor] = {}

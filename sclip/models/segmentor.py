@@ -264,9 +264,9 @@ class SCLIPSegmentor(BaseSegmentor):
         if self.official:
             to_official_fp16(self.backbone.vit.visual)
             to_official_fp16(self.text_model)
-            for name in ('vfm', 'sam'):  # the official codes run their foundation models in fp16
+            for name in ('vfm', 'sam'):  # the official codes run their foundation models in fp16 (CASS: not DINO)
                 module = getattr(self.backbone.method, name, None)
-                if module is not None:
+                if module is not None and (name != 'vfm' or getattr(self.backbone.method, 'official_vfm_fp16', True)):
                     module.half()
             self.backbone.method.official_fp16()
         self.text_cache_dir = (None if text_cache_dir is False else
@@ -432,30 +432,33 @@ class SCLIPSegmentor(BaseSegmentor):
         text = (self.text_signature(), self.logit_scale) if self.backbone.method.needs_text else None
         return json.dumps([self.method_signature, text])
 
-    def extract_feat(self, inputs, shared=None, key=None) -> Tensor:
-        """Normalised patch features (B, gh, gw, D); fp16 under the official precision."""
+    def extract_feat(self, inputs, shared=None, key=None, whole_images=None) -> Tensor:
+        """Normalised patch features (B, gh, gw, D); fp16 under the official precision.
+        ``whole_images``: the image tensor each window was cut from (for a method that reads it, CASS)."""
         text = self.text_side() if self.backbone.method.needs_text else None
         signature = self.features_signature() if shared is not None else ''
         with self.autocast():
-            features = self.backbone(inputs, text, shared, key, signature)
+            features = self.backbone(inputs, text, shared, key, signature, whole_images)
         if self.backbone.method.normalizes:  # the method's own (e.g. a mean of unit vectors)
             return features if self.official else features.float()
         if self.official:  # official: f /= f.norm(), in fp16
             return features / features.norm(dim=-1, keepdim=True)
         return F.normalize(features.float(), dim=-1)
 
-    def patch_logits(self, crops, shared=None, key=None) -> Tensor:
+    def patch_logits(self, crops, shared=None, key=None, whole_images=None) -> Tensor:
         """Cosine similarity of every patch with every class name, (B, Q, gh, gw). ``crops``: the
         windows, or a function that builds them (only called when their features are not shared).
 
         With experts (FLOSS) each query's score is a probability per expert, (B, (E+1)·Q, gh, gw);
         with a method's views (ITACLIP), the views' scores follow each other, (B, V·C, gh, gw);
         ``window_logits`` turns them into the window's (Q, h, w)."""
-        features = self.extract_feat(crops, shared, key)
+        features = self.extract_feat(crops, shared, key, whole_images)
         if self.backbone.method.scores_queries:  # the method's own window scores (FreeCP's class maps)
             return features
         text = self.text_embeddings
-        if text['experts'] is not None:
+        if getattr(self.backbone.method, 'gives_scores', False):  # the method's own class scores (CASS)
+            scores = features
+        elif text['experts'] is not None:
             scores = expert_patch_probabilities(features, text['experts'], text['embeddings'], self.logit_scale)
             scores = scores.flatten(-2)
         else:
@@ -557,9 +560,10 @@ class SCLIPSegmentor(BaseSegmentor):
             return out
         batch = self.window_batch_size if self.slide_mode == 'batched' else 1
         geometry = (self.slide_crop, self.slide_stride, tuple(tuple(i.shape) for i in images), images[0].dtype)
+
         def encode(windows, chunk):
             self._set_window_masks(chunk)
-            return self.patch_logits(windows, shared, (geometry, chunk))
+            return self.patch_logits(windows, shared, (geometry, chunk), [images[index] for index, _ in chunk[0]])
         canvases = slide_inference(images, encode,
                                    len(self.names.queries), self.slide_crop, self.slide_stride, batch,
                                    pad_multiple=self.slide_pad, keyed=True, upsample=self.window_logits)

@@ -9,6 +9,7 @@
 | gem         | GEM (self-self attention ensemble)       | gem.py        |
 | fsa         | FSA, plugged into ProxyCLIP              | fsa.py        |
 | corrclip    | CorrCLIP (DINO + region masks)           | corrclip.py   |
+| cass        | CASS (DINO's spectral attention graph)   | cass.py       |
 | sfp         | SFP                                      | sfp.py        |
 | itaclip     | ITACLIP (intermediate attention, views)  | itaclip.py    |
 | trident     | Trident (spliced windows, SAM aggregation) | trident.py  |
@@ -20,6 +21,7 @@ FLOSS is no forward program but a text-side plug-in over any of them (floss.py).
 from .base import METHODS, Method, TextSide, build_method, register_method
 from .freecp import FreeCP
 from .corrclip import CorrCLIP
+from .cass import CASS
 from .fsa import FSA
 from .gem import GEM
 from .itaclip import ITACLIP
@@ -31,5 +33,5 @@ from .segearth_ov import SegEarthOV
 from .sfp import SFP
 from .trident import Trident
 
-__all__ = ['METHODS', 'Method', 'TextSide', 'build_method', 'register_method', 'CorrCLIP', 'FreeCP', 'FSA', 'GEM',
+__all__ = ['METHODS', 'Method', 'TextSide', 'build_method', 'register_method', 'CASS', 'CorrCLIP', 'FreeCP', 'FSA', 'GEM',
            'ITACLIP', 'LastBlockAttention', 'ProxyCLIP', 'ResCLIP', 'SCCLIP', 'SegEarthOV', 'SFP', 'Trident']

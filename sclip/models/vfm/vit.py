@@ -125,6 +125,20 @@ class ViTVFM(VFM):
         x = (q + k)[:, 1 + self.spec.registers:]
         return x.reshape(x.shape[0], grid[0], grid[1], -1).permute(0, 3, 1, 2)
 
+    def last_block_keys(self, images: Tensor) -> Tuple[Tensor, Tuple[int, int]]:
+        """The last block's attention keys of the patch tokens (B, heads, rows*cols, d), CLS and
+        registers dropped, and the grid: what CASS reads (DINO's ``get_intermediate_feat`` qkv,
+        DINOv2's ``get_last_self_attention`` qkv, index 1); the last block's own output is not needed."""
+        x, grid = self.embed(images)
+        for block in self.vit.blocks[:-1]:
+            x = self.block(block, x)
+        last = self.vit.blocks[-1]
+        h = last.norm1(x)
+        batch, length, width = h.shape
+        heads = last.attn.num_heads
+        keys = last.attn.qkv(h).reshape(batch, length, 3, heads, width // heads).permute(2, 0, 3, 1, 4)[1]
+        return keys[:, :, 1 + self.spec.registers:], grid
+
     def forward(self, images: Tensor) -> Tensor:
         """ImageNet-normalised images (B, 3, H, W) -> features (B, C, H // p, W // p)."""
         x, grid = self.embed(images)
