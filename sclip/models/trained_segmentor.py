@@ -78,7 +78,9 @@ class TrainedSegmentor(BaseSegmentor):
         return torch.cat([self.image_logits(image[None]) for image in inputs])
 
     @torch.no_grad()
-    def predict(self, inputs: Union[Tensor, List[Tensor]], data_samples=None) -> List[SegDataSample]:
+    def predict(self, inputs: Union[Tensor, List[Tensor]], data_samples=None, shared=None) -> List[SegDataSample]:
+        """``shared``: the sweep's per-batch dict (sclip/group_eval.py); a trained segmenter shares
+        nothing with the CLIP methods of a sweep, so it is accepted and unused."""
         images = list(inputs)
         if data_samples is None:
             data_samples = [SegDataSample(metainfo=dict(ori_shape=tuple(image.shape[-2:]))) for image in images]
