@@ -33,6 +33,7 @@ import os.path as osp
 import statistics
 import sys
 import time
+import types
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence
 from urllib.parse import urlparse
@@ -43,6 +44,8 @@ from .errors import SCLIPError
 
 # Official config files whose name is not cfg_<benchmark>.py.
 OFFICIAL_CONFIG_NAMES = {'cityscapes': 'cfg_city_scapes.py'}
+# The constructor argument that takes the CLIP weights, by official code (ITACLIP's: model_name).
+WEIGHTS_KEYS = ('clip_path', 'model_name')
 
 
 def _cpu(device):
@@ -232,12 +235,55 @@ def _module_defining(repo: str, class_name: str) -> str:
                      '(the type of its config\'s model); is this the method\'s official checkout?')
 
 
+def stub_module(name: str) -> types.ModuleType:
+    """A module ``name`` whose every attribute refuses to run."""
+    module = types.ModuleType(name)
+
+    def refuse(attribute):
+        if attribute.startswith('__'):  # __file__, __path__: what module walkers look up
+            raise AttributeError(attribute)
+
+        def call(*args, **kwargs):
+            raise SCLIPError(f'{name}.{attribute} was stubbed (--official-stub {name}) but the official code '
+                             'calls it: this config needs that module; drop the stub.')
+        return call
+
+    module.__getattr__ = refuse
+    return module
+
+
+@contextlib.contextmanager
+def stubbed(names: Sequence[str]):
+    """While the official module is imported, ``names`` are stubs (``stub_module``): for an import
+    it makes at load time for a branch the measured config never takes (ClearCLIP's BLIP code,
+    whose dependencies this stack lacks, when its config runs CLIP or GEM)."""
+    saved = {name: sys.modules[name] for name in names if name in sys.modules}
+    sys.modules.update({name: stub_module(name) for name in names})
+    try:
+        yield
+    finally:
+        for name in names:
+            sys.modules.pop(name, None)
+        sys.modules.update(saved)
+
+
+def _checkout_path(repo: str, value: str) -> str:
+    """A file the official config names relative to the checkout (or, as ITACLIP's do, to the
+    folder it runs from, the checkout's parent), as an absolute path; ``value`` where neither has it."""
+    if osp.isabs(value):
+        return value
+    return next((osp.join(base, value) for base in (repo, osp.dirname(repo)) if osp.exists(osp.join(base, value))),
+                value)
+
+
 def build_official_segmentor(repo: str, config_path: str, weights: Optional[str], hub_dir: Optional[str] = None,
-                             checkpoints: Sequence[str] = (), half_to_fp32: bool = False) -> torch.nn.Module:
+                             checkpoints: Sequence[str] = (), half_to_fp32: bool = False,
+                             stubs: Sequence[str] = ()) -> torch.nn.Module:
     """The official segmentor of ``config_path`` in checkout ``repo``, on the CPU, with ``weights``
-    as its ``clip_path`` or OpenAI download (None: the config's own, e.g. 'ViT-B/16', which the
-    official code downloads); its torch.hub loads from ``hub_dir`` and ``checkpoints``
-    (``hub_redirected``); ``half_to_fp32``: its fp16 casts keep float32 (``half_redirected``)."""
+    as its CLIP (its ``clip_path`` or ``model_name``, or its OpenAI download; None: the config's own,
+    e.g. 'ViT-B/16', which the official code downloads); its torch.hub loads from ``hub_dir`` and
+    ``checkpoints`` (``hub_redirected``); ``half_to_fp32``: its fp16 casts keep float32
+    (``half_redirected``); ``stubs``: modules it imports for branches the config never runs."""
     from mmengine import Config
     repo = osp.abspath(repo)
     try:
@@ -255,22 +301,23 @@ def build_official_segmentor(repo: str, config_path: str, weights: Optional[str]
     try:
         with registrations_ignored(), cuda_redirected(), hub_redirected(hub_dir, checkpoints), \
                 half_redirected() if half_to_fp32 else contextlib.nullcontext():
-            with checkout_modules_first(repo):
+            with checkout_modules_first(repo), stubbed(stubs):
                 spec = importlib.util.spec_from_file_location(module_name, source)
                 module = importlib.util.module_from_spec(spec)
                 spec.loader.exec_module(module)
                 _openai_downloads_redirected(repo, None if weights is None else osp.abspath(weights))
             segmentor_class = getattr(module, class_name)
             accepted = inspect.signature(segmentor_class.__init__).parameters
-            if weights is not None and 'clip_path' in accepted:
-                model_cfg['clip_path'] = osp.abspath(weights)
+            weights_key = next((key for key in WEIGHTS_KEYS if key in accepted), None)
+            if weights is not None and weights_key:
+                model_cfg[weights_key] = osp.abspath(weights)
             if 'device' in accepted:
                 model_cfg['device'] = torch.device('cpu')
             if 'dataset' in accepted and 'dataset' not in model_cfg:  # CASS: its eval.py passes the config path
                 model_cfg['dataset'] = config_path
             for key, value in list(model_cfg.items()):  # class files named relative to the checkout
-                if key.endswith('_path') and isinstance(value, str) and osp.exists(osp.join(repo, value)):
-                    model_cfg[key] = osp.join(repo, value)
+                if key.endswith('_path') and isinstance(value, str):
+                    model_cfg[key] = _checkout_path(repo, value)
             segmentor = segmentor_class(**model_cfg)
     except SCLIPError:
         raise

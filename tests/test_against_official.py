@@ -147,3 +147,132 @@ def test_bad_checkouts_are_one_line(tmp_path, tiny_weights, capsys, case, needle
     with pytest.raises(SystemExit) as exit_info:
         main_guard(lambda: tool.main(['--against-official', checkout, '--pretrained', tiny_weights]))
     assert_one_line(exit_info.value.code, capsys.readouterr().err, needle)
+
+
+# A checkout in FreeCP's shape: its own open_clip (the name of ours) that loads CLIP only by the
+# 'openai' tag in fp16, a segmentor that opens each image's label file and casts its input to half;
+# ITACLIP's weights key (model_name) and class file named from the checkout's parent; ClearCLIP's
+# load-time import of code the config never runs (BLIP).
+VENDORED = {
+    'open_clip/__init__.py': 'from .factory import create_model\nfrom . import openai, pretrained\nVENDORED = True\n',
+    'open_clip/factory.py': textwrap.dedent('''\
+        from .openai import load_openai_model
+        def create_model(model_name, pretrained=None, precision='fp32', device='cpu'):
+            return load_openai_model(model_name, precision)
+        '''),
+    'open_clip/openai.py': textwrap.dedent('''\
+        import torch
+        from .pretrained import download_pretrained_from_url
+        def load_openai_model(name, precision):
+            weights = torch.zeros(1).to(torch.float16 if precision == 'fp16' else torch.float32)
+            return download_pretrained_from_url('https://openaipublic.azureedge.net/clip/ViT-B-16.pt'), str(weights.dtype)
+        '''),
+    'open_clip/pretrained.py': 'def download_pretrained_from_url(url, cache_dir=None):\n    raise RuntimeError("network")\n',
+    'BLIP/__init__.py': '',
+    'BLIP/models/__init__.py': '',
+    'BLIP/models/blip_retrieval.py': 'raise ImportError("No module named fairscale")\n',
+    'freecp_like.py': textwrap.dedent('''\
+        import json
+        import sys
+        import torch
+        from PIL import Image
+        from mmseg.models.segmentors import BaseSegmentor
+        from mmseg.models.data_preprocessor import SegDataPreProcessor
+        from mmengine.structures import PixelData
+        from open_clip import create_model
+        from BLIP.models.blip_retrieval import blip_retrieval
+
+
+        class FreeCPLike(BaseSegmentor):
+            def __init__(self, model_name, name_path, record, device=torch.device('cuda')):
+                super().__init__(data_preprocessor=SegDataPreProcessor(
+                    mean=[122.771, 116.746, 104.094], std=[68.501, 66.632, 70.323], bgr_to_rgb=True))
+                weights, dtype = create_model('ViT-B/16', pretrained='openai', precision='fp16')
+                self.seen = dict(weights=weights, dtype=dtype, model_name=model_name,
+                                 classes=open(name_path).read().splitlines()[0],
+                                 vendored=getattr(sys.modules['open_clip'], 'VENDORED', False))
+                self.record = record
+
+            def predict(self, inputs, data_samples):
+                label = data_samples[0].metainfo['img_path'].replace('JPEGImages', 'SegmentationClass')
+                self.seen.update(label_size=list(Image.open(label).size), half=str(inputs.half().dtype))
+                with open(self.record, 'w') as handle:
+                    json.dump(self.seen, handle)
+                for sample in data_samples:
+                    sample.set_data(dict(pred_sem_seg=PixelData(data=torch.zeros(
+                        (1,) + tuple(sample.metainfo['ori_shape']), dtype=torch.int64))))
+                return data_samples
+
+            def _forward(self, inputs, data_samples=None):
+                pass
+
+            def inference(self, inputs, batch_img_metas):
+                pass
+
+            def encode_decode(self, inputs, batch_img_metas):
+                pass
+
+            def extract_feat(self, inputs):
+                pass
+
+            def loss(self, inputs, data_samples):
+                pass
+        '''),
+}
+
+
+def make_vendoring_checkout(folder):
+    for name, text in VENDORED.items():
+        os.makedirs(osp.dirname(osp.join(folder, name)), exist_ok=True)
+        with open(osp.join(folder, name), 'w') as f:
+            f.write(text)
+    os.makedirs(osp.join(folder, 'configs'))
+    with open(osp.join(folder, 'configs', 'cls_voc21.txt'), 'w') as f:
+        f.write('background\naeroplane\n')
+    record = osp.join(folder, 'seen.json')
+    with open(osp.join(folder, 'configs', 'cfg_voc21.py'), 'w') as f:  # named from the checkout's parent
+        f.write(f"model = dict(type='FreeCPLike', model_name='ViT-B/16', record={record!r},\n"
+                f"             name_path='./{osp.basename(folder)}/configs/cls_voc21.txt')\n")
+    return record
+
+
+def test_a_vendored_open_clip_runs_as_its_own_and_ours_stays(tmp_path, tiny_weights, capsys):
+    import json
+    import sys
+
+    import open_clip
+    half = torch.Tensor.half
+    checkout = str(tmp_path / 'official')
+    record = make_vendoring_checkout(checkout)
+    rows = run(capsys, checkout, tiny_weights, '--image-size', '64x48', '--official-stub', 'BLIP.models.blip_retrieval')
+    seen = json.load(open(record))
+    assert seen['weights'] == osp.abspath(tiny_weights)  # 'openai' loads the weights file given, not the network
+    assert seen['dtype'] == 'torch.float32'  # its fp16 stays fp32 on the CPU, as ours runs
+    assert seen['model_name'] == osp.abspath(tiny_weights)  # ITACLIP's weights key
+    assert seen['classes'] == 'background'  # its class file, named from the checkout's parent, was found
+    assert not seen['vendored']  # built after the import: sys.modules holds ours again
+    assert seen['label_size'] == [64, 48]  # the label file it opens is there, at the image's size
+    assert seen['half'] == 'torch.float32'
+    assert rows['ours'].strip().endswith('(2 images, 64x48)')
+    assert sys.modules['open_clip'] is open_clip and not hasattr(open_clip, 'VENDORED')  # ours is back
+    assert 'BLIP.models.blip_retrieval' not in sys.modules
+    assert torch.Tensor.half is half
+
+
+def test_without_the_stub_the_load_time_import_is_one_line(tmp_path, tiny_weights, capsys):
+    from helpers import assert_one_line
+
+    from sclip.cli import main_guard
+    from sclip.errors import SCLIPError
+    from sclip.official_compare import stub_module
+    checkout = str(tmp_path / 'official')
+    make_vendoring_checkout(checkout)
+    tool = load_tool('benchmark')
+    with pytest.raises(SystemExit) as exit_info:
+        main_guard(lambda: tool.main(['--against-official', checkout, '--pretrained', tiny_weights]))
+    assert_one_line(exit_info.value.code, capsys.readouterr().err, 'fairscale')
+    with pytest.raises(SCLIPError, match='--official-stub BLIP'):
+        stub_module('BLIP').blip_retrieval(pretrained='x.pth')  # a stub the code does call says so
+    with pytest.raises(SystemExit) as exit_info:
+        main_guard(lambda: tool.main(['--against-official', checkout, '--image-size', '64']))
+    assert_one_line(exit_info.value.code, capsys.readouterr().err, '--image-size 64')

@@ -74,6 +74,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--vfm-checkpoint', metavar='FILE',
                         help="with --against-official: the foundation model's checkpoint, under its official file name, "
                              "for both sides (default: a random one of the config's model.vfm.type)")
+    parser.add_argument('--official-stub', action='append', default=[], metavar='MODULE',
+                        help='with --against-official: a module the official code imports for a branch the '
+                             'config never runs, replaced by a stub (e.g. BLIP.models.blip_retrieval for '
+                             "ClearCLIP's CLIP and GEM configs); repeatable")
+    parser.add_argument('--image-size', default='500x375', metavar='WxH',
+                        help='with --against-official: width x height of the images (default: 500x375, VOC-sized; '
+                             'smaller images have fewer windows, for official codes too slow at VOC size)')
     return parser.parse_args(argv)
 
 
@@ -108,6 +115,8 @@ def vit_flops_per_window(model, crop, device):
 
 def random_vit_b16(folder: str) -> str:
     """A random ViT-B/16 in OpenAI's layout (fp16 state dict), loaded through the real loader."""
+    import math
+
     import open_clip
     import torch
     path = os.path.join(folder, 'random-vit-b-16.pt')
@@ -118,7 +127,9 @@ def random_vit_b16(folder: str) -> str:
             model = open_clip.create_model('ViT-B-16-quickgelu', pretrained=None)
         finally:
             root.setLevel(level)
-        torch.save({k: v.half() for k, v in model.state_dict().items()}, path)
+        state = model.state_dict()
+        state['logit_scale'] = torch.tensor(math.log(100))  # OpenAI's learned 100 (FreeCP, GEM read it)
+        torch.save({k: v.half() for k, v in state.items()}, path)
     return path
 
 
@@ -288,16 +299,22 @@ def benchmark_of(config: str) -> str:
     return stem[len('sclip_'):] if stem.startswith('sclip_') else stem
 
 
-def voc_sized_images(folder: str, count: int) -> list:
-    """``count`` 500x375 PNGs of smooth random colour fields (several classes win somewhere)."""
+def voc_sized_images(folder: str, count: int, size=(500, 375)) -> list:
+    """``count`` PNGs of ``size`` (VOC-sized by default) of smooth random colour fields (several
+    classes win somewhere), in VOC's layout (``JPEGImages/``) beside all-background label maps
+    (``SegmentationClass/``): FreeCP's official ``predict`` opens each image's label file (its
+    predictions on VOC do not depend on what the file holds)."""
     import numpy as np
     from PIL import Image
     generator = np.random.default_rng(0)
+    os.makedirs(os.path.join(folder, 'JPEGImages'), exist_ok=True)
+    os.makedirs(os.path.join(folder, 'SegmentationClass'), exist_ok=True)
     files = []
     for index in range(count):
         small = generator.integers(0, 256, size=(12, 16, 3), dtype=np.uint8)
-        path = os.path.join(folder, f'image_{index}.png')
-        Image.fromarray(small).resize((500, 375), Image.BILINEAR).save(path)
+        path = os.path.join(folder, 'JPEGImages', f'image_{index}.png')
+        Image.fromarray(small).resize(tuple(size), Image.BILINEAR).save(path)
+        Image.new('L', tuple(size), 0).save(os.path.join(folder, 'SegmentationClass', f'image_{index}.png'))
         files.append(path)
     return files
 
@@ -316,6 +333,18 @@ def machine_line() -> str:
     return f'{model}, {os.cpu_count()} cores{load}'
 
 
+def image_size(text: str) -> tuple:
+    """``'WxH'`` as ``(W, H)``; anything else is a one-line error naming the option."""
+    from sclip.errors import SCLIPError
+    try:
+        width, height = (int(part) for part in text.lower().split('x'))
+    except ValueError:
+        width = height = 0
+    if width < 1 or height < 1:
+        raise SCLIPError(f'--image-size {text}: give width x height in pixels, e.g. 224x224.')
+    return width, height
+
+
 def official_report(args) -> None:
     import tempfile
     import time
@@ -326,6 +355,7 @@ def official_report(args) -> None:
     from sclip.runner import load_config
     if args.rounds < 1:
         raise SCLIPError(f'--rounds {args.rounds}: time at least one round.')
+    size = image_size(args.image_size)
     if not os.path.isdir(args.against_official):
         raise SCLIPError(f'--against-official {args.against_official}: not a folder; pass a checkout of the '
                          "method's official repository.")
@@ -345,12 +375,14 @@ def official_report(args) -> None:
         half_to_fp32 = official_half_dropped(ours)
         official = build_official_segmentor(args.against_official, official_config,
                                             None if weights == 'openai' else weights, hub_dir=args.hub_dir,
-                                            checkpoints=checkpoints, half_to_fp32=half_to_fp32)
-        samples = packed_samples(cfg, voc_sized_images(folder, args.images))
+                                            checkpoints=checkpoints, half_to_fp32=half_to_fp32,
+                                            stubs=args.official_stub)
+        samples = packed_samples(cfg, voc_sized_images(folder, args.images, size))
         result = compare(ours, official, samples, args.rounds, half_to_fp32=half_to_fp32)
-    rows = [('ours', f'{os.path.relpath(config, REPO)} ({args.images} images, 500x375)'),
+    rows = [('ours', f'{os.path.relpath(config, REPO)} ({args.images} images, {size[0]}x{size[1]})'),
             ('official', f'{os.path.relpath(official_config, args.against_official)} in {args.against_official}'),
             ('weights', args.pretrained or 'a random ViT-B/16 (OpenAI layout)'),
+            *([('official stubs', ', '.join(args.official_stub))] if args.official_stub else []),
             *([('foundation model', args.vfm_checkpoint or f'a random {cfg.model.vfm.type} (official layout)')]
               if checkpoints else []),
             ('precision', 'fp32 both sides (official fp16 casts kept fp32)' if half_to_fp32
