@@ -4,7 +4,7 @@
         [--precision auto|official|fp16|bf16|fp32] [--class-names configs/class_names/voc21.txt]
     python tools/benchmark.py --sweep postproc|attention|datasets|all [--images 4]
     python tools/benchmark.py --against-official DIR [--config configs/sclip_voc21.py] [--images 3] [--rounds 3]
-        [--hub-dir DINO_CLONE] [--vfm-checkpoint FILE]
+        [--hub-dir DINO_CLONE] [--vfm-checkpoint FILE] [--image-size 500x375] [--official-stub MODULE]
 
 Default mode: both paths run in one process on the same weights (a random ViT-B/16 when no
 weights are given) and the same VOC-sized images (500x375, resized to short side 336). Prints
@@ -27,7 +27,10 @@ methods with a foundation model (ProxyCLIP, FSA, CASS), its torch.hub.load of DI
 --hub-dir (a local clone of facebookresearch/dino) and its checkpoint download by the file our
 config loads (--vfm-checkpoint, default: a random one of the config's model in its official
 layout and file name); where ours runs fp32 (the CPU default) the official fp16 casts keep fp32
-too (sclip/official_compare.py).
+too (sclip/official_compare.py). The images lie in VOC's layout beside all-background label maps
+(FreeCP's official predict opens each image's label file); --image-size makes them smaller for
+official codes too slow at VOC size; --official-stub MODULE replaces a module the official code
+imports at load time for a branch the config never runs (ClearCLIP's BLIP code for its GEM branch).
 A benchmark, not a test: nothing here asserts a timing.
 """
 import argparse
