@@ -63,6 +63,9 @@ PUBLISHED: Dict[str, Dict[str, float]] = {
     'corrclip': dict(voc21=74.8, voc20=88.8, context59=48.8, context60=44.2, cityscapes=49.4, ade20k=26.9,
                      coco_stuff164k=31.6, coco_object=43.7, average=51.0),
     'segearth_ov': {},  # remote-sensing datasets only (none of Table 1's configs); its tables: SOURCES
+    # CLIPer without FGC, ViT-B/16 without its sliding window: the official README's results table
+    'cliper': dict(voc21=60.7, context60=34.7, coco_object=36.3, voc20=84.3, cityscapes=35.9,
+                   context59=38.4, ade20k=19.8, coco_stuff164k=25.4, average=41.9),
 }
 TRIDENT_FIGURE = ('YuHengsss/Trident README.md figure assets/data_result.png (line 38, the paper\'s main table, '
                   'ICCV 2025) @ a93b346')
@@ -105,6 +108,10 @@ SOURCES: Dict[str, str] = {
     'trident-h': TRIDENT_FIGURE + ', Trident row under OpenCLIP ViT-H/14 (laion2b_s32b_b79k)',
     'corrclip': 'CorrCLIP README (ICCV 2025), "Results", ViT-B SAM2_32 row (MetaCLIP ViT-B/16 + DINO ViT-B/8, '
                 'the published SAM2 region masks)',
+    'cliper': 'CLIPer README (linsun449/cliper.code @ c05fa41) line 111, ViT-B/16 row, the values in parentheses '
+              '(without FGC, its Stable Diffusion refinement, which is not implemented here), without the sliding '
+              'window; line 112 (ViT-B/16*) is with it, the variant of its shipped VOC21, Context60, Context59 and '
+              'COCO-Object configs',
     'segearth_ov': 'SegEarth-OV paper (CVPR 2025, arXiv 2410.01768) Tables 1-4 (17 remote-sensing datasets) and '
                    'its README figures: not verified here (the README shows them only as images, and the paper '
                    'could not be read from this machine), so no number is recorded; its repository has no config '
@@ -124,7 +131,7 @@ METHOD_CONFIGS = {'sclip': 'configs/sclip_{}.py', 'clip': 'configs/sclip_{}.py',
                   'trident': 'configs/trident/{}.py', 'trident-h': 'configs/trident/{}.py',
                   'corrclip': 'configs/corrclip/{}.py',
                   'segearth_ov': 'configs/segearth_ov/{}.py',
-                  'cass': 'configs/cass/{}.py'}
+                  'cass': 'configs/cass/{}.py', 'cliper': 'configs/cliper/{}.py'}
 # The official code each method's configs follow (repository @ commit).
 OFFICIAL_CODE = {
     'sclip': 'wangf3014/SCLIP @ b56bd30', 'clearclip': 'mc-lan/ClearCLIP @ ad68a40',
@@ -142,6 +149,7 @@ OFFICIAL_CODE = {
     'corrclip': 'zdk258/CorrCLIP @ 103bc18 (CorrCLIPv1/)',
     'segearth_ov': 'likyoo/SegEarth-OV @ 3e22a96',
     'cass': 'MICV-yonsei/CASS @ 228ecdd',
+    'cliper': 'linsun449/cliper.code @ c05fa41 (ovs/main_ovs.py, --refinement None)',
 }
 
 
@@ -196,6 +204,10 @@ OFFICIAL_SETUP: Dict[str, Tuple[int, Dict[str, int], str, Dict[str, str]]] = {
                 dict(voc20='336/112')),
     'corrclip': (336, dict(ade20k=448, cityscapes=448), '336/112', dict(cityscapes='224/112')),
     'cass': (336, dict(cityscapes=560), '224/112', dict(voc21='whole image')),
+    # CLIPer: the whole image, averaged with windows where its config slides (sliding_crop_size)
+    'cliper': (336, dict(cityscapes=560), 'whole image', {b: f'{crop}/112 averaged with the whole image' for b, crop in
+                                                          (('voc21', 336), ('context60', 224), ('context59', 224),
+                                                           ('coco_object', 224))}),
 }
 OFFICIAL_SETUP['trident-h'] = OFFICIAL_SETUP['trident']
 OFFICIAL_SETUP['naclip+pamr'] = OFFICIAL_SETUP['naclip']
@@ -331,6 +343,15 @@ def _provenance() -> None:
                                     backbone=backbone))
            for key, backbone in (('trident', 'CLIP ViT-B/16 (OpenAI) + DINO ViT-B/16 + SAM ViT-B'),
                                  ('trident-h', 'OpenCLIP ViT-H/14 (laion2b_s32b_b79k) + DINO ViT-B/16 + SAM ViT-B'))},
+        # the README's table, without FGC: each benchmark's number of the variant its shipped config
+        # runs (line 112 with the sliding window, line 111 without); the row without it (41.9): 'paper'
+        'cliper': dict(
+            readme=_numbers('cliper', *_readme_lines('linsun449/cliper.code', 'c05fa41', dict(
+                voc21=(62.1, 112), context60=(35.7, 112), coco_object=(37.5, 112), context59=(39.6, 112),
+                voc20=(84.3, 111), coco_stuff164k=(25.4, 111), ade20k=(19.8, 111), cityscapes=(35.9, 111)))),
+            paper=_numbers('cliper', _paper('cliper'), 'linsun449/cliper.code README.md line 111 (ViT-B/16 row, '
+                           'without FGC, without the sliding window) @ c05fa41',
+                           protocol='short side 336 (Cityscapes 560), whole image')),
         # the README's results table, GEM + FreeCP row (the evaluation of its shipped configs)
         'freecp': dict(readme=_numbers('freecp', _paper('freecp'),
                                        'chenqi1126/FreeCP README.md line 109 (GEM + FreeCP row) @ 6946aa7')),
