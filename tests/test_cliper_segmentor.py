@@ -131,7 +131,7 @@ def build(path: str, **options):
 @pytest.mark.parametrize('key, value, needle', [
     ('sliding_crop_size', -224, 'model.sliding_crop_size=-224'),
     ('sliding_crop_size', 100, 'model.sliding_crop_size=100'),  # not a multiple of the patch size
-    ('bkg_thre', 1.5, 'model.bkg_thre=1.5'),
+    ('bkg_thre', -0.1, 'model.bkg_thre=-0.1'),
     ('logit_scale', 0, 'model.logit_scale=0'),
     ('is_normalize', 'yes', 'model.is_normalize'),
     ('class_names', '/nonexistent/cls.txt', 'model.class_names'),

@@ -112,8 +112,8 @@ class CLIPerSegmentor(BaseSegmentor):
             raise unknown_key_error('model', sorted(unknown)[0], list(code.co_varnames[1:code.co_argcount]))
         self.logit_scale = _number('logit_scale', logit_scale, 0, low_open=True)
         self.attention_thr = _number('attention_thr', attention_thr, 0, 1)
-        self.score_threshold = _number('score_threshold', score_threshold, 0, 1)
-        self.bkg_thre = _number('bkg_thre', bkg_thre, 0, 1)
+        self.score_threshold = _number('score_threshold', score_threshold, 0)  # class scores reach 2
+        self.bkg_thre = _number('bkg_thre', bkg_thre, 0)
         for key, value in (('is_normalize', is_normalize), ('reduce_zero_label', reduce_zero_label),
                            ('split_halves', split_halves)):
             if not isinstance(value, bool):
