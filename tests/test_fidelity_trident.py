@@ -284,6 +284,49 @@ def test_the_refinement_reads_the_full_sam_checkpoint(weights, tmp_path):
     assert '\n' not in message and message.startswith('model.method.sam.checkpoint=') and 'full' in message
 
 
+def test_sweep_cells_share_sams_work(weights, class_files, text_cache, official_runs, tmp_path_factory,
+                                     sam_prompts, monkeypatch):
+    """Two cells on one SAM (refined, and not refined at prob_thd 0) given one ``shared`` dict run
+    SAM's encoder once for the image, and each still predicts the official labels."""
+    from mmseg.structures import SegDataSample
+    from sclip.models.methods import trident as ours
+    path = osp.join(REPO, 'configs/trident/voc21.py')
+    cfg = load_config(path)
+    options = options_for(path, weights, class_files, text_cache)
+    refined = build(path, dict(options, **{'model.method.sam_refine': True}), fused_attention=False)
+    plain = build(path, dict(options, **{'model.prob_thd': 0.0}), fused_attention=False)
+    plain.backbone.method.sam = refined.backbone.method.sam  # as group_eval.ModelBuilder does
+    raw, original, file, official, official_scores, _ = official_refined_run(
+        cfg, refined, tmp_path_factory.mktemp('images'), official_runs, sam_prompts)
+    official_logits = official_runs[cfg.benchmark][4]
+    passes = []
+    original_init = ours.SAMCorrelation.__init__
+    monkeypatch.setattr(ours.SAMCorrelation, '__init__', lambda self, *a: passes.append(1) or original_init(self, *a))
+    shared = {}
+    predictions = []
+    for model in (refined, plain):
+        sample = SegDataSample(metainfo=dict(ori_shape=original, img_shape=tuple(raw.shape[-2:]), img_path=file))
+        data = model.data_preprocessor(dict(inputs=[raw], data_samples=[sample]), False)
+        with torch.no_grad():
+            predictions.append(model.predict(data['inputs'], data['data_samples'], shared=shared)[0].pred_sem_seg.data)
+    assert len(passes) == 1
+    assert torch.equal(predictions[0], official)
+    assert torch.equal(predictions[1], common.postprocess_clearclip(official_logits, refined.query_class, 40, 0.0))
+
+
+def test_the_published_rows_are_the_refined_runs():
+    """tools/paper_table.py --method trident / trident-h compares runs refined with SAM only."""
+    from sclip import paper
+    refine = {'model.method.sam_refine': True}
+    vit_h = {'model.arch': 'ViT-H-14', 'model.clip_path': 'laion2b_s32b_b79k'}
+    assert paper.paper_row('trident', {}) is None
+    assert paper.paper_row('trident', refine) == 'trident'
+    assert paper.paper_row('trident', dict(vit_h, **refine)) == 'trident-h'
+    assert paper.paper_row('trident', vit_h) is None
+    assert paper.paper_row('sclip', {}) == 'sclip'
+    assert "refinement of the labels on" in paper.expected('trident-h', 'voc21').setting
+
+
 def keep_every_mask(monkeypatch):
     from sclip.models import sam_refine
     original = sam_refine.decode
