@@ -25,6 +25,11 @@ SAM sees the original image file (the official code reads ``img_path`` with Open
 multiples of CLIP's patch, then by SAM's own ``ResizeLongestSide``; Cityscapes (``sam_halves``)
 gives SAM the left and right halves separately and aggregates each half alone.
 
+With ``sam_refine`` (official ``--sam_refine``, which its ``eval_all.py`` passes), the labels are
+then redrawn by SAM's mask decoder prompted from them (sclip/models/sam_refine.py), on the
+embedding of the same SAM pass (Cityscapes: a pass over the whole image). SAM's passes depend on
+the image and SAM only (``sam_views``), so the segmentor shares them between sweep cells.
+
 Memory: SAM's correlation is built one head at a time from the valid rows and columns; the
 official code holds all heads' full (4096 x 4096) attention, its sliced copy, the similarity and
 its masked copy at once. ``tests/test_fidelity_trident.py`` checks labels and logits against the
