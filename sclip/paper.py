@@ -338,7 +338,8 @@ def _provenance() -> None:
                                     'Kimsure/SFP SFP_ICCV/test/20251207_184940/20251207_184940.log, last line '
                                     '(mIoU: 61.4000) @ 2804f5b')),
         # the figure does not say whether its runs refine with SAM; the official eval_all.py does
-        # (--sam_refine), which these configs do not implement
+        # (dist_test.sh passes --sam_refine), as the README's evaluation command: these rows are the
+        # configs with model.method.sam_refine=True (METHOD_OVERRIDES)
         **{key: dict(paper=_numbers(key, _paper(key), SOURCES[key], protocol=PAPER_PROTOCOL + TRIDENT_REFINE,
                                     backbone=backbone))
            for key, backbone in (('trident', 'CLIP ViT-B/16 (OpenAI) + DINO ViT-B/16 + SAM ViT-B'),
@@ -358,8 +359,8 @@ def _provenance() -> None:
     })
 
 
-TRIDENT_REFINE = (" (the official eval_all.py runs with --sam_refine, SAM's refinement of the labels, "
-                  'not implemented here)')
+TRIDENT_REFINE = ("; SAM's refinement of the labels on (model.method.sam_refine=True: the official eval_all.py "
+                  'runs dist_test.sh, which passes --sam_refine, as does the README\'s evaluation command)')
 _provenance()
 
 
@@ -392,8 +393,10 @@ def expected_row(method: str) -> Dict[str, Expected]:
 # Rows that are another row's configs with overrides (the CLIP and MaskCLIP rows of SCLIP's table).
 METHOD_OVERRIDES: Dict[str, Dict[str, str]] = {'clip': {'model.attention.type': 'vanilla'},
                                                'maskclip': {'model.attention.type': 'maskclip'},
+                                               'trident': {'model.method.sam_refine': True},
                                                'trident-h': {'model.arch': 'ViT-H-14',
-                                                             'model.clip_path': 'laion2b_s32b_b79k'}}
+                                                             'model.clip_path': 'laion2b_s32b_b79k',
+                                                             'model.method.sam_refine': True}}
 
 
 def result_dir(results_dir: str, method: str, benchmark: str) -> str:
@@ -414,10 +417,11 @@ def method_overrides(overrides: Optional[dict]) -> Dict[str, str]:
 
 def paper_row(config_key: Optional[str], overrides: Optional[dict]) -> Optional[str]:
     """The published row a run of ``config_key``'s config with ``overrides`` reproduces: the
-    config's own without overrides, CLIP's or MaskCLIP's for SCLIP's configs with theirs,
-    else None (a variant no paper published)."""
+    config's own without overrides (unless that row needs overrides of its own: Trident's,
+    refined with SAM), CLIP's or MaskCLIP's for SCLIP's configs with theirs, else None (a
+    variant no paper published)."""
     changed = method_overrides(overrides)
-    if not changed:
+    if not changed and config_key not in METHOD_OVERRIDES:
         return config_key
     for key, expected in METHOD_OVERRIDES.items():
         if METHOD_CONFIGS.get(key) == METHOD_CONFIGS.get(config_key or '') and changed == method_overrides(expected):
