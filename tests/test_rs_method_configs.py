@@ -175,3 +175,11 @@ def test_low_confidence_pixels_go_to_the_datasets_background(workspace, monkeypa
         maps = sorted((folder / 'bg' / key).rglob('predictions/*.png'))
         assert len(maps) == 2
         assert all(set(np.unique(np.array(Image.open(p))).tolist()) == {saved} for p in maps)
+
+
+def test_sweep_tables_order_the_remote_sensing_columns_as_the_paper():
+    from sclip.paper import RS_COLUMNS
+    results = [sweep.Result('default', method, key, f'configs/remote_sensing/x/{key}.py', 'ok', mIoU=10.0)
+               for method in ('GEM', 'SCLIP') for key in reversed(RS_KEYS)]
+    header = sweep.markdown_table(results).splitlines()[0]
+    assert [c.strip() for c in header.split('|')[2:-2]] == [key for key, _ in RS_COLUMNS]
