@@ -183,3 +183,8 @@ def test_sweep_tables_order_the_remote_sensing_columns_as_the_paper():
                for method in ('GEM', 'SCLIP') for key in reversed(RS_KEYS)]
     header = sweep.markdown_table(results).splitlines()[0]
     assert [c.strip() for c in header.split('|')[2:-2]] == [key for key, _ in RS_COLUMNS]
+
+
+def test_generated_configs_set_no_precision():
+    """What tests/test_official_precision.py skips for these files: none sets model.precision."""
+    assert not any('precision' in text for text in GENERATOR.expected_files().values())
