@@ -188,3 +188,12 @@ def test_sweep_tables_order_the_remote_sensing_columns_as_the_paper():
 def test_generated_configs_set_no_precision():
     """What tests/test_official_precision.py skips for these files: none sets model.precision."""
     assert not any('precision' in text for text in GENERATOR.expected_files().values())
+
+
+def test_the_report_orders_and_labels_the_remote_sensing_columns():
+    from types import SimpleNamespace
+
+    from sclip.paper import RS_COLUMNS
+    from sclip.report.html import benchmark_columns
+    runs = [SimpleNamespace(benchmark=key) for key in ['voc21', *reversed(RS_KEYS)]]
+    assert benchmark_columns(runs) == [('voc21', 'VOC21'), *RS_COLUMNS]
