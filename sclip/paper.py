@@ -17,6 +17,15 @@ from typing import Callable, Dict, List, Optional, Tuple
 TABLE1_COLUMNS = [('voc21', 'VOC21'), ('context60', 'Context60'), ('coco_object', 'Object'),
                   ('voc20', 'VOC20'), ('cityscapes', 'City'), ('context59', 'Context59'),
                   ('ade20k', 'ADE'), ('coco_stuff164k', 'Stuff')]
+# SegEarth-OV's 17 remote-sensing sets (configs/_base_/datasets/rs_<key>.py), in its paper's order:
+# semantic segmentation, building, road and water extraction.
+RS_COLUMNS = [('openearthmap', 'OEM'), ('loveda', 'LoveDA'), ('isaid', 'iSAID'), ('potsdam', 'Potsdam'),
+              ('vaihingen', 'Vaihingen'), ('uavid', 'UAVid'), ('udd5', 'UDD5'), ('vdd', 'VDD'),
+              ('whu_aerial', 'WHU-Aer'), ('whu_sat2', 'WHU-Sat'), ('inria', 'Inria'), ('xbd_pre', 'xBD'),
+              ('chn6_cug', 'CHN6'), ('deepglobe_road', 'DeepGlobe'), ('massachusetts_road', 'Mass.'),
+              ('spacenet_road', 'SpaceNet'), ('wbs_si', 'WBS-SI')]
+# A table's benchmarks: Table 1's eight, or the remote-sensing sets (tools/paper_table.py --suite).
+SUITES = {'table1': TABLE1_COLUMNS, 'rs': RS_COLUMNS}
 
 # Table 1 mIoU of each method's paper (the eight benchmarks, then the published average); a
 # benchmark missing from a row has no published number we could verify (see SOURCES).
@@ -113,9 +122,10 @@ SOURCES: Dict[str, str] = {
               'window; line 112 (ViT-B/16*) is with it, the variant of its shipped VOC21, Context60, Context59 and '
               'COCO-Object configs',
     'segearth_ov': 'SegEarth-OV paper (CVPR 2025, arXiv 2410.01768) Tables 1-4 (17 remote-sensing datasets) and '
-                   'its README figures: not verified here (the README shows them only as images, and the paper '
-                   'could not be read from this machine), so no number is recorded; its repository has no config '
-                   'for the eight benchmarks of Table 1',
+                   'its README figures @ 3e22a96 (images only): not read here (the paper\'s tables could not be '
+                   'reached from this machine); the one number recorded is OpenEarthMap\'s as quoted in '
+                   'likyoo/SegEarth-OV issue #8, the 16 others are unverified and left empty; its repository has '
+                   'no config for the eight benchmarks of Table 1',
 }
 # Published averages with PAMR (per-benchmark numbers not tabulated here).
 PUBLISHED_AVERAGE_ONLY = {'sclip+pamr': 40.1}
@@ -353,12 +363,23 @@ def _provenance() -> None:
             paper=_numbers('cliper', _paper('cliper'), 'linsun449/cliper.code README.md line 111 (ViT-B/16 row, '
                            'without FGC, without the sliding window) @ c05fa41',
                            protocol='short side 336 (Cityscapes 560), whole image')),
+        # the paper's Tables 1-4 could not be read here; one number is known second-hand: a reproduction
+        # report on the official repository quotes the paper's OpenEarthMap mIoU ("39.75 (40.3 in the
+        # paper)", likyoo/SegEarth-OV issue #8, 2024-11-24, the maintainer not contesting it)
+        'segearth_ov': dict(paper=_numbers(
+            'segearth_ov', dict(openearthmap=40.3),
+            'SegEarth-OV paper (CVPR 2025), Table 1 (semantic segmentation), as quoted in likyoo/SegEarth-OV '
+            'issue #8', second_hand=True, protocol=SEGEARTH_PROTOCOL)),
         # the README's results table, GEM + FreeCP row (the evaluation of its shipped configs)
         'freecp': dict(readme=_numbers('freecp', _paper('freecp'),
                                        'chenqi1126/FreeCP README.md line 109 (GEM + FreeCP row) @ 6946aa7')),
     })
 
 
+# Where a method's missing numbers are published but could not be verified here (not "nothing published").
+UNVERIFIED = {'segearth_ov': 'published in the SegEarth-OV paper, not verified here (no number recorded)'}
+SEGEARTH_PROTOCOL = ('its official cfg_<dataset>.py: long side 448, windows 224/112, SimFeatUp (jbu_one, '
+                     'xclip_jbu_one_million_aid.ckpt), [CLS] bias -0.3')
 TRIDENT_REFINE = ("; SAM's refinement of the labels on (model.method.sam_refine=True: the official eval_all.py "
                   'runs dist_test.sh, which passes --sam_refine, as does the README\'s evaluation command)')
 _provenance()
@@ -384,9 +405,34 @@ def expected(method: str, benchmark: str) -> Optional[Expected]:
                     paper.source if paper else None, chosen.second_hand)
 
 
-def expected_row(method: str) -> Dict[str, Expected]:
-    """``{benchmark: Expected}`` over Table 1's columns (benchmarks without a number left out)."""
-    row = {key: expected(method, key) for key, _ in TABLE1_COLUMNS}
+def suite_of(method: str, suite: Optional[str] = None) -> str:
+    """The table a method's row is in: ``suite`` where given, else the remote-sensing sets for
+    SegEarth-OV (it has configs for nothing else) and Table 1's eight for every other method."""
+    if suite is not None and suite not in SUITES:
+        from .errors import SCLIPError
+        raise SCLIPError(f'suite {suite!r} is not one of {", ".join(SUITES)}.')
+    return suite or ('rs' if method == 'segearth_ov' else 'table1')
+
+
+def columns(method: str, suite: Optional[str] = None) -> List[Tuple[str, str]]:
+    """(benchmark, label) of the table ``method``'s row is in."""
+    return SUITES[suite_of(method, suite)]
+
+
+def config_pattern(method: str, suite: Optional[str] = None) -> str:
+    """Where ``method``'s configs for the suite's benchmarks live: METHOD_CONFIGS for Table 1 (and
+    SegEarth-OV's official remote-sensing configs); configs/remote_sensing/<method>/ for another
+    method on the remote-sensing sets (ours, tools/make_rs_configs.py)."""
+    pattern = METHOD_CONFIGS[method]
+    if suite_of(method, suite) == 'table1' or method == 'segearth_ov':
+        return pattern
+    folder = pattern.split('/')[1] if pattern.count('/') == 2 else pattern.split('/')[1].split('_{}')[0]
+    return f'configs/remote_sensing/{folder}/{{}}.py'
+
+
+def expected_row(method: str, suite: Optional[str] = None) -> Dict[str, Expected]:
+    """``{benchmark: Expected}`` over the suite's columns (benchmarks without a number left out)."""
+    row = {key: expected(method, key) for key, _ in columns(method, suite)}
     return {key: value for key, value in row.items() if value is not None}
 
 
@@ -399,10 +445,10 @@ METHOD_OVERRIDES: Dict[str, Dict[str, str]] = {'clip': {'model.attention.type': 
                                                              'model.method.sam_refine': True}}
 
 
-def result_dir(results_dir: str, method: str, benchmark: str) -> str:
+def result_dir(results_dir: str, method: str, benchmark: str, suite: Optional[str] = None) -> str:
     """Where tools/test.py's default work dir puts a method's benchmark, under ``results_dir``;
     rows made by overrides get a folder of their own (``<results_dir>/clip/sclip_voc21``)."""
-    config = METHOD_CONFIGS[method].format(benchmark)
+    config = config_pattern(method, suite).format(benchmark)
     parts = config.split('/')[1:]  # drop 'configs'
     stem = osp.splitext(parts[-1])[0]
     own = [method] if method in METHOD_OVERRIDES else []
@@ -429,29 +475,29 @@ def paper_row(config_key: Optional[str], overrides: Optional[dict]) -> Optional[
     return None
 
 
-def row_benchmark(metrics: dict, method: str) -> Optional[str]:
+def row_benchmark(metrics: dict, method: str, suite: Optional[str] = None) -> Optional[str]:
     """The Table 1 benchmark a ``metrics.json`` is a result of for ``method``'s row, by the
     identity it records (its config is the row's benchmark config, its overrides make this
     row), or None."""
     identity = metrics.get('identity') if isinstance(metrics.get('identity'), dict) else {}
     config = (identity.get('config') or {}) if isinstance(identity.get('config'), dict) else {}
     benchmark, filename = metrics.get('benchmark'), config.get('file') or metrics.get('config')
-    if benchmark not in dict(TABLE1_COLUMNS) or not isinstance(filename, str) or 'mIoU' not in metrics:
+    if benchmark not in dict(columns(method, suite)) or not isinstance(filename, str) or 'mIoU' not in metrics:
         return None
-    expected = METHOD_CONFIGS[method].format(benchmark)
+    expected = config_pattern(method, suite).format(benchmark)
     if not ('/' + filename.replace(osp.sep, '/')).endswith('/' + expected):
         return None
     return benchmark if paper_row(metrics.get('paper_key'), config.get('overrides')) == method else None
 
 
-def find_results(results_dir: str, method: str) -> Dict[str, str]:
+def find_results(results_dir: str, method: str, suite: Optional[str] = None) -> Dict[str, str]:
     """benchmark -> the ``metrics.json`` of ``method``'s row under ``results_dir``: the default
     work dir of tools/test.py when it holds one, else any ``metrics.json`` anywhere below whose
     recorded identity is the row's (a ``--work-dir`` of one's choice, a sweep's cell); the most
     recently finished of several."""
     found = {}
-    for benchmark, _ in TABLE1_COLUMNS:
-        path = osp.join(result_dir(results_dir, method, benchmark), 'metrics.json')
+    for benchmark, _ in columns(method, suite):
+        path = osp.join(result_dir(results_dir, method, benchmark, suite), 'metrics.json')
         if osp.isfile(path):
             found[benchmark] = path
     candidates: Dict[str, list] = {}
@@ -465,21 +511,21 @@ def find_results(results_dir: str, method: str) -> Dict[str, str]:
                 metrics = json.load(f)
         except (OSError, ValueError):
             continue
-        benchmark = row_benchmark(metrics, method) if isinstance(metrics, dict) else None
+        benchmark = row_benchmark(metrics, method, suite) if isinstance(metrics, dict) else None
         if benchmark is not None and benchmark not in found:
             candidates.setdefault(benchmark, []).append((str(metrics.get('finished') or ''), path))
     found.update({benchmark: max(items)[1] for benchmark, items in candidates.items()})
     return found
 
 
-def collect(results_dir: str, method: str = 'sclip') -> Dict[str, float]:
+def collect(results_dir: str, method: str = 'sclip', suite: Optional[str] = None) -> Dict[str, float]:
     """mIoU by benchmark from each result of ``find_results``; a result in the row's default
     work dir that was run as another row (e.g. SCLIP's numbers under the CLIP row) is refused
     in one line."""
     from .errors import SCLIPError
     found = {}
-    paths = find_results(results_dir, method)
-    for benchmark, _ in TABLE1_COLUMNS:
+    paths = find_results(results_dir, method, suite)
+    for benchmark, _ in columns(method, suite):
         path = paths.get(benchmark)
         if path is not None:
             with open(path) as f:
@@ -543,25 +589,25 @@ def _number(value: Optional[float]) -> str:
     return '-' if value is None else (f'{value:.1f}' if round(value, 1) == value else f'{value:.2f}')
 
 
-def _mean(values: Dict[str, Optional[float]]) -> Optional[float]:
-    keys = [key for key, _ in TABLE1_COLUMNS]
+def _mean(values: Dict[str, Optional[float]], keys: Optional[List[str]] = None) -> Optional[float]:
+    keys = keys or [key for key, _ in TABLE1_COLUMNS]
     return sum(values[k] for k in keys) / len(keys) if all(values.get(k) is not None for k in keys) else None
 
 
-def expected_table(ours: Dict[str, float], method: str) -> List[List[str]]:
+def expected_table(ours: Dict[str, float], method: str, suite: Optional[str] = None) -> List[List[str]]:
     """Rows: header, expected (the official code's reported numbers where they exist), the
     paper's, ours, difference (ours - expected). Averages over the eight where all are known (the
     paper's row: its published average)."""
-    row = expected_row(method)
-    keys = [key for key, _ in TABLE1_COLUMNS]
+    row = expected_row(method, suite)
+    keys = [key for key, _ in columns(method, suite)]
     want = {k: row[k].value if k in row else None for k in keys}
     paper = {k: row[k].paper if k in row else None for k in keys}
-    ours_avg, want_avg = _mean(ours), _mean(want)
+    ours_avg, want_avg = _mean(ours, keys), _mean(want, keys)
     paper_avg = PUBLISHED.get(method, {}).get('average') if any(v is not None for v in paper.values()) else None
 
     def signed(a, b):
         return '-' if a is None or b is None else f'{a - b:+.2f}'
-    return [['', *[label for _, label in TABLE1_COLUMNS], 'Avg'],
+    return [['', *[label for _, label in columns(method, suite)], 'Avg'],
             ['expected', *[_number(want[k]) for k in keys], _number(None if want_avg is None else round(want_avg, 2))],
             ['paper', *[_number(paper[k]) for k in keys], _number(paper_avg)],
             ['ours', *['-' if ours.get(k) is None else f'{ours[k]:.2f}' for k in keys],
@@ -569,12 +615,12 @@ def expected_table(ours: Dict[str, float], method: str) -> List[List[str]]:
             ['diff', *[signed(ours.get(k), want[k]) for k in keys], signed(ours_avg, want_avg)]]
 
 
-def source_summary(method: str) -> str:
+def source_summary(method: str, suite: Optional[str] = None) -> str:
     """The expected numbers' sources, README lines folded: 'wangf3014/SCLIP README.md @ b56bd30
     (lines 70-78)'; second-hand ones marked."""
     import re
     groups: Dict[str, List[int]] = {}
-    for number in expected_row(method).values():
+    for number in expected_row(method, suite).values():
         match = re.search(r' line (\d+) @ ', number.source)
         key = (number.source.replace(match.group(0), ' @ ') if match else number.source) + \
             (' [second-hand]' if number.second_hand else '')
@@ -582,13 +628,13 @@ def source_summary(method: str) -> str:
     return '; '.join(f'{key} (lines {min(lines)}-{max(lines)})' if lines else key for key, lines in groups.items())
 
 
-def expected_sources(method: str) -> List[str]:
+def expected_sources(method: str, suite: Optional[str] = None) -> List[str]:
     """One line per benchmark: expected number, its source and setting, the paper's beside."""
     lines = []
-    for key, label in TABLE1_COLUMNS:
+    for key, label in columns(method, suite):
         number = expected(method, key)
         if number is None:
-            lines.append(f'{label}: nothing published')
+            lines.append(f'{label}: {UNVERIFIED.get(method, "nothing published")}')
             continue
         hand = ' [second-hand]' if number.second_hand else ''
         paper = '' if number.paper_source in (None, number.source) else \
@@ -597,22 +643,22 @@ def expected_sources(method: str) -> List[str]:
     return lines
 
 
-def has_config(method: str, benchmark: str) -> bool:
+def has_config(method: str, benchmark: str, suite: Optional[str] = None) -> bool:
     """Whether ``method`` has a config for ``benchmark`` (ITACLIP's and FLOSS's official codes
     cover five of the eight benchmarks; docs/PROTOCOL.md lists which)."""
-    return osp.isfile(osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), METHOD_CONFIGS[method].format(benchmark)))
+    return osp.isfile(osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), config_pattern(method, suite).format(benchmark)))
 
 
-def method_columns(method: str) -> List[tuple]:
-    """Table 1's columns that ``method`` has a config for."""
-    return [(key, label) for key, label in TABLE1_COLUMNS if has_config(method, key)]
+def method_columns(method: str, suite: Optional[str] = None) -> List[tuple]:
+    """The suite's columns that ``method`` has a config for."""
+    return [(key, label) for key, label in columns(method, suite) if has_config(method, key, suite)]
 
 
-def check_expected(ours: Dict[str, float], method: str, tolerance: float) -> List[str]:
+def check_expected(ours: Dict[str, float], method: str, tolerance: float, suite: Optional[str] = None) -> List[str]:
     """Benchmarks missing or off the expected number by more than ``tolerance`` mIoU points,
     each naming the source it was compared with."""
     problems = []
-    for key, label in method_columns(method):
+    for key, label in method_columns(method, suite):
         number = expected(method, key)
         if key not in ours:
             problems.append(f'{label}: no result')
