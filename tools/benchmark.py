@@ -347,7 +347,8 @@ def official_report(args) -> None:
                                             None if weights == 'openai' else weights, hub_dir=args.hub_dir,
                                             checkpoints=checkpoints, half_to_fp32=half_to_fp32)
         samples = packed_samples(cfg, voc_sized_images(folder, args.images))
-        result = compare(ours, official, samples, args.rounds, half_to_fp32=half_to_fp32)
+        status(f'timing ours and the official code on {len(samples)} images, {args.rounds} interleaved rounds')
+        result = compare(ours, official, samples, args.rounds, half_to_fp32=half_to_fp32, log=status)
     rows = [('ours', f'{os.path.relpath(config, REPO)} ({args.images} images, 500x375)'),
             ('official', f'{os.path.relpath(official_config, args.against_official)} in {args.against_official}'),
             ('weights', args.pretrained or 'a random ViT-B/16 (OpenAI layout)'),
