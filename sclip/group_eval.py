@@ -221,7 +221,7 @@ class ModelBuilder:
         official = resolve_precision(job.cfg.model.get('precision', 'auto')) == 'official'  # casts in place: never reused
         with reusing_weights(self.loaded) if not official else contextlib.nullcontext():
             model = MODELS.build(copy.deepcopy(job.cfg.model))
-        if not hasattr(model, 'backbone'):  # a trained segmenter (GroupViT, TCL): its own model, not shared
+        if not getattr(model, 'shares_clip_towers', False):  # e.g. a trained segmenter (GroupViT, TCL)
             return model.to(self.device).eval()
         signature = weights_signature(job.cfg, job.identity)
         if signature in self.towers:

@@ -28,9 +28,13 @@ LOADER_KEYS = ('num_workers', 'persistent_workers', 'pin_memory')
 
 
 # Overrides that say where things are or how fast a run goes: the run is still the config's.
+# Checkpoints a model reads besides CLIP and its foundation model (``model.vfm``), by their config key:
+# a trained segmenter's own weights (GroupViT, TCL), a method's SAM (Trident), SegEarth-OV's
+# upsampler. Each is named by its sha256 under the identity's 'checkpoints', never by its path.
+CHECKPOINT_KEYS = ('model.checkpoint', 'model.method.sam.checkpoint', 'model.method.upsampler.checkpoint')
 NEUTRAL_OVERRIDES = ('model.clip_path', 'model.pretrained', 'model.text_cache_dir', 'model.window_batch_size',
                      'model.memory_budget_mb', 'model.slide_mode', 'model.fused_attention', 'model.vfm.checkpoint',
-                     'model.vfm.download', 'model.checkpoint', 'model.method.sam.checkpoint',
+                     'model.vfm.download', *CHECKPOINT_KEYS,
                      'model.method.sam.download', 'test_dataloader.dataset.data_root', 'test_dataloader.num_workers',
                      'test_dataloader.persistent_workers', 'work_dir')
 
@@ -237,10 +241,8 @@ def resolved_config(cfg: Config) -> dict:
     for part in ('vfm', 'region_masks'):  # checkpoints: named with their sha256 in the identity
         if isinstance(model.get(part), dict):
             model[part] = {k: v for k, v in model[part].items() if k != 'checkpoint'}
-    model.pop('checkpoint', None)  # a trained model's own weights (GroupViT, TCL): hashed under 'checkpoints'
-    if isinstance(model.get('method'), dict) and isinstance(model['method'].get('sam'), dict):
-        model['method'] = dict(model['method'], sam={k: v for k, v in model['method']['sam'].items()
-                                                     if k != 'checkpoint'})
+    for key in CHECKPOINT_KEYS:  # hashed under 'checkpoints'
+        _pop_dotted(model, key.split('.')[1:])
     if isinstance(model.get('text'), dict):  # the text files' content is hashed under 'text'
         model['text'] = {part: ({k: v for k, v in spec.items() if k != 'file'} if isinstance(spec, dict) else spec)
                          for part, spec in model['text'].items()}
@@ -287,17 +289,31 @@ def region_masks_part(model: dict) -> dict:
     return {'region_masks': region_masks_identity(spec)}
 
 
+def _pop_dotted(tree: dict, keys: list) -> None:
+    """Remove ``tree[k0][k1]...`` where that path of dicts exists."""
+    for key in keys[:-1]:
+        tree = tree.get(key) if isinstance(tree, dict) else None
+    if isinstance(tree, dict):
+        tree.pop(keys[-1], None)
+
+
+def _dotted(tree: dict, keys: list):
+    """``(True, tree[k0][k1]...)`` where that path of dicts exists, else ``(False, None)``."""
+    for key in keys[:-1]:
+        tree = tree.get(key) if isinstance(tree, dict) else None
+    if isinstance(tree, dict) and keys[-1] in tree:
+        return True, tree[keys[-1]]
+    return False, None
+
+
 def checkpoints_part(model: dict) -> dict:
-    """``{'checkpoints': {key: {source, sha256}}}`` for the checkpoints a model reads besides CLIP and
-    its foundation model (a trained segmenter's own weights, ``model.checkpoint``: GroupViT, TCL; the
-    SAM of a method's settings, ``model.method.sam.checkpoint``: Trident), or nothing for a model
-    without any, so that the identities of the other models are unchanged."""
+    """``{'checkpoints': {key: {source, sha256}}}`` for the ``CHECKPOINT_KEYS`` a model's config has,
+    or nothing for a model without any, so that the identities of the other models are unchanged."""
     paths = {}
-    if 'checkpoint' in model:
-        paths['model.checkpoint'] = model.get('checkpoint')
-    method = model.get('method')
-    if isinstance(method, dict) and isinstance(method.get('sam'), dict):
-        paths['model.method.sam.checkpoint'] = method['sam'].get('checkpoint')
+    for key in CHECKPOINT_KEYS:
+        present, path = _dotted(model, key.split('.')[1:])
+        if present:
+            paths[key] = path
     if not paths:
         return {}
     return {'checkpoints': {key: {'source': path or 'official-url', 'sha256': file_sha256(path)}

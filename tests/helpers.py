@@ -8,12 +8,37 @@ import os.path as osp
 from typing import Tuple
 
 import numpy as np
+import pytest
 import torch
 
 from sclip.synthetic import (BENCHMARKS, LAYOUTS, SIZES, STEMS, make_dataset, tiny_clip,  # noqa: F401 (re-exported)
                              write_image, write_label, write_openai_checkpoint)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+# The ImageNet normalisation of the trained segmenters' pipelines (GroupViT, TCL), 0-255 scale.
+IMAGENET_MEAN = torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1)
+IMAGENET_STD = torch.tensor([58.395, 57.12, 57.375]).view(3, 1, 1)
+
+
+@pytest.fixture(scope='module', autouse=True)
+def one_thread():
+    """Fidelity tests run thousands of tiny ops: one thread runs them several times faster than
+    two. Imported by a test module, it holds for that module."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def first_lines_of(folder):
+    """``first_lines(path, lines)``: a copy in ``folder`` of a class file's first lines (a small
+    vocabulary of the benchmark's own names, ``background`` kept first)."""
+    def first_lines(path: str, lines: int) -> str:
+        target = osp.join(str(folder), osp.basename(path))
+        with open(path) as source, open(target, 'w') as copy:
+            copy.write(''.join(source.readlines()[:lines]))
+        return target
+    return first_lines
 
 
 def load_tool(name: str):

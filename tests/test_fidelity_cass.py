@@ -27,6 +27,7 @@ import pytest
 import torch
 
 from helpers import REPO, write_openai_checkpoint
+from helpers import one_thread  # noqa: F401 (an autouse fixture: this module runs on one thread)
 from official import cass, common
 from test_method_fidelity import (BENCHMARKS, CLASS_FILE, CLS, COMMON, build, load_config, method_settings,
                                   no_official_counterpart, official_input, post_processing, resize_short_side,
@@ -117,13 +118,6 @@ def test_translation_refuses_settings_without_official_counterpart():
     with pytest.raises(ValueError, match='rank=15'):
         cass_settings(cfg)
 
-
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 DINO_WIDTH = {'width': 128}  # CLIP's width: CASS lays DINO's channels out as CLIP's heads

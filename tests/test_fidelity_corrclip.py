@@ -26,7 +26,9 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import REPO, label_spread, structured_image, write_multihead_checkpoint
+from helpers import REPO, label_spread, structured_image
+from helpers import one_thread  # noqa: F401 (an autouse fixture: this module runs on one thread)
+from helpers import write_multihead_checkpoint
 from official import corrclip as official
 from test_method_fidelity import (check_class_parsing, load_config, method_settings, no_official_counterpart,
                                   official_input, resize_short_side, segmentor_settings, windows)
@@ -103,13 +105,6 @@ def test_translation_refuses_settings_without_official_counterpart():
     with pytest.raises(ValueError, match='tau'):
         corrclip_settings(cfg)
 
-
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope='module')

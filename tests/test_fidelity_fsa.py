@@ -22,6 +22,7 @@ import pytest
 import torch
 
 from helpers import REPO, write_openai_checkpoint
+from helpers import one_thread  # noqa: F401 (an autouse fixture: this module runs on one thread)
 from official import common, fsa
 from test_method_fidelity import (BENCHMARKS, CLASS_FILE, CLS, COMMON, agreement, build, check_class_parsing,
                                   load_config, method_settings, no_official_counterpart,
@@ -91,13 +92,6 @@ def test_translation_refuses_settings_without_official_counterpart():
     with pytest.raises(ValueError, match='top_p=0.5'):
         fsa_settings(cfg)
 
-
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope='module')

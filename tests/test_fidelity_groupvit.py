@@ -18,7 +18,8 @@ import os.path as osp
 import pytest
 import torch
 
-from helpers import REPO, label_spread, structured_image
+from helpers import IMAGENET_MEAN, IMAGENET_STD, REPO, first_lines_of, label_spread, structured_image
+from helpers import one_thread  # noqa: F401 (an autouse fixture: this module runs on one thread)
 from official import groupvit as official
 from sclip.errors import SCLIPError
 from sclip.models.groupvit.testing import TINY, write_groupvit_checkpoint
@@ -29,16 +30,7 @@ IDS = [osp.splitext(osp.basename(p))[0] for p in CONFIGS]
 TABLE1 = ['ade20k', 'cityscapes', 'coco_object', 'coco_stuff164k', 'context59', 'context60', 'voc20', 'voc21']
 BG_THRESH = {'voc21': 0.95, 'context60': 0.35, 'coco_object': 0.95}  # the official test_cfg
 HEADS = list(TINY['num_heads'])
-MEAN = torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1)
-STD = torch.tensor([58.395, 57.12, 57.375]).view(3, 1, 1)
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope='module')
@@ -48,14 +40,8 @@ def checkpoint(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def reduced(tmp_path_factory):
-    folder = tmp_path_factory.mktemp('groupvit_classes')
-
-    def first_lines(path: str, lines: int = 6) -> str:
-        target = folder / osp.basename(path)
-        with open(path) as f:
-            target.write_text(''.join(f.readlines()[:lines]))
-        return str(target)
-    return first_lines
+    first_lines = first_lines_of(tmp_path_factory.mktemp('groupvit_classes'))
+    return lambda path, lines=6: first_lines(path, lines)
 
 
 def test_every_table1_benchmark_has_a_config():
@@ -118,7 +104,7 @@ def run_both(path: str, checkpoint: str, class_file: str, size, original, extra=
     with open(class_file) as f:
         names = f.read().splitlines()
     queries = names[1:] if names[0] == 'background' else names
-    image = ((raw[[2, 1, 0]].float() - MEAN) / STD)[None]
+    image = ((raw[[2, 1, 0]].float() - IMAGENET_MEAN) / IMAGENET_STD)[None]
     labels, logits = official.predict(state, arch, official_tokens(queries, ['a photo of a {}.']), names, image,
                                       original, bg_thresh=cfg.model.bg_thresh, return_logits=True)
     return ours, labels, logits

@@ -22,6 +22,7 @@ import pytest
 import torch
 
 from helpers import REPO, write_openai_checkpoint
+from helpers import one_thread  # noqa: F401 (an autouse fixture: this module runs on one thread)
 from official import itaclip as official
 from test_method_fidelity import (agreement, build, load_config, method_settings,
                                   official_input, run_ours, segmentor_settings, windows)
@@ -94,13 +95,6 @@ def test_official_text_files_are_copied_unchanged():
 
 
 # --- models and inputs ----------------------------------------------------------------------------
-
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope='module')

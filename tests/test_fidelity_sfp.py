@@ -27,6 +27,7 @@ import torch
 
 import test_method_fidelity as fidelity
 from helpers import REPO, write_openai_checkpoint
+from helpers import one_thread  # noqa: F401 (an autouse fixture: this module runs on one thread)
 from official import common, sfp
 from sclip.errors import SCLIPError
 
@@ -53,13 +54,6 @@ OWN_CLASS_FILES = {'voc20': ('317dafe95650b39e', 'aeroplane'),
                    'voc21': ('3b5987c2d5028cff', fidelity.CLS['voc21'][1]),
                    'cityscapes': ('8dba4f1e3eeefc37', 'road')}
 
-
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope='module')

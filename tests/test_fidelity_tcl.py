@@ -19,7 +19,8 @@ import os.path as osp
 import pytest
 import torch
 
-from helpers import REPO, label_spread, structured_image
+from helpers import IMAGENET_MEAN, IMAGENET_STD, REPO, first_lines_of, label_spread, structured_image
+from helpers import one_thread  # noqa: F401 (an autouse fixture: this module runs on one thread)
 from official import tcl as official
 from sclip.errors import SCLIPError
 from sclip.models.tcl.testing import write_tcl_checkpoint
@@ -31,16 +32,7 @@ TABLE1 = ['ade20k', 'cityscapes', 'coco_object', 'coco_stuff164k', 'context59', 
 CUSTOM = ['itap of a {}.', 'a bad photo of a {}.', 'a origami {}.', 'a photo of the large {}.',
           'a {} in a video game.', 'art of the {}.', 'a photo of the small {}.', 'a photo of many {}.',
           'a photo of {}s.']  # datasets/templates.py: custom = sub_imagenet_template + 2
-MEAN = torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1)
-STD = torch.tensor([58.395, 57.12, 57.375]).view(3, 1, 1)
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope='module')
@@ -50,14 +42,8 @@ def checkpoint(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def reduced(tmp_path_factory):
-    folder = tmp_path_factory.mktemp('tcl_classes')
-
-    def first_lines(path: str, lines: int = 4) -> str:
-        target = folder / osp.basename(path)
-        with open(path) as f:
-            target.write_text(''.join(f.readlines()[:lines]))
-        return str(target)
-    return first_lines
+    first_lines = first_lines_of(tmp_path_factory.mktemp('tcl_classes'))
+    return lambda path, lines=4: first_lines(path, lines)
 
 
 def test_every_table1_benchmark_has_a_config():
@@ -91,7 +77,7 @@ def run_both(path: str, checkpoint: str, class_file: str, size, original, extra=
     with open(class_file) as f:
         names = f.read().splitlines()
     queries = names[1:] if names[0] == 'background' else names
-    image = ((raw[[2, 1, 0]].float() - MEAN) / STD)[None]
+    image = ((raw[[2, 1, 0]].float() - IMAGENET_MEAN) / IMAGENET_STD)[None]
     options = dict(pamr_on=cfg.model.pamr, bg_thresh=cfg.model.bg_thresh, kp_w=cfg.model.kp_w, **official_options)
     labels, logits = official.predict(state, official.class_tokens(queries, CUSTOM), names, image, original,
                                       return_logits=True, **options)

@@ -59,7 +59,9 @@ from typing import Callable, Dict, List, Optional, Tuple
 import pytest
 import torch
 
-from helpers import REPO, label_spread, structured_image, write_multihead_checkpoint, write_openai_checkpoint
+from helpers import REPO, label_spread, structured_image
+from helpers import one_thread  # noqa: F401 (an autouse fixture: this module runs on one thread)
+from helpers import write_multihead_checkpoint, write_openai_checkpoint
 from official import clearclip, common, naclip, proxyclip, resclip, scclip, sclip
 from sclip.runner import load_config as parse_config
 
@@ -426,14 +428,6 @@ def test_translation_refuses_settings_without_official_counterpart():
 MEAN = torch.tensor(common.CLIP_MEAN).view(3, 1, 1)
 STD = torch.tensor(common.CLIP_STD).view(3, 1, 1)
 
-
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """These are thousands of tiny ops: one thread runs them several times faster than two."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope='module')

@@ -327,10 +327,11 @@ def test_load_from_unsafe_or_broken_checkpoint_is_one_line_without_unsafe_advice
 
 
 @pytest.mark.parametrize('config, key', [('configs/groupvit/voc21.py', 'model.checkpoint'),
-                                         ('configs/trident/voc21.py', 'model.method.sam.checkpoint')])
+                                         ('configs/trident/voc21.py', 'model.method.sam.checkpoint'),
+                                         ('configs/segearth_ov/loveda.py', 'model.method.upsampler.checkpoint')])
 def test_a_models_own_checkpoints_are_part_of_its_identity(tmp_path, config, key):
-    """GroupViT's (and TCL's) trained weights and Trident's SAM are named by content: another file
-    at the same path is another run, the same content elsewhere is the same run."""
+    """GroupViT's (and TCL's) trained weights, Trident's SAM and SegEarth-OV's upsampler are named by
+    content: another file at the same path is another run, the same content elsewhere is the same run."""
     first, second, moved = (str(tmp_path / name) for name in ('a.pth', 'b.pth', 'moved.pth'))
     for path, content in ((first, b'weights one'), (second, b'weights two'), (moved, b'weights one')):
         with open(path, 'wb') as handle:
@@ -344,6 +345,16 @@ def test_a_models_own_checkpoints_are_part_of_its_identity(tmp_path, config, key
     assert a['checkpoints'][key]['sha256'] != b['checkpoints'][key]['sha256']
     assert a['fingerprint'] != b['fingerprint'] and a['fingerprint'] == c['fingerprint']
     assert identity.neutral_override(key)
+    assert path_free(identity.resolved_config(load_config(osp.join(REPO, config), {key: first}))['model'], first)
+
+
+def path_free(tree, path) -> bool:
+    """No value anywhere in ``tree`` is ``path``."""
+    if isinstance(tree, dict):
+        return all(path_free(value, path) for value in tree.values())
+    if isinstance(tree, (list, tuple)):
+        return all(path_free(value, path) for value in tree)
+    return tree != path
 
 
 def test_models_without_own_checkpoints_keep_their_identity_shape(tmp_path):

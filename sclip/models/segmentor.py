@@ -150,6 +150,10 @@ class SCLIPSegmentor(BaseSegmentor):
         train_cfg / test_cfg: accepted for mmseg.apis.init_model, unused.
     """
 
+    # A sweep's cells on the same weights share one CLIP (``backbone.vit.visual``, ``text_model``) and
+    # one foundation model (``backbone.method.vfm``): sclip/group_eval.py.
+    shares_clip_towers = True
+
     def __init__(self,
                  class_names: str,
                  clip_path: Optional[str] = None,

@@ -36,6 +36,8 @@ class TrainedSegmentor(BaseSegmentor):
             whole image (``mode='whole'``).
     """
 
+    shares_clip_towers = False  # its own trained model: a sweep builds one per cell
+
     def __init__(self, class_names: str, slide_crop: int = 448, slide_stride: int = 224,
                  data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None):
         from mmseg.registry import MODELS
