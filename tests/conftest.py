@@ -9,6 +9,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sclip  # noqa: E402,F401  (registers everything; installs the mmcv.ops stand-in)
 from helpers import write_openai_checkpoint  # noqa: E402
 
+if os.environ.get('PYTEST_XDIST_WORKER'):
+    # pytest.ini runs two workers: one thread each keeps them from fighting over the cores
+    import torch  # noqa: E402
+    torch.set_num_threads(1)
+
 
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path_factory, monkeypatch):
