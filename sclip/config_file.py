@@ -78,7 +78,12 @@ def check_override_keys(cfg: Config, cfg_options: dict) -> None:
 
 
 def default_work_dir(config_path: str) -> str:
-    """``work_dirs/<config stem>``, or ``work_dirs/<method>/<stem>`` for ``configs/<method>/``."""
+    """``work_dirs/<config stem>``, or ``work_dirs/<method>/<stem>`` for ``configs/<method>/``; a
+    config deeper in the repository's configs/ keeps its folders (``configs/remote_sensing/<method>/
+    <dataset>.py`` -> ``work_dirs/remote_sensing/<method>/<dataset>``, where sclip/paper.py looks)."""
+    inside = osp.relpath(osp.abspath(config_path), osp.join(REPO_DIR, 'configs'))
+    if not inside.startswith('..') and inside.count(osp.sep) > 1:
+        return osp.join('./work_dirs', osp.splitext(inside)[0])
     stem = osp.splitext(osp.basename(config_path))[0]
     parent = osp.basename(osp.dirname(osp.abspath(config_path)))
     return osp.join('./work_dirs', stem) if parent == 'configs' else osp.join('./work_dirs', parent, stem)

@@ -234,6 +234,11 @@ class ModelBuilder:
             half = getattr(model.backbone.method, 'official_vfm_fp16', True)
             key = canonical([job.cfg.model.get('vfm'), resolve_precision(job.cfg.model.get('precision', 'auto')), half])
             model.backbone.method.vfm = self.vfms.setdefault(key, vfm)
+        sam = getattr(model.backbone.method, 'sam', None)
+        if sam is not None:  # Trident's SAM: one per weights and precision, so its work per image is shared
+            key = canonical(['sam', (job.cfg.model.get('method') or {}).get('sam'),
+                             resolve_precision(job.cfg.model.get('precision', 'auto'))])
+            model.backbone.method.sam = self.vfms.setdefault(key, sam)
         return model.to(self.device).eval()
 
 

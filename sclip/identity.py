@@ -23,7 +23,7 @@ PACKAGE_DIR = osp.dirname(osp.abspath(__file__))
 REPO_DIR = osp.dirname(PACKAGE_DIR)
 # Keys that say where something lives or how fast it runs, not what is computed: their
 # content is represented by hashes below (weights, class names) or does not change results.
-LOCATION_KEYS = ('clip_path', 'pretrained', 'text_cache_dir', 'class_names')
+LOCATION_KEYS = ('clip_path', 'pretrained', 'text_cache_dir', 'class_names', 'templates_file')
 LOADER_KEYS = ('num_workers', 'persistent_workers', 'pin_memory')
 
 
@@ -184,6 +184,16 @@ def templates_text(templates) -> str:
     return canonical(resolve_templates(templates if templates is not None else 'openai_imagenet'))
 
 
+def templates_part(model: dict) -> dict:
+    """The prompt templates: a set's name (or 'custom') and the sha256 of its text, or a template
+    file (CLIPer's ``model.templates_file``) and its content's sha256."""
+    if model.get('templates_file'):
+        return {'templates': model['templates_file'], 'templates_sha256': file_sha256(model['templates_file'])}
+    templates = model.get('templates', 'openai_imagenet')
+    return {'templates': templates if isinstance(templates, str) else 'custom',
+            'templates_sha256': sha256_text(templates_text(model.get('templates')))}
+
+
 TEXT_FILE_PARTS = ('descriptions', 'template_ranking')
 
 
@@ -267,10 +277,7 @@ def run_identity(cfg: Config, overrides: Optional[dict] = None, dataset=None) ->
         **region_masks_part(model),
         **checkpoints_part(model),
         'text': {'class_names': class_names, 'class_names_sha256': file_sha256(class_names),
-                 'templates': model.get('templates', 'openai_imagenet')
-                 if isinstance(model.get('templates', 'openai_imagenet'), str) else 'custom',
-                 'templates_sha256': sha256_text(templates_text(model.get('templates'))),
-                 **text_files(model.get('text'))},
+                 **templates_part(model), **text_files(model.get('text'))},
         'data': data_identity(cfg) if dataset is None else dataset_identity(dataset),
         'code': {'version': _version(), 'git': git_commit(), 'source_sha256': source_sha256()},
         'libraries': library_versions(),

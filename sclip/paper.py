@@ -17,6 +17,15 @@ from typing import Callable, Dict, List, Optional, Tuple
 TABLE1_COLUMNS = [('voc21', 'VOC21'), ('context60', 'Context60'), ('coco_object', 'Object'),
                   ('voc20', 'VOC20'), ('cityscapes', 'City'), ('context59', 'Context59'),
                   ('ade20k', 'ADE'), ('coco_stuff164k', 'Stuff')]
+# SegEarth-OV's 17 remote-sensing sets (configs/_base_/datasets/rs_<key>.py), in its paper's order:
+# semantic segmentation, building, road and water extraction.
+RS_COLUMNS = [('openearthmap', 'OEM'), ('loveda', 'LoveDA'), ('isaid', 'iSAID'), ('potsdam', 'Potsdam'),
+              ('vaihingen', 'Vaihingen'), ('uavid', 'UAVid'), ('udd5', 'UDD5'), ('vdd', 'VDD'),
+              ('whu_aerial', 'WHU-Aer'), ('whu_sat2', 'WHU-Sat'), ('inria', 'Inria'), ('xbd_pre', 'xBD'),
+              ('chn6_cug', 'CHN6'), ('deepglobe_road', 'DeepGlobe'), ('massachusetts_road', 'Mass.'),
+              ('spacenet_road', 'SpaceNet'), ('wbs_si', 'WBS-SI')]
+# A table's benchmarks: Table 1's eight, or the remote-sensing sets (tools/paper_table.py --suite).
+SUITES = {'table1': TABLE1_COLUMNS, 'rs': RS_COLUMNS}
 
 # Table 1 mIoU of each method's paper (the eight benchmarks, then the published average); a
 # benchmark missing from a row has no published number we could verify (see SOURCES).
@@ -63,6 +72,9 @@ PUBLISHED: Dict[str, Dict[str, float]] = {
     'corrclip': dict(voc21=74.8, voc20=88.8, context59=48.8, context60=44.2, cityscapes=49.4, ade20k=26.9,
                      coco_stuff164k=31.6, coco_object=43.7, average=51.0),
     'segearth_ov': {},  # remote-sensing datasets only (none of Table 1's configs); its tables: SOURCES
+    # CLIPer without FGC, ViT-B/16 without its sliding window: the official README's results table
+    'cliper': dict(voc21=60.7, context60=34.7, coco_object=36.3, voc20=84.3, cityscapes=35.9,
+                   context59=38.4, ade20k=19.8, coco_stuff164k=25.4, average=41.9),
 }
 TRIDENT_FIGURE = ('YuHengsss/Trident README.md figure assets/data_result.png (line 38, the paper\'s main table, '
                   'ICCV 2025) @ a93b346')
@@ -105,10 +117,15 @@ SOURCES: Dict[str, str] = {
     'trident-h': TRIDENT_FIGURE + ', Trident row under OpenCLIP ViT-H/14 (laion2b_s32b_b79k)',
     'corrclip': 'CorrCLIP README (ICCV 2025), "Results", ViT-B SAM2_32 row (MetaCLIP ViT-B/16 + DINO ViT-B/8, '
                 'the published SAM2 region masks)',
+    'cliper': 'CLIPer README (linsun449/cliper.code @ c05fa41) line 111, ViT-B/16 row, the values in parentheses '
+              '(without FGC, its Stable Diffusion refinement, which is not implemented here), without the sliding '
+              'window; line 112 (ViT-B/16*) is with it, the variant of its shipped VOC21, Context60, Context59 and '
+              'COCO-Object configs',
     'segearth_ov': 'SegEarth-OV paper (CVPR 2025, arXiv 2410.01768) Tables 1-4 (17 remote-sensing datasets) and '
-                   'its README figures: not verified here (the README shows them only as images, and the paper '
-                   'could not be read from this machine), so no number is recorded; its repository has no config '
-                   'for the eight benchmarks of Table 1',
+                   'its README figures @ 3e22a96 (images only): not read here (the paper\'s tables could not be '
+                   'reached from this machine); the one number recorded is OpenEarthMap\'s as quoted in '
+                   'likyoo/SegEarth-OV issue #8, the 16 others are unverified and left empty; its repository has '
+                   'no config for the eight benchmarks of Table 1',
 }
 # Published averages with PAMR (per-benchmark numbers not tabulated here).
 PUBLISHED_AVERAGE_ONLY = {'sclip+pamr': 40.1}
@@ -124,7 +141,7 @@ METHOD_CONFIGS = {'sclip': 'configs/sclip_{}.py', 'clip': 'configs/sclip_{}.py',
                   'trident': 'configs/trident/{}.py', 'trident-h': 'configs/trident/{}.py',
                   'corrclip': 'configs/corrclip/{}.py',
                   'segearth_ov': 'configs/segearth_ov/{}.py',
-                  'cass': 'configs/cass/{}.py'}
+                  'cass': 'configs/cass/{}.py', 'cliper': 'configs/cliper/{}.py'}
 # The official code each method's configs follow (repository @ commit).
 OFFICIAL_CODE = {
     'sclip': 'wangf3014/SCLIP @ b56bd30', 'clearclip': 'mc-lan/ClearCLIP @ ad68a40',
@@ -142,6 +159,7 @@ OFFICIAL_CODE = {
     'corrclip': 'zdk258/CorrCLIP @ 103bc18 (CorrCLIPv1/)',
     'segearth_ov': 'likyoo/SegEarth-OV @ 3e22a96',
     'cass': 'MICV-yonsei/CASS @ 228ecdd',
+    'cliper': 'linsun449/cliper.code @ c05fa41 (ovs/main_ovs.py, --refinement None)',
 }
 
 
@@ -196,6 +214,10 @@ OFFICIAL_SETUP: Dict[str, Tuple[int, Dict[str, int], str, Dict[str, str]]] = {
                 dict(voc20='336/112')),
     'corrclip': (336, dict(ade20k=448, cityscapes=448), '336/112', dict(cityscapes='224/112')),
     'cass': (336, dict(cityscapes=560), '224/112', dict(voc21='whole image')),
+    # CLIPer: the whole image, averaged with windows where its config slides (sliding_crop_size)
+    'cliper': (336, dict(cityscapes=560), 'whole image', {b: f'{crop}/112 averaged with the whole image' for b, crop in
+                                                          (('voc21', 336), ('context60', 224), ('context59', 224),
+                                                           ('coco_object', 224))}),
 }
 OFFICIAL_SETUP['trident-h'] = OFFICIAL_SETUP['trident']
 OFFICIAL_SETUP['naclip+pamr'] = OFFICIAL_SETUP['naclip']
@@ -326,19 +348,40 @@ def _provenance() -> None:
                                     'Kimsure/SFP SFP_ICCV/test/20251207_184940/20251207_184940.log, last line '
                                     '(mIoU: 61.4000) @ 2804f5b')),
         # the figure does not say whether its runs refine with SAM; the official eval_all.py does
-        # (--sam_refine), which these configs do not implement
+        # (dist_test.sh passes --sam_refine), as the README's evaluation command: these rows are the
+        # configs with model.method.sam_refine=True (METHOD_OVERRIDES)
         **{key: dict(paper=_numbers(key, _paper(key), SOURCES[key], protocol=PAPER_PROTOCOL + TRIDENT_REFINE,
                                     backbone=backbone))
            for key, backbone in (('trident', 'CLIP ViT-B/16 (OpenAI) + DINO ViT-B/16 + SAM ViT-B'),
                                  ('trident-h', 'OpenCLIP ViT-H/14 (laion2b_s32b_b79k) + DINO ViT-B/16 + SAM ViT-B'))},
+        # the README's table, without FGC: each benchmark's number of the variant its shipped config
+        # runs (line 112 with the sliding window, line 111 without); the row without it (41.9): 'paper'
+        'cliper': dict(
+            readme=_numbers('cliper', *_readme_lines('linsun449/cliper.code', 'c05fa41', dict(
+                voc21=(62.1, 112), context60=(35.7, 112), coco_object=(37.5, 112), context59=(39.6, 112),
+                voc20=(84.3, 111), coco_stuff164k=(25.4, 111), ade20k=(19.8, 111), cityscapes=(35.9, 111)))),
+            paper=_numbers('cliper', _paper('cliper'), 'linsun449/cliper.code README.md line 111 (ViT-B/16 row, '
+                           'without FGC, without the sliding window) @ c05fa41',
+                           protocol='short side 336 (Cityscapes 560), whole image')),
+        # the paper's Tables 1-4 could not be read here; one number is known second-hand: a reproduction
+        # report on the official repository quotes the paper's OpenEarthMap mIoU ("39.75 (40.3 in the
+        # paper)", likyoo/SegEarth-OV issue #8, 2024-11-24, the maintainer not contesting it)
+        'segearth_ov': dict(paper=_numbers(
+            'segearth_ov', dict(openearthmap=40.3),
+            'SegEarth-OV paper (CVPR 2025), Table 1 (semantic segmentation), as quoted in likyoo/SegEarth-OV '
+            'issue #8', second_hand=True, protocol=SEGEARTH_PROTOCOL)),
         # the README's results table, GEM + FreeCP row (the evaluation of its shipped configs)
         'freecp': dict(readme=_numbers('freecp', _paper('freecp'),
                                        'chenqi1126/FreeCP README.md line 109 (GEM + FreeCP row) @ 6946aa7')),
     })
 
 
-TRIDENT_REFINE = (" (the official eval_all.py runs with --sam_refine, SAM's refinement of the labels, "
-                  'not implemented here)')
+# Where a method's missing numbers are published but could not be verified here (not "nothing published").
+UNVERIFIED = {'segearth_ov': 'published in the SegEarth-OV paper, not verified here (no number recorded)'}
+SEGEARTH_PROTOCOL = ('its official cfg_<dataset>.py: long side 448, windows 224/112, SimFeatUp (jbu_one, '
+                     'xclip_jbu_one_million_aid.ckpt), [CLS] bias -0.3')
+TRIDENT_REFINE = ("; SAM's refinement of the labels on (model.method.sam_refine=True: the official eval_all.py "
+                  'runs dist_test.sh, which passes --sam_refine, as does the README\'s evaluation command)')
 _provenance()
 
 
@@ -362,23 +405,50 @@ def expected(method: str, benchmark: str) -> Optional[Expected]:
                     paper.source if paper else None, chosen.second_hand)
 
 
-def expected_row(method: str) -> Dict[str, Expected]:
-    """``{benchmark: Expected}`` over Table 1's columns (benchmarks without a number left out)."""
-    row = {key: expected(method, key) for key, _ in TABLE1_COLUMNS}
+def suite_of(method: str, suite: Optional[str] = None) -> str:
+    """The table a method's row is in: ``suite`` where given, else the remote-sensing sets for
+    SegEarth-OV (it has configs for nothing else) and Table 1's eight for every other method."""
+    if suite is not None and suite not in SUITES:
+        from .errors import SCLIPError
+        raise SCLIPError(f'suite {suite!r} is not one of {", ".join(SUITES)}.')
+    return suite or ('rs' if method == 'segearth_ov' else 'table1')
+
+
+def columns(method: str, suite: Optional[str] = None) -> List[Tuple[str, str]]:
+    """(benchmark, label) of the table ``method``'s row is in."""
+    return SUITES[suite_of(method, suite)]
+
+
+def config_pattern(method: str, suite: Optional[str] = None) -> str:
+    """Where ``method``'s configs for the suite's benchmarks live: METHOD_CONFIGS for Table 1 (and
+    SegEarth-OV's official remote-sensing configs); configs/remote_sensing/<method>/ for another
+    method on the remote-sensing sets (ours, tools/make_rs_configs.py)."""
+    pattern = METHOD_CONFIGS[method]
+    if suite_of(method, suite) == 'table1' or method == 'segearth_ov':
+        return pattern
+    folder = pattern.split('/')[1] if pattern.count('/') == 2 else pattern.split('/')[1].split('_{}')[0]
+    return f'configs/remote_sensing/{folder}/{{}}.py'
+
+
+def expected_row(method: str, suite: Optional[str] = None) -> Dict[str, Expected]:
+    """``{benchmark: Expected}`` over the suite's columns (benchmarks without a number left out)."""
+    row = {key: expected(method, key) for key, _ in columns(method, suite)}
     return {key: value for key, value in row.items() if value is not None}
 
 
 # Rows that are another row's configs with overrides (the CLIP and MaskCLIP rows of SCLIP's table).
 METHOD_OVERRIDES: Dict[str, Dict[str, str]] = {'clip': {'model.attention.type': 'vanilla'},
                                                'maskclip': {'model.attention.type': 'maskclip'},
+                                               'trident': {'model.method.sam_refine': True},
                                                'trident-h': {'model.arch': 'ViT-H-14',
-                                                             'model.clip_path': 'laion2b_s32b_b79k'}}
+                                                             'model.clip_path': 'laion2b_s32b_b79k',
+                                                             'model.method.sam_refine': True}}
 
 
-def result_dir(results_dir: str, method: str, benchmark: str) -> str:
+def result_dir(results_dir: str, method: str, benchmark: str, suite: Optional[str] = None) -> str:
     """Where tools/test.py's default work dir puts a method's benchmark, under ``results_dir``;
     rows made by overrides get a folder of their own (``<results_dir>/clip/sclip_voc21``)."""
-    config = METHOD_CONFIGS[method].format(benchmark)
+    config = config_pattern(method, suite).format(benchmark)
     parts = config.split('/')[1:]  # drop 'configs'
     stem = osp.splitext(parts[-1])[0]
     own = [method] if method in METHOD_OVERRIDES else []
@@ -393,10 +463,11 @@ def method_overrides(overrides: Optional[dict]) -> Dict[str, str]:
 
 def paper_row(config_key: Optional[str], overrides: Optional[dict]) -> Optional[str]:
     """The published row a run of ``config_key``'s config with ``overrides`` reproduces: the
-    config's own without overrides, CLIP's or MaskCLIP's for SCLIP's configs with theirs,
-    else None (a variant no paper published)."""
+    config's own without overrides (unless that row needs overrides of its own: Trident's,
+    refined with SAM), CLIP's or MaskCLIP's for SCLIP's configs with theirs, else None (a
+    variant no paper published)."""
     changed = method_overrides(overrides)
-    if not changed:
+    if not changed and config_key not in METHOD_OVERRIDES:
         return config_key
     for key, expected in METHOD_OVERRIDES.items():
         if METHOD_CONFIGS.get(key) == METHOD_CONFIGS.get(config_key or '') and changed == method_overrides(expected):
@@ -404,29 +475,29 @@ def paper_row(config_key: Optional[str], overrides: Optional[dict]) -> Optional[
     return None
 
 
-def row_benchmark(metrics: dict, method: str) -> Optional[str]:
+def row_benchmark(metrics: dict, method: str, suite: Optional[str] = None) -> Optional[str]:
     """The Table 1 benchmark a ``metrics.json`` is a result of for ``method``'s row, by the
     identity it records (its config is the row's benchmark config, its overrides make this
     row), or None."""
     identity = metrics.get('identity') if isinstance(metrics.get('identity'), dict) else {}
     config = (identity.get('config') or {}) if isinstance(identity.get('config'), dict) else {}
     benchmark, filename = metrics.get('benchmark'), config.get('file') or metrics.get('config')
-    if benchmark not in dict(TABLE1_COLUMNS) or not isinstance(filename, str) or 'mIoU' not in metrics:
+    if benchmark not in dict(columns(method, suite)) or not isinstance(filename, str) or 'mIoU' not in metrics:
         return None
-    expected = METHOD_CONFIGS[method].format(benchmark)
+    expected = config_pattern(method, suite).format(benchmark)
     if not ('/' + filename.replace(osp.sep, '/')).endswith('/' + expected):
         return None
     return benchmark if paper_row(metrics.get('paper_key'), config.get('overrides')) == method else None
 
 
-def find_results(results_dir: str, method: str) -> Dict[str, str]:
+def find_results(results_dir: str, method: str, suite: Optional[str] = None) -> Dict[str, str]:
     """benchmark -> the ``metrics.json`` of ``method``'s row under ``results_dir``: the default
     work dir of tools/test.py when it holds one, else any ``metrics.json`` anywhere below whose
     recorded identity is the row's (a ``--work-dir`` of one's choice, a sweep's cell); the most
     recently finished of several."""
     found = {}
-    for benchmark, _ in TABLE1_COLUMNS:
-        path = osp.join(result_dir(results_dir, method, benchmark), 'metrics.json')
+    for benchmark, _ in columns(method, suite):
+        path = osp.join(result_dir(results_dir, method, benchmark, suite), 'metrics.json')
         if osp.isfile(path):
             found[benchmark] = path
     candidates: Dict[str, list] = {}
@@ -440,21 +511,21 @@ def find_results(results_dir: str, method: str) -> Dict[str, str]:
                 metrics = json.load(f)
         except (OSError, ValueError):
             continue
-        benchmark = row_benchmark(metrics, method) if isinstance(metrics, dict) else None
+        benchmark = row_benchmark(metrics, method, suite) if isinstance(metrics, dict) else None
         if benchmark is not None and benchmark not in found:
             candidates.setdefault(benchmark, []).append((str(metrics.get('finished') or ''), path))
     found.update({benchmark: max(items)[1] for benchmark, items in candidates.items()})
     return found
 
 
-def collect(results_dir: str, method: str = 'sclip') -> Dict[str, float]:
+def collect(results_dir: str, method: str = 'sclip', suite: Optional[str] = None) -> Dict[str, float]:
     """mIoU by benchmark from each result of ``find_results``; a result in the row's default
     work dir that was run as another row (e.g. SCLIP's numbers under the CLIP row) is refused
     in one line."""
     from .errors import SCLIPError
     found = {}
-    paths = find_results(results_dir, method)
-    for benchmark, _ in TABLE1_COLUMNS:
+    paths = find_results(results_dir, method, suite)
+    for benchmark, _ in columns(method, suite):
         path = paths.get(benchmark)
         if path is not None:
             with open(path) as f:
@@ -518,25 +589,25 @@ def _number(value: Optional[float]) -> str:
     return '-' if value is None else (f'{value:.1f}' if round(value, 1) == value else f'{value:.2f}')
 
 
-def _mean(values: Dict[str, Optional[float]]) -> Optional[float]:
-    keys = [key for key, _ in TABLE1_COLUMNS]
+def _mean(values: Dict[str, Optional[float]], keys: Optional[List[str]] = None) -> Optional[float]:
+    keys = keys or [key for key, _ in TABLE1_COLUMNS]
     return sum(values[k] for k in keys) / len(keys) if all(values.get(k) is not None for k in keys) else None
 
 
-def expected_table(ours: Dict[str, float], method: str) -> List[List[str]]:
+def expected_table(ours: Dict[str, float], method: str, suite: Optional[str] = None) -> List[List[str]]:
     """Rows: header, expected (the official code's reported numbers where they exist), the
     paper's, ours, difference (ours - expected). Averages over the eight where all are known (the
     paper's row: its published average)."""
-    row = expected_row(method)
-    keys = [key for key, _ in TABLE1_COLUMNS]
+    row = expected_row(method, suite)
+    keys = [key for key, _ in columns(method, suite)]
     want = {k: row[k].value if k in row else None for k in keys}
     paper = {k: row[k].paper if k in row else None for k in keys}
-    ours_avg, want_avg = _mean(ours), _mean(want)
+    ours_avg, want_avg = _mean(ours, keys), _mean(want, keys)
     paper_avg = PUBLISHED.get(method, {}).get('average') if any(v is not None for v in paper.values()) else None
 
     def signed(a, b):
         return '-' if a is None or b is None else f'{a - b:+.2f}'
-    return [['', *[label for _, label in TABLE1_COLUMNS], 'Avg'],
+    return [['', *[label for _, label in columns(method, suite)], 'Avg'],
             ['expected', *[_number(want[k]) for k in keys], _number(None if want_avg is None else round(want_avg, 2))],
             ['paper', *[_number(paper[k]) for k in keys], _number(paper_avg)],
             ['ours', *['-' if ours.get(k) is None else f'{ours[k]:.2f}' for k in keys],
@@ -544,12 +615,12 @@ def expected_table(ours: Dict[str, float], method: str) -> List[List[str]]:
             ['diff', *[signed(ours.get(k), want[k]) for k in keys], signed(ours_avg, want_avg)]]
 
 
-def source_summary(method: str) -> str:
+def source_summary(method: str, suite: Optional[str] = None) -> str:
     """The expected numbers' sources, README lines folded: 'wangf3014/SCLIP README.md @ b56bd30
     (lines 70-78)'; second-hand ones marked."""
     import re
     groups: Dict[str, List[int]] = {}
-    for number in expected_row(method).values():
+    for number in expected_row(method, suite).values():
         match = re.search(r' line (\d+) @ ', number.source)
         key = (number.source.replace(match.group(0), ' @ ') if match else number.source) + \
             (' [second-hand]' if number.second_hand else '')
@@ -557,13 +628,13 @@ def source_summary(method: str) -> str:
     return '; '.join(f'{key} (lines {min(lines)}-{max(lines)})' if lines else key for key, lines in groups.items())
 
 
-def expected_sources(method: str) -> List[str]:
+def expected_sources(method: str, suite: Optional[str] = None) -> List[str]:
     """One line per benchmark: expected number, its source and setting, the paper's beside."""
     lines = []
-    for key, label in TABLE1_COLUMNS:
+    for key, label in columns(method, suite):
         number = expected(method, key)
         if number is None:
-            lines.append(f'{label}: nothing published')
+            lines.append(f'{label}: {UNVERIFIED.get(method, "nothing published")}')
             continue
         hand = ' [second-hand]' if number.second_hand else ''
         paper = '' if number.paper_source in (None, number.source) else \
@@ -572,22 +643,22 @@ def expected_sources(method: str) -> List[str]:
     return lines
 
 
-def has_config(method: str, benchmark: str) -> bool:
+def has_config(method: str, benchmark: str, suite: Optional[str] = None) -> bool:
     """Whether ``method`` has a config for ``benchmark`` (ITACLIP's and FLOSS's official codes
     cover five of the eight benchmarks; docs/PROTOCOL.md lists which)."""
-    return osp.isfile(osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), METHOD_CONFIGS[method].format(benchmark)))
+    return osp.isfile(osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), config_pattern(method, suite).format(benchmark)))
 
 
-def method_columns(method: str) -> List[tuple]:
-    """Table 1's columns that ``method`` has a config for."""
-    return [(key, label) for key, label in TABLE1_COLUMNS if has_config(method, key)]
+def method_columns(method: str, suite: Optional[str] = None) -> List[tuple]:
+    """The suite's columns that ``method`` has a config for."""
+    return [(key, label) for key, label in columns(method, suite) if has_config(method, key, suite)]
 
 
-def check_expected(ours: Dict[str, float], method: str, tolerance: float) -> List[str]:
+def check_expected(ours: Dict[str, float], method: str, tolerance: float, suite: Optional[str] = None) -> List[str]:
     """Benchmarks missing or off the expected number by more than ``tolerance`` mIoU points,
     each naming the source it was compared with."""
     problems = []
-    for key, label in method_columns(method):
+    for key, label in method_columns(method, suite):
         number = expected(method, key)
         if key not in ours:
             problems.append(f'{label}: no result')

@@ -45,9 +45,17 @@ def check_class_names(cfg: Config) -> None:
     path = model.get('class_names')
     if not path:
         raise SCLIPError('model.class_names is not set; point it at a class-name file.')
-    names = load_class_names(path, model.get('class_name_separator', ', '))
     dataset = dataset_cfg(cfg)
     classes = dataset_classes(dataset)
+    if model.get('type') == 'CLIPerSegmentor':  # background words, then classes; its own label mapping
+        from .models.cliper_segmentor import dataset_class_count
+        count = dataset_class_count(path, model.get('reduce_zero_label', False))
+        if count != len(classes):
+            raise SCLIPError(f'{path} with model.reduce_zero_label={model.get("reduce_zero_label", False)} gives '
+                             f'{count} classes but {dataset["type"]} has {len(classes)}; use the class file and '
+                             'label mapping of this benchmark (configs/cliper/).')
+        return
+    names = load_class_names(path, model.get('class_name_separator', ', '))
     if names.num_classes != len(classes):
         raise SCLIPError(f'{path} lists {names.num_classes} classes but {dataset["type"]} has '
                          f'{len(classes)}; use the class-name file of this benchmark.')

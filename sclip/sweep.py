@@ -35,7 +35,11 @@ from .progress import status
 from .runner import find_config, load_config
 
 PAPER_ORDER = ['voc21', 'context60', 'coco_object', 'voc20', 'cityscapes', 'context59', 'ade20k',
-               'coco_stuff164k', 'coco_stuff10k', 'ade847', 'context459']
+               'coco_stuff164k', 'coco_stuff10k', 'ade847', 'context459',
+               # SegEarth-OV's remote-sensing sets, in its paper's order (sclip/paper.py RS_COLUMNS)
+               'openearthmap', 'loveda', 'isaid', 'potsdam', 'vaihingen', 'uavid', 'udd5', 'vdd', 'whu_aerial',
+               'whu_sat2', 'inria', 'xbd_pre', 'chn6_cug', 'deepglobe_road', 'massachusetts_road', 'spacenet_road',
+               'wbs_si']
 
 
 def parse_value(text: str):

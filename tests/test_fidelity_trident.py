@@ -13,6 +13,11 @@
 3. Mutations: a changed official detail (the per-window mean, the SAM threshold's factor, the
    halves of Cityscapes, SAM on the pipeline's image instead of the file) fails the comparison.
 4. Memory: the largest tensor our SAM correlation holds is smaller than the official one's.
+5. SAM's refinement (``model.method.sam_refine=True``, official ``--sam_refine``): its settings
+   are the official ones per benchmark; every config refined predicts the official refined
+   labels pixel for pixel and class scores to 1e-5, where the refinement changes the labels;
+   keeping every SAM mask or dropping the mask prompt fails the comparison; its prompt encoder
+   and mask decoder are the checkpoint's, an encoder-only checkpoint is one line.
 """
 from __future__ import annotations
 
@@ -37,18 +42,23 @@ IDS = [osp.splitext(osp.basename(path))[0] for path in CONFIGS]
 BENCHMARKS = ('ade20k', 'ade847', 'cityscapes', 'coco_object', 'coco_stuff164k', 'context459', 'context59',
               'context60', 'voc20', 'voc21')  # those the official repository has configs for
 
-# Trident's constructor defaults with configs/base_config.py on top
+# Trident's constructor defaults with configs/base_config.py on top (the refinement's: base_config's
+# sam_iou_thresh=0.80, coarse_thresh=0.2, minimal_area=225, the constructor's sam_mask_coff=0.005)
+REFINE_KEYS = ('coarse_thresh', 'minimal_area', 'sam_iou_thresh', 'sam_mask_coff')
 OFFICIAL_DEFAULTS = dict(vfm='dino_vitb16', sam='sam_vit_b', beta=1.2, gamma=3.0, cos_fac=1.2, refine_neg_cos=True,
                          logit_scale=40.0, prob_thd=0.0, slide_crop=336, slide_stride=224, separator='; ',
-                         dataset_type='PascalVOCDataset', resize=448)
+                         dataset_type='PascalVOCDataset', resize=448, coarse_thresh=0.2, minimal_area=225,
+                         sam_iou_thresh=0.8, sam_mask_coff=0.005)
 OFFICIAL_PER_BENCHMARK = {
-    'ade20k': dict(refine_neg_cos=False, resize=576),
-    'cityscapes': dict(dataset_type='CityscapesDataset', cos_fac=3.0, refine_neg_cos=False, resize=688),
-    'coco_object': dict(prob_thd=0.25),
-    'context59': dict(resize=576),
-    'context60': dict(prob_thd=0.15, resize=576),
-    'voc20': dict(slide_stride=112, cos_fac=0.0, resize=336),
-    'voc21': dict(prob_thd=0.2),
+    'ade20k': dict(refine_neg_cos=False, resize=576, coarse_thresh=0.05),
+    'cityscapes': dict(dataset_type='CityscapesDataset', cos_fac=3.0, refine_neg_cos=False, resize=688,
+                       coarse_thresh=0.10),
+    'coco_object': dict(prob_thd=0.25, coarse_thresh=0.25),
+    'coco_stuff164k': dict(coarse_thresh=0.05),
+    'context59': dict(resize=576, coarse_thresh=0.15),
+    'context60': dict(prob_thd=0.15, resize=576, coarse_thresh=0.15),
+    'voc20': dict(slide_stride=112, cos_fac=0.0, resize=336, coarse_thresh=0.2),
+    'voc21': dict(prob_thd=0.2, coarse_thresh=0.2),
 }
 # sha256 prefixes of Trident's class files (configs/cls_*.txt @ a93b346; the large-vocabulary
 # ones differ from ours only by their missing final newline)
@@ -65,7 +75,7 @@ def trident_settings(cfg) -> dict:
     method = method_settings(model)
     assert method['type'] == 'trident' and model['pamr_steps'] == 0
     return dict(beta=float(method['beta']), gamma=float(method['gamma']), cos_fac=float(method['cos_fac']),
-                refine_neg_cos=bool(method['refine_neg_cos']),
+                refine_neg_cos=bool(method['refine_neg_cos']), **{key: method[key] for key in REFINE_KEYS},
                 dataset_type='CityscapesDataset' if method['sam_halves'] else 'PascalVOCDataset',
                 **post_processing(model, area=False), **windows(model))
 
@@ -94,18 +104,30 @@ def test_config_translates_to_the_official_settings(path):
 
 @pytest.fixture(scope='module')
 def weights(tmp_path_factory):
-    """A 3-block random CLIP (width 128: 2 heads), tiny random DINO ViT-B/16 and SAM ViT-B, official layouts."""
-    from sclip.models.vfm.testing import write_official_checkpoint
+    """A 3-block random CLIP (width 128: 2 heads), tiny random DINO ViT-B/16 and SAM ViT-B, official
+    layouts; SAM's IoU head predicts 0.3 more than at random, so that SAM's refinement keeps some
+    masks and rejects others at the official 0.8."""
+    from sclip.models.vfm.testing import official_checkpoint, write_official_checkpoint
     folder = tmp_path_factory.mktemp('trident_weights')
+    sam = official_checkpoint('sam_vit_b', tiny=True)
+    sam['mask_decoder.iou_prediction_head.layers.0.bias'] += 0.3
+    torch.save(sam, str(folder / 'sam.pt'))
     return dict(clip=write_openai_checkpoint(str(folder / 'clip.pt'), width=128, layers=3),
                 dino=write_official_checkpoint(str(folder / 'dino.pt'), 'dino_vitb16', tiny=True),
-                sam=write_official_checkpoint(str(folder / 'sam.pt'), 'sam_vit_b', tiny=True))
+                sam=str(folder / 'sam.pt'))
 
 
 @pytest.fixture(scope='module')
 def text_cache(tmp_path_factory):
     """Class embeddings encoded once per class file for all the models of this module."""
     return str(tmp_path_factory.mktemp('trident_text_cache'))
+
+
+@pytest.fixture(scope='module')
+def sam_prompts(weights):
+    """The official refinement's prompt encoder and mask decoder, from the SAM file."""
+    from sclip.models.vfm.sam_decoder import build_sam_prompt_modules
+    return build_sam_prompt_modules('sam_vit_b', weights['sam'], tiny=True)
 
 
 @pytest.fixture(scope='module')
@@ -148,19 +170,6 @@ def run_ours(model, raw: torch.Tensor, original, path):
     return out.pred_sem_seg.data, out.seg_logits.data
 
 
-def run_official(model, cfg, raw, original, path, **overrides):
-    settings = dict(trident_settings(cfg), **overrides)
-    method = model.backbone.method
-    clip = model.text_model
-    clip.visual = model.backbone.visual
-    try:
-        return trident.predict(clip, model.class_embeddings, model.names.query_class, official_input(raw), path,
-                               original, return_logits=True, vfm_features=method.vfm,
-                               sam_encoder=method.sam.encoder, **settings)
-    finally:
-        clip.visual = None
-
-
 def options_for(path, weights, class_files, text_cache) -> dict:
     settings = segmentor_settings(load_config(path))
     return {'model.clip_path': weights['clip'], 'model.precision': 'fp32', 'model.text_cache_dir': text_cache,
@@ -169,23 +178,42 @@ def options_for(path, weights, class_files, text_cache) -> dict:
             'model.class_names': class_files(settings['class_names'])}
 
 
-def official_run(cfg, model, folder, official_runs):
+def official_run(cfg, model, folder, official_runs, prompts):
+    """(image, original size, file, official labels, official logits) of the benchmark, computed
+    once; the official refined labels and class scores of the same run under (benchmark, 'refined')."""
     if cfg.benchmark not in official_runs:
         raw, original, file = inputs(cfg, folder)
-        official_runs[cfg.benchmark] = (raw, original, file) + tuple(run_official(model, cfg, raw, original, file))
+        method = model.backbone.method
+        clip = model.text_model
+        clip.visual = model.backbone.visual
+        try:
+            official = trident.OfficialTrident(clip, model.class_embeddings, model.names.query_class,
+                                               vfm_features=method.vfm, sam_encoder=method.sam.encoder,
+                                               sam_refinement=True, prompt_encoder=prompts.prompt_encoder,
+                                               mask_decoder=prompts.mask_decoder, **trident_settings(cfg))
+            with torch.no_grad():
+                logits = official.get_trident_seg(official_input(raw), file, original)
+                official.sam_refine = False
+                labels, _ = official.postprocess_result(logits, file)
+                official.sam_refine = True
+                refined, scores = official.postprocess_result(logits, file)
+        finally:
+            clip.visual = None
+        official_runs[cfg.benchmark] = (raw, original, file, labels, logits)
+        official_runs[(cfg.benchmark, 'refined')] = (refined, scores)
     return official_runs[cfg.benchmark]
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=IDS)
 def test_config_predicts_the_official_labels(path, weights, class_files, text_cache, official_runs,
-                                            tmp_path_factory):
+                                            tmp_path_factory, sam_prompts):
     """The config's own prob_thd and, where it has one, ``model.prob_thd=0``."""
     cfg = load_config(path)
     options = options_for(path, weights, class_files, text_cache)
     model = build(path, options, fused_attention=False)
     assert model.backbone.vit.num_heads == 2
     raw, original, file, official, official_logits = official_run(cfg, model, tmp_path_factory.mktemp('images'),
-                                                                  official_runs)
+                                                                  official_runs, sam_prompts)
     captured = []
     post_process = model.set_prediction
     model.set_prediction = lambda image, sample, size, logits: captured.append(logits) or post_process(
@@ -203,6 +231,129 @@ def test_config_predicts_the_official_labels(path, weights, class_files, text_ca
         official_at_0 = common.postprocess_clearclip(official_logits, model.query_class, settings['logit_scale'], 0.0)
         assert discriminating(official_at_0)
         assert torch.equal(ours_at_0, official_at_0)
+
+
+# --- SAM's refinement (official eval.py --sam_refine) ---------------------------------------------
+
+def test_the_configs_do_not_refine():
+    """The official eval.py's default (its eval_all.py passes --sam_refine: an override here)."""
+    for path in CONFIGS:
+        assert method_settings(segmentor_settings(load_config(path)))['sam_refine'] is False
+
+
+def refined_options(path, weights, class_files, text_cache) -> dict:
+    return dict(options_for(path, weights, class_files, text_cache), **{'model.method.sam_refine': True})
+
+
+def official_refined_run(cfg, model, folder, official_runs, prompts):
+    """(image, original size, file, official refined labels, their class scores, unrefined labels)."""
+    raw, original, file, coarse, _ = official_run(cfg, model, folder, official_runs, prompts)
+    return (raw, original, file) + official_runs[(cfg.benchmark, 'refined')] + (coarse,)
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=IDS)
+def test_refined_config_predicts_the_official_labels(path, weights, class_files, text_cache, official_runs,
+                                                    tmp_path_factory, sam_prompts):
+    """``model.method.sam_refine=True``: labels pixel for pixel, refined class scores to 1e-5;
+    the refinement changes the official labels (SAM kept some masks)."""
+    cfg = load_config(path)
+    model = build(path, refined_options(path, weights, class_files, text_cache), fused_attention=False)
+    raw, original, file, official, official_scores, coarse = official_refined_run(
+        cfg, model, tmp_path_factory.mktemp('images'), official_runs, sam_prompts)
+    ours, our_scores = run_ours(model, raw, original, file)
+    assert not torch.equal(official, coarse)
+    assert discriminating(official)
+    assert torch.equal(ours, official)
+    assert torch.allclose(our_scores, official_scores, atol=1e-5, rtol=0)
+
+
+def test_the_refinement_reads_the_full_sam_checkpoint(weights, tmp_path):
+    """Its prompt encoder and mask decoder are the file's tensors; an encoder-only file is one line."""
+    from sclip.errors import SCLIPError
+    from sclip.models.methods.trident import Trident
+    method = Trident(sam=dict(type='sam_vit_b', checkpoint=weights['sam'], tiny=True), sam_refine=True)
+    state = torch.load(weights['sam'])
+    for name, value in method.sam_prompts.state_dict().items():
+        assert torch.equal(value, state[name])
+    encoder_only = str(tmp_path / 'encoder.pth')
+    torch.save({k[len('image_encoder.'):]: v for k, v in state.items() if k.startswith('image_encoder.')}, encoder_only)
+    Trident(sam=dict(type='sam_vit_b', checkpoint=encoder_only, tiny=True))  # enough without the refinement
+    with pytest.raises(SCLIPError) as caught:
+        Trident(sam=dict(type='sam_vit_b', checkpoint=encoder_only, tiny=True), sam_refine=True)
+    message = str(caught.value)
+    assert '\n' not in message and message.startswith('model.method.sam.checkpoint=') and 'full' in message
+
+
+def test_sweep_cells_share_sams_work(weights, class_files, text_cache, official_runs, tmp_path_factory,
+                                     sam_prompts, monkeypatch):
+    """Two cells on one SAM (refined, and not refined at prob_thd 0) given one ``shared`` dict run
+    SAM's encoder once for the image, and each still predicts the official labels."""
+    from mmseg.structures import SegDataSample
+    from sclip.models.methods import trident as ours
+    path = osp.join(REPO, 'configs/trident/voc21.py')
+    cfg = load_config(path)
+    options = options_for(path, weights, class_files, text_cache)
+    refined = build(path, dict(options, **{'model.method.sam_refine': True}), fused_attention=False)
+    plain = build(path, dict(options, **{'model.prob_thd': 0.0}), fused_attention=False)
+    plain.backbone.method.sam = refined.backbone.method.sam  # as group_eval.ModelBuilder does
+    raw, original, file, official, official_scores, _ = official_refined_run(
+        cfg, refined, tmp_path_factory.mktemp('images'), official_runs, sam_prompts)
+    official_logits = official_runs[cfg.benchmark][4]
+    passes = []
+    original_init = ours.SAMCorrelation.__init__
+    monkeypatch.setattr(ours.SAMCorrelation, '__init__', lambda self, *a: passes.append(1) or original_init(self, *a))
+    shared = {}
+    predictions = []
+    for model in (refined, plain):
+        sample = SegDataSample(metainfo=dict(ori_shape=original, img_shape=tuple(raw.shape[-2:]), img_path=file))
+        data = model.data_preprocessor(dict(inputs=[raw], data_samples=[sample]), False)
+        with torch.no_grad():
+            predictions.append(model.predict(data['inputs'], data['data_samples'], shared=shared)[0].pred_sem_seg.data)
+    assert len(passes) == 1
+    assert torch.equal(predictions[0], official)
+    assert torch.equal(predictions[1], common.postprocess_clearclip(official_logits, refined.query_class, 40, 0.0))
+
+
+def test_the_published_rows_are_the_refined_runs():
+    """tools/paper_table.py --method trident / trident-h compares runs refined with SAM only."""
+    from sclip import paper
+    refine = {'model.method.sam_refine': True}
+    vit_h = {'model.arch': 'ViT-H-14', 'model.clip_path': 'laion2b_s32b_b79k'}
+    assert paper.paper_row('trident', {}) is None
+    assert paper.paper_row('trident', refine) == 'trident'
+    assert paper.paper_row('trident', dict(vit_h, **refine)) == 'trident-h'
+    assert paper.paper_row('trident', vit_h) is None
+    assert paper.paper_row('sclip', {}) == 'sclip'
+    assert "refinement of the labels on" in paper.expected('trident-h', 'voc21').setting
+
+
+def keep_every_mask(monkeypatch):
+    from sclip.models import sam_refine
+    original = sam_refine.decode
+    monkeypatch.setattr(sam_refine, 'decode', lambda *args: (lambda out: (out[0], out[1] * 0 + 1e9))(original(*args)))
+
+
+def no_mask_prompt(monkeypatch):
+    from sclip.models import sam_refine
+    original = sam_refine.mask_prompt
+    monkeypatch.setattr(sam_refine, 'mask_prompt', lambda *args: original(*args) * 0)
+
+
+REFINE_MUTATIONS = [('voc21', 'every SAM mask kept', keep_every_mask),
+                    ('voc21', 'no mask prompt', no_mask_prompt)]
+
+
+@pytest.mark.parametrize('bench, what, mutate', REFINE_MUTATIONS, ids=[m[1] for m in REFINE_MUTATIONS])
+def test_a_mutated_refinement_fails_the_comparison(bench, what, mutate, weights, class_files, text_cache,
+                                                   official_runs, tmp_path_factory, monkeypatch, sam_prompts):
+    path = osp.join(REPO, f'configs/trident/{bench}.py')
+    cfg = load_config(path)
+    model = build(path, refined_options(path, weights, class_files, text_cache), fused_attention=False)
+    raw, original, file, official, official_scores, _ = official_refined_run(
+        cfg, model, tmp_path_factory.mktemp('images'), official_runs, sam_prompts)
+    mutate(monkeypatch)
+    ours, our_scores = run_ours(model, raw, original, file)
+    assert not torch.equal(ours, official)
 
 
 # --- mutations: a changed official detail fails the comparison ------------------------------------
@@ -237,12 +388,12 @@ MUTATIONS = [
 
 @pytest.mark.parametrize('bench, what, mutate, overrides', MUTATIONS, ids=[m[1] for m in MUTATIONS])
 def test_a_mutated_trident_fails_the_comparison(bench, what, mutate, overrides, weights, class_files, text_cache,
-                                                official_runs, tmp_path_factory, monkeypatch):
+                                                official_runs, tmp_path_factory, monkeypatch, sam_prompts):
     path = osp.join(REPO, f'configs/trident/{bench}.py')
     cfg = load_config(path)
     options = options_for(path, weights, class_files, text_cache)
     raw, original, file, official, _ = official_run(cfg, build(path, options, fused_attention=False),
-                                                    tmp_path_factory.mktemp('images'), official_runs)
+                                                    tmp_path_factory.mktemp('images'), official_runs, sam_prompts)
     if mutate is not None:
         mutate(monkeypatch)
     model = build(path, dict(options, **overrides), fused_attention=False)

@@ -13,9 +13,9 @@ SCLIP_README = dict(voc21=59.63, context60=31.74, coco_object=33.52, voc20=81.54
                     context59=34.46, ade20k=16.45, coco_stuff164k=22.77)
 
 
-def write_results(root, method, values):
+def write_results(root, method, values, suite=None):
     for benchmark, miou in values.items():
-        folder = paper.result_dir(str(root), method, benchmark)
+        folder = paper.result_dir(str(root), method, benchmark, suite)
         os.makedirs(folder, exist_ok=True)
         with open(os.path.join(folder, 'metrics.json'), 'w') as f:
             json.dump(dict(mIoU=miou), f)
@@ -78,3 +78,47 @@ def test_check_passes_on_the_readme_numbers_and_names_its_source(tmp_path, capsy
     assert exit_info.value.code == 1
     assert 'Object: 30.50 vs expected 33.52 from wangf3014/SCLIP README.md line 72 @ b56bd30' in err
     assert 'VOC21' not in err  # 59.1 vs 59.63: within 1.0
+
+
+# --- the remote-sensing suite: SegEarth-OV's 17 sets (its row), and any method there (ours) -------
+
+def test_segearth_ov_row_has_the_17_remote_sensing_columns(tmp_path, capsys):
+    assert [key for key, _ in paper.method_columns('segearth_ov')] == [key for key, _ in paper.RS_COLUMNS]
+    assert len(paper.RS_COLUMNS) == 17
+    number = paper.expected('segearth_ov', 'openearthmap')  # the one number verified, second-hand
+    assert (number.value, number.second_hand) == (40.3, True) and 'issue #8' in number.source
+    assert 'long side 448, windows 224/112, SimFeatUp' in number.setting
+    assert [k for k, _ in paper.RS_COLUMNS if paper.expected('segearth_ov', k)] == ['openearthmap']
+    write_results(tmp_path, 'segearth_ov', {'openearthmap': 39.75, 'potsdam': 48.0})
+    tool = load_tool('paper_table')
+    tool.main(['--results-dir', str(tmp_path), '--method', 'segearth_ov'])
+    out = capsys.readouterr().out
+    header = out.splitlines()[0]
+    assert [cell.strip() for cell in header.split('|')][1:] == [label for _, label in paper.RS_COLUMNS] + ['Avg']
+    ours = next(line for line in out.splitlines() if line.strip().startswith('ours'))
+    diff = next(line for line in out.splitlines() if line.strip().startswith('diff'))
+    assert '39.75' in ours and '48.00' in ours and diff.split('|')[1].strip() == '-0.55'
+    assert 'LoveDA: published in the SegEarth-OV paper, not verified here' in out
+    with pytest.raises(SystemExit) as exit_info:  # 15 sets without a result
+        tool.main(['--results-dir', str(tmp_path), '--method', 'segearth_ov', '--check', '1.0'])
+    assert exit_info.value.code == 1 and 'LoveDA: no result' in capsys.readouterr().err
+
+
+def test_another_method_on_the_remote_sensing_suite(tmp_path, capsys):
+    """--suite rs: the method's generated configs (configs/remote_sensing/<method>/), nothing published."""
+    assert paper.config_pattern('naclip+pamr', 'rs') == 'configs/remote_sensing/naclip_pamr/{}.py'
+    assert paper.config_pattern('clip', 'rs') == 'configs/remote_sensing/sclip/{}.py'
+    assert paper.config_pattern('segearth_ov', 'rs') == 'configs/segearth_ov/{}.py'
+    assert paper.config_pattern('clearclip') == 'configs/clearclip/{}.py'
+    assert len(paper.method_columns('gem', 'rs')) == 17 and paper.method_columns('floss', 'rs') == []
+    from sclip.config_file import default_work_dir
+    assert paper.result_dir('work_dirs', 'gem', 'vdd', 'rs') == \
+        os.path.normpath(default_work_dir(os.path.join(paper.__file__, '../../configs/remote_sensing/gem/vdd.py')))
+    write_results(tmp_path, 'gem', {'vdd': 30.0}, 'rs')
+    tool = load_tool('paper_table')
+    tool.main(['--results-dir', str(tmp_path), '--method', 'gem', '--suite', 'rs'])
+    out = capsys.readouterr().out
+    assert 'VDD' in out.splitlines()[0] and '30.00' in out and 'VDD: nothing published' in out
+    from sclip.errors import SCLIPError
+    with pytest.raises(SCLIPError, match='floss has no configs for --suite rs: configs/remote_sensing/floss/'):
+        tool.main(['--results-dir', str(tmp_path), '--method', 'floss', '--suite', 'rs'])

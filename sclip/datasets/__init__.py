@@ -10,6 +10,7 @@ from .pascal_voc20 import PascalVOC20Dataset
 from .remote_sensing import (CHN6_CUGDataset, InriaDataset, OpenEarthMapDataset, RoadValDataset, UAVidDataset,
                              UDD5Dataset, VDDDataset, WaterDataset, WHUDataset, xBDDataset)
 from .transforms import SCLIPLoadAnnotations, SCLIPLoadImage  # noqa: F401  (registers the transforms)
+from .cliper_image import CLIPerLoadImage  # noqa: F401
 
 __all__ = ['ADE847Dataset', 'CHN6_CUGDataset', 'COCOObjectDataset', 'InriaDataset', 'OpenEarthMapDataset',
            'PascalContext459Dataset', 'PascalContext59Dataset', 'PascalContext60Dataset', 'PascalVOC20Dataset',

@@ -8,7 +8,8 @@ from .methods import METHODS, Method, build_method, register_method
 from .segmentor import SCLIPSegmentor
 from .groupvit import GroupViTSegmentor
 from .tcl import TCLSegmentor
+from .cliper_segmentor import CLIPerSegmentor
 
 __all__ = ['ATTENTIONS', 'AttentionInputs', 'get_attention', 'register_attention', 'CLIPDenseViT', 'CLIPViT',
            'Trunk', 'SCLIPDataPreProcessor', 'METHODS', 'Method', 'build_method', 'register_method',
-           'SCLIPSegmentor', 'GroupViTSegmentor', 'TCLSegmentor']
+           'SCLIPSegmentor', 'GroupViTSegmentor', 'TCLSegmentor', 'CLIPerSegmentor']

@@ -279,6 +279,7 @@ class SCLIPSegmentor(BaseSegmentor):
         self.pamr = PAMR(pamr_steps, pamr_dilations) if pamr_steps and pamr_steps > 0 else None
         self._check_own_postprocess()
         self._class_embeddings: Optional[Tensor] = None
+        self._sam_views_by_sample: dict = {}  # Trident's SAM work of each sample, for its refinement
         self._text: Optional[dict] = None
         self.dataset_meta = dict(classes=tuple(self.names.display_names),
                                  palette=palette_for_classes(self.names.classes))
@@ -507,7 +508,7 @@ class SCLIPSegmentor(BaseSegmentor):
         images' files, for a method that reads the original image (Trident's SAM).
         """
         if getattr(self.backbone.method, 'whole_image', False):
-            return self.whole_image_logits(images, sizes, sources or [None] * len(images))
+            return self.whole_image_logits(images, sizes, sources or [None] * len(images), shared)
         if shared is None:
             return self._query_logits(images, sizes, None)
         key = ('logits', id(self.backbone.vit.visual), self.backbone.fused, self.features_signature(),
@@ -518,18 +519,17 @@ class SCLIPSegmentor(BaseSegmentor):
             shared[key] = self._query_logits(images, sizes, shared)
         return shared[key]
 
-    def whole_image_logits(self, images: List[Tensor], sizes: List[tuple], sources) -> List[Tensor]:
+    def whole_image_logits(self, images: List[Tensor], sizes: List[tuple], sources, shared=None) -> List[Tensor]:
         """Per-query logits (Q, h, w) of a method that segments whole images (Trident): its
         features (gh, gw, D) · the class embeddings, bilinearly resized to the size."""
-        from .methods.trident import read_rgb
         method = self.backbone.method
         embeddings = self.class_embeddings
         out = []
-        for image, size, source in zip(images, sizes, sources):
-            picture = read_rgb(source) if source else None
+        for index, (image, size, source) in enumerate(zip(images, sizes, sources)):
+            views = self.sam_views(index, image, source, shared)
             with self.autocast():
-                features = method.image_features(self.backbone.vit, image, picture, self.slide_crop[0],
-                                                 self.slide_stride[0])
+                features = method.image_features(self.backbone.vit, image, None, self.slide_crop[0],
+                                                 self.slide_stride[0], views)
             if self.official:  # official: f /= f.norm(), in fp16
                 features = features / features.norm(dim=-1, keepdim=True)
             else:
@@ -537,6 +537,24 @@ class SCLIPSegmentor(BaseSegmentor):
             scores = (features @ embeddings.to(features.dtype).T).permute(2, 0, 1)
             out.append(F.interpolate(scores[None], size=tuple(size), mode='bilinear', align_corners=False)[0].float())
         return out
+
+    def sam_views(self, index: int, image: Tensor, source: Optional[str], shared=None):
+        """Trident's SAM work on one image (``Trident.sam_views``), computed once per image file
+        and SAM for the models of one ``shared`` dict (the cells of a sweep); SAM reads the
+        original file, or the un-normalised input when there is none."""
+        from .methods.trident import input_as_rgb, read_rgb
+        method = self.backbone.method
+        stride = self.backbone.vit.patch_size[0]
+        key = ('trident_sam', id(method.sam), method.sam_halves, stride,
+               source if source else ('input', index, image.data_ptr(), tuple(image.shape)))
+        if shared is not None and key in shared:
+            return shared[key]
+        picture = read_rgb(source) if source else None
+        with self.autocast():
+            views = method.sam_views(input_as_rgb(image) if picture is None else picture, stride)
+        if shared is not None:
+            shared[key] = views
+        return views
 
     def _query_logits(self, images: List[Tensor], sizes: List[tuple], shared) -> List[Tensor]:
         if self.official and self.official_cast_input:
@@ -640,8 +658,13 @@ class SCLIPSegmentor(BaseSegmentor):
         if self.region_masks is not None:
             self._load_region_masks(images, data_samples, shared)
         sources = [sample.metainfo.get('img_path') for sample in data_samples]
-        for image, sample, size, logits in zip(images, data_samples, sizes,
-                                                self.query_logits(images, sizes, shared, sources)):
+        refining = getattr(self.backbone.method, 'sam_refine', False)
+        if refining and shared is None:  # the refinement reads the SAM work of the logits
+            shared = {}
+        for index, (image, sample, size, logits) in enumerate(zip(images, data_samples, sizes,
+                                                                  self.query_logits(images, sizes, shared, sources))):
+            if refining:
+                self._sam_views_by_sample[id(sample)] = self.sam_views(index, image, sources[index], shared)
             self.set_prediction(image, sample, size, logits)
         return data_samples
 
@@ -668,6 +691,8 @@ class SCLIPSegmentor(BaseSegmentor):
                 logits = logits.half()
         scores, labels = predict_labels(logits, self.query_class, self.num_classes, self.logit_scale,
                                         self.prob_thd, self.area_thd, self.bg_idx, self.label_closing)
+        if id(sample) in self._sam_views_by_sample:  # Trident's SAM refinement
+            scores, labels = self.backbone.method.refine(labels, scores, self._sam_views_by_sample.pop(id(sample)))
         labels = self.correct_by_regions(sample, labels)
         sample.set_data(dict(seg_logits=PixelData(data=scores), pred_sem_seg=PixelData(data=labels)))
 

@@ -11,7 +11,7 @@ import os.path as osp
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from ..paper import TABLE1_COLUMNS
+from ..paper import RS_COLUMNS, TABLE1_COLUMNS
 from . import images as pictures
 from .collect import Collection, Run, row_label, short_override
 from .expected import expected
@@ -80,7 +80,7 @@ def rows_in_order(runs: Sequence[Run]) -> List[Tuple[str, str, str]]:
 
 def benchmark_columns(runs: Sequence[Run]) -> List[Tuple[str, str]]:
     present = {run.benchmark for run in runs}
-    known = [(k, label) for k, label in [*TABLE1_COLUMNS, *EXTRA_COLUMNS.items()] if k in present]
+    known = [(k, label) for k, label in [*TABLE1_COLUMNS, *EXTRA_COLUMNS.items(), *RS_COLUMNS] if k in present]
     return known + [(k, k) for k in sorted(present - {k for k, _ in known})]
 
 

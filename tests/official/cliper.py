@@ -221,3 +221,58 @@ def predict(visual: nn.Module, img: Tensor, fg_text_features: Tensor, bg_text_fe
     _, arg_mask = cam_to_label(pred_mask[None].clone(), cls_label=final_score[None], bkg_thre=cfg['bkg_thre'],
                                cls_thre=cfg['score_threshold'], is_normalize=cfg['is_normalize'])
     return pred_mask, arg_mask[0]
+
+
+# --- the official data side (``data/*/..._datasets.py``, ``CLIPer.preprocess``, ``CLIPer.classifier``) ----
+
+def preprocess(path: str, size: int, patch_size: int) -> Tensor:
+    """``Image.open`` then ``ttf.Compose([self._resize] + preprocess.transforms[2:])``: the resize,
+    ``_convert_image_to_rgb``, ``ToTensor``, ``Normalize`` (OpenAI's mean and std)."""
+    import torchvision.transforms as ttf
+    image = resize(Image.open(path), size, patch_size).convert('RGB')
+    tensor = ttf.ToTensor()(image)
+    return ttf.Normalize((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))(tensor)
+
+
+def classifier(model: nn.Module, tokenize, classnames, templates) -> Tensor:
+    """``CLIPer.classifier``: per name, the normalised mean of its normalised template prompts."""
+    with torch.no_grad():
+        zeroshot_weights = []
+        for classname in classnames:
+            texts = tokenize([template.format(classname) for template in templates])
+            class_embeddings = model.encode_text(texts)
+            class_embeddings /= class_embeddings.norm(dim=-1, keepdim=True)
+            class_embedding = class_embeddings.mean(dim=0)
+            class_embedding /= class_embedding.norm()
+            zeroshot_weights.append(class_embedding)
+        zeroshot_weights = torch.stack(zeroshot_weights, dim=1)
+    return zeroshot_weights.t()
+
+
+def class_file(path: str):
+    """(background words, categories) as every official dataset class reads its class file."""
+    import re
+    lines = open(path).read().splitlines()
+    return re.split(r"[\s,]+", lines[0]), lines[1:]
+
+
+def samples(dataset: str, img: Tensor, mask_path: str):
+    """The official dataset's ``(img, mask)`` items of one file: ``mask`` as ``__getitem__`` returns
+    it (COCO-Stuff and Cityscapes: + 1 where not 255; Cityscapes: two items, the right part then
+    the left one, split at the mask's and the image's height)."""
+    mask = torch.tensor(np.array(Image.open(mask_path)))
+    if dataset == 'coco_stuff164':
+        mask[mask != 255] = mask[mask != 255] + 1
+    if dataset != 'cityscapes':
+        return [(img, mask)]
+    items = []
+    for idx in range(2):
+        mh, ih = mask.shape[-2], img.shape[-2]
+        if idx % 2 == 0:
+            part, part_img = mask[:, mh:], img[..., ih:]
+        else:
+            part, part_img = mask[:, :mh], img[..., :ih]
+        part = part.clone()
+        part[part != 255] = part[part != 255] + 1
+        items.append((part_img, part))
+    return items

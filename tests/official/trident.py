@@ -4,17 +4,24 @@
 ``transformer.py`` ``VisionTransformer.forward`` / ``custom_attn`` / ``guidance_attn`` /
 ``get_sam_sim``; the vendored segment_anything ``image_encoder.py`` (every block returns its
 attention and values, the encoder keeps the last block's as ``last_attn`` / ``last_v``) and
-``predictor.py`` ``SamPredictor.set_image`` / ``set_torch_image`` with ``Sam.preprocess``).
+``predictor.py`` ``SamPredictor.set_image`` / ``set_torch_image`` with ``Sam.preprocess``);
+with ``sam_refinement=True`` (official ``eval.py --sam_refine``, which ``eval_all.py`` ->
+``dist_test.sh`` passes) ``seg_utils/utils.py`` ``sam_refinement`` / ``split_connected_regions`` /
+``map_refinement_coarse`` / ``map_failed_regions`` and ``SamPredictor.predict_torch``, with
+segment_anything's own ``PromptEncoder`` / ``MaskDecoder`` / ``Sam.postprocess_masks``.
 
 Injected: DINO ViT-B/16 as ``vfm_features(imgs_norm) -> (B, C, h, w)`` (the network only, as in
 proxyclip.py; the official ``feat[:, 1:, :].reshape(nb_im, vfm_h, vfm_w, -1)`` is applied to
 its row-major tokens here), and SAM's ``image_encoder`` (segment_anything's ``ImageEncoderViT``,
-whose modules this file runs with the vendored forward). Not transcribed: the SAM refinement
-(``--sam_refine``, ``seg_utils.sam_refinement``), PAMR (``pamr_steps=0`` in every config).
+whose modules this file runs with the vendored forward), and for the refinement SAM's prompt
+encoder and mask decoder. Not transcribed: PAMR (``pamr_steps=0`` in every config).
 
 Generalisations for tiny models (identical at the official sizes): ``get_sam_feat``'s hard-coded
 ``sam_hw = 64`` is the encoder's grid ``img_size // 16``; SAM's heads are read from the encoder
-(official: 12 for vit_b, 16 for vit_l / vit_h, its ``sam_heads``).
+(official: 12 for vit_b, 16 for vit_l / vit_h, its ``sam_heads``); the refinement's mask
+prompt size 256 is SAM's ``mask_input_size`` (4 × the embedding grid); ``skimage.measure.label(
+connectivity=2)`` (not installed here) is ``scipy.ndimage.label`` with a 3 × 3 structure: the
+same 8-connected regions (their numbering only orders the prompts, each decoded alone).
 
 Quirks kept:
 - SAM sees ``cv2.imread(img_path)`` (the ORIGINAL file, not the pipeline's image), resized with
@@ -91,11 +98,16 @@ def sam_encoder(encoder: nn.Module, x: Tensor):
 
 
 class SamPredictor:
-    """``SamPredictor.set_image`` (RGB) with ``Sam.preprocess``."""
+    """``SamPredictor.set_image`` (RGB) with ``Sam.preprocess``; ``predict_torch`` when built
+    with the prompt encoder and mask decoder (``self.model``, segment_anything's ``Sam``)."""
 
-    def __init__(self, encoder: nn.Module):
+    def __init__(self, encoder: nn.Module, prompt_encoder: nn.Module = None, mask_decoder: nn.Module = None):
+        from segment_anything.modeling import Sam
         from segment_anything.utils.transforms import ResizeLongestSide
         self.encoder = encoder
+        if prompt_encoder is not None:
+            self.model = Sam(image_encoder=encoder, prompt_encoder=prompt_encoder, mask_decoder=mask_decoder,
+                             pixel_mean=SAM_PIXEL_MEAN, pixel_std=SAM_PIXEL_STD)
         self.transform = ResizeLongestSide(encoder.img_size)
         dtype = encoder.patch_embed.proj.weight.dtype
         self.pixel_mean = torch.Tensor(SAM_PIXEL_MEAN).view(-1, 1, 1).to(dtype)
@@ -111,6 +123,26 @@ class SamPredictor:
         h, w = x.shape[-2:]
         x = F.pad(x, (0, self.encoder.img_size - w, 0, self.encoder.img_size - h))
         self.features, self.last_attn, self.last_v = sam_encoder(self.encoder, x)
+
+    @property
+    def device(self):
+        return self.model.device
+
+    def predict_torch(self, point_coords, point_labels, boxes=None, mask_input=None, multimask_output=True,
+                      return_logits=False):
+        if point_coords is not None:
+            points = (point_coords, point_labels)
+        else:
+            points = None
+        sparse_embeddings, dense_embeddings = self.model.prompt_encoder(points=points, boxes=boxes, masks=mask_input)
+        low_res_masks, iou_predictions = self.model.mask_decoder(
+            image_embeddings=self.features, image_pe=self.model.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse_embeddings, dense_prompt_embeddings=dense_embeddings,
+            multimask_output=multimask_output)
+        masks = self.model.postprocess_masks(low_res_masks, self.input_size, self.original_size)
+        if not return_logits:
+            masks = masks > self.model.mask_threshold
+        return masks, iou_predictions, low_res_masks
 
 
 def get_sam_feat(predictor: SamPredictor, tmp_img: np.ndarray, stride: int, sam_heads: int):
@@ -144,6 +176,161 @@ def preprocess_image(image: Tensor, stride: int = 16, slide_crop: int = 336) -> 
     if new_w % stride != 0: new_w = (new_w // stride + 1) * stride  # noqa: E701
     new_h, new_w = max(new_h, slide_crop), max(new_w, slide_crop)
     return F.interpolate(image, (new_h, new_w), mode='bilinear', align_corners=False)
+
+
+def split_connected_regions(segmentation: np.ndarray, seg_logits, split_last=False, minimal_area=0,
+                            coarse_thresh=0.0):
+    from scipy import ndimage
+    from torchvision.ops import masks_to_boxes
+    C, H, W = segmentation.shape
+    regions, boxes, clip_box_score, points = {}, {}, {}, {}
+    for c in range(C):
+        if not split_last and c == C - 1: continue  # noqa: E701 (official)
+        regions[c], points[c], clip_box_score[c], boxes[c] = [], [], [], []
+        class_mask = segmentation[c]
+        class_logit = seg_logits[c]
+        if class_logit.max() < coarse_thresh: continue  # noqa: E701
+        labeled_mask, _ = ndimage.label(class_mask, structure=np.ones((3, 3)))  # official: skimage, connectivity=2
+        num_regions = labeled_mask.max()
+
+        for region_label in range(1, num_regions + 1):
+            region_mask = (labeled_mask == region_label).astype(np.uint8)
+            if region_mask.sum() < minimal_area: continue  # noqa: E701
+            region_score = class_logit[region_mask.astype(bool)].mean()
+            region_logit = class_logit * torch.tensor(region_mask).to(class_logit.device)
+            max_pos = torch.argmax(region_logit)
+            max_h, max_w = max_pos // class_logit.size(1), max_pos % class_logit.size(1)
+            points[c].append(torch.tensor([max_w, max_h]))
+            regions[c].append(region_mask)
+            clip_box_score[c].append(region_score)
+
+        if len(regions[c]):
+            regions[c] = torch.from_numpy(np.stack(regions[c]))
+        if regions[c] == []: boxes[c] = regions[c]  # noqa: E701
+        else: boxes[c] = masks_to_boxes(regions[c])  # noqa: E701
+    return regions, boxes, clip_box_score, points
+
+
+def map_refinement_coarse(refined_masks, refined_logits, coarse_boxes, seg_logits, img_shape):
+    refined_whole_logits = torch.zeros([len(coarse_boxes), img_shape[0], img_shape[1]], device=refined_masks.device)
+    cumsum = 0
+    for i in range(len(coarse_boxes)):
+        if coarse_boxes[i] == []: continue  # noqa: E701
+        tmp_cls_num = coarse_boxes[i].shape[0]
+        tmp_cls_mask = refined_masks[cumsum:cumsum + tmp_cls_num, 0].sum(dim=0).bool()
+        tmp_cls_logit = (refined_logits[cumsum:cumsum + tmp_cls_num, 0] * seg_logits[i]).max(dim=0)
+        refined_whole_logits[i] = tmp_cls_logit.values * tmp_cls_mask
+        cumsum += tmp_cls_num
+
+    refined_whole_masks = refined_whole_logits.argmax(0, keepdim=True)
+    return refined_whole_masks, refined_whole_logits
+
+
+def map_failed_regions(refined_masks, refined_logits, failed_regions, seg_logits, segmentation):
+    failed_area = failed_regions.sum(dim=0, keepdim=True) != 0
+    failed_logit = failed_area * seg_logits
+    refined_logits = torch.where(failed_logit > refined_logits, failed_logit, refined_logits)
+    refined_masks = torch.where(failed_logit.max(dim=0, keepdim=True)[0] > refined_logits.max(dim=0, keepdim=True)[0],
+                                segmentation, refined_masks)
+    return refined_masks, refined_logits
+
+
+def sam_refinement(img, segmentations, seg_logits, num_classes, predictor, coarse_thresh=0.0, minimal_area=0,
+                   sam_mask_coff=0.005, sam_iou_thresh=0.9):
+    down_ratio = 2
+    dh, dw = seg_logits.shape[-2] // down_ratio, seg_logits.shape[-1] // down_ratio
+    if down_ratio != 1:
+        segmentations_down = F.interpolate(segmentations.unsqueeze(0).half(), [dh, dw], mode='nearest').squeeze(0).long()
+        seg_logits_down = F.interpolate(seg_logits.unsqueeze(0), [dh, dw], mode='bilinear', align_corners=False).squeeze(0)
+    else:
+        segmentations_down = segmentations
+        seg_logits_down = seg_logits
+
+    if type(img) == str:  # noqa: E721 (official)
+        img = cv2.imread(img)
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+    if coarse_thresh > 0:
+        segmentations_down[seg_logits_down.max(0, keepdim=True)[0] < coarse_thresh] = num_classes
+        cls_pred = F.one_hot(segmentations_down.squeeze(0).long(), num_classes=num_classes + 1).permute(2, 0, 1).float()
+        split_last = False
+    else:
+        cls_pred = F.one_hot(segmentations_down.squeeze(0).long(), num_classes=num_classes).permute(2, 0, 1).float()
+        split_last = True
+
+    coarse_regions, coarse_boxes, coarse_boxes_score, coarse_points = split_connected_regions(
+        cls_pred.cpu().numpy(), seg_logits_down, split_last=split_last, minimal_area=minimal_area,
+        coarse_thresh=coarse_thresh)
+    combined_boxes, combined_points = [], []
+    cls_wise_masks, cls_wise_scores, cls_wise_logits = [], [], []
+    failed_regions = []
+    predictor.features = predictor.features.float()
+    mask_side = predictor.model.prompt_encoder.mask_input_size[0]  # official: 256
+    for i in range(num_classes):
+        tmp_r = coarse_regions.get(i, [])
+        tmp_b = coarse_boxes.get(i, [])
+        tmp_p = coarse_points.get(i, [])
+
+        if tmp_r == []: continue  # noqa: E701
+        cls_wise_r = seg_logits_down[i].unsqueeze(0)
+        new_h, new_w = predictor.transform.get_preprocess_shape(img.shape[0], img.shape[1], mask_side)
+        cls_wise_r = F.interpolate(cls_wise_r.unsqueeze(0), [new_h, new_w], mode="bilinear", align_corners=False).squeeze(0)
+        cls_wise_r = F.pad(cls_wise_r, (0, mask_side - new_w, 0, mask_side - new_h), mode='constant', value=0)
+        cls_wise_r = torch.where(cls_wise_r > coarse_thresh, sam_mask_coff * cls_wise_r,
+                                 torch.tensor(0.0).type_as(segmentations)).float()
+        cls_wise_b = predictor.transform.apply_boxes_torch(tmp_b.type_as(segmentations), [dh, dw]).float()
+        cls_wise_p = torch.stack(tmp_p).type_as(segmentations)
+        cls_wise_p = predictor.transform.apply_coords_torch(cls_wise_p, [dh, dw]).unsqueeze(1)
+        cls_wise_mask, cls_wise_score, cls_wise_logit = predictor.predict_torch(
+            point_coords=cls_wise_p.float(),
+            point_labels=torch.ones([cls_wise_p.shape[0], 1]).type_as(segmentations).float(),
+            boxes=cls_wise_b,
+            mask_input=cls_wise_r,
+            multimask_output=False,
+        )
+
+        valid_masks = (cls_wise_score > sam_iou_thresh).squeeze(-1)
+        if valid_masks.sum() != tmp_r.shape[0]:
+            failed_regions.append(tmp_r[~valid_masks.cpu()])
+        if valid_masks.sum() == 0:
+            coarse_boxes[i] = []
+            continue
+        cls_wise_masks.append(cls_wise_mask[valid_masks])
+        cls_wise_scores.append(cls_wise_score[valid_masks])
+        cls_wise_logits.append(cls_wise_logit[valid_masks])
+
+        tmp_p = torch.stack(tmp_p)
+        tmp_b = tmp_b[valid_masks.cpu()]
+        tmp_p = tmp_p[valid_masks.cpu()]
+        coarse_boxes[i] = coarse_boxes[i][valid_masks.cpu()]
+
+        combined_boxes.append(tmp_b)
+        combined_points.append(tmp_p)
+
+    if len(combined_boxes) == 0:
+        return segmentations, None, seg_logits, combined_boxes
+
+    combined_boxes = torch.cat(combined_boxes, dim=0).to(predictor.device)
+    masks, scores, logits = torch.cat(cls_wise_masks, dim=0), torch.cat(cls_wise_scores, dim=0), torch.cat(cls_wise_logits, dim=0)
+    logits = predictor.model.postprocess_masks(logits, predictor.input_size, predictor.original_size)
+
+    combined_boxes = combined_boxes * down_ratio
+    if logits.shape[-1] != img.shape[1] or logits.shape[-2] != img.shape[0]:
+        logits = F.interpolate(logits, img.shape[:2], mode='bilinear', align_corners=False)
+        masks = logits > predictor.model.mask_threshold
+
+    refined_masks, refined_logits = map_refinement_coarse(masks, logits.sigmoid(), coarse_boxes, seg_logits, img.shape)
+
+    refined_masks = torch.where(refined_logits.sum(dim=0, keepdim=True) == 0, segmentations, refined_masks)
+    if len(failed_regions):
+        failed_regions = torch.cat(failed_regions, dim=0).to(predictor.device)
+        if down_ratio != 1:
+            failed_regions = F.interpolate(failed_regions.unsqueeze(0).float(), img.shape[:2],
+                                           mode='nearest').squeeze(0).type_as(segmentations)
+        refined_masks, refined_logits = map_failed_regions(refined_masks, refined_logits, failed_regions, seg_logits,
+                                                           segmentations)
+
+    return refined_masks, scores, refined_logits, combined_boxes
 
 
 # --- open_clip transformer.py (vendored, modified) ------------------------------------------------
@@ -290,7 +477,9 @@ class OfficialTrident:
                  vfm_features: Callable[[Tensor], Tensor], sam_encoder: nn.Module, prob_thd: float = 0.0,
                  logit_scale: float = 40, beta: float = 1.2, gamma: float = 3.0, slide_stride: int = 224,
                  slide_crop: int = 336, cos_fac: float = 1.2, refine_neg_cos: bool = True,
-                 dataset_type: str = 'PascalVOCDataset', vfm_patch_size: int = 16):
+                 dataset_type: str = 'PascalVOCDataset', vfm_patch_size: int = 16, sam_refinement: bool = False,
+                 coarse_thresh: float = 0.10, minimal_area: int = 225, sam_mask_coff: float = 0.005,
+                 sam_iou_thresh: float = 0.9, prompt_encoder: nn.Module = None, mask_decoder: nn.Module = None):
         self.clip = clip_model
         self.clip_stride = clip_model.visual.patch_size[0]  # official: int(model_type[-2:])
         self.vfm = vfm_features
@@ -306,8 +495,16 @@ class OfficialTrident:
         self.beta, self.gamma = beta, gamma
         self.cos_fac, self.refine_neg_cos = cos_fac, refine_neg_cos
         self.dataset_type = dataset_type
-        self.sam_predictor = SamPredictor(sam_encoder)
+        self.sam_predictor = SamPredictor(sam_encoder, prompt_encoder, mask_decoder)
         self.sam_heads = sam_encoder.blocks[-1].attn.num_heads
+        if sam_refinement:
+            self.sam_refine = True
+            self.coarse_thresh = coarse_thresh
+            self.minimal_area = minimal_area
+            self.sam_mask_coff = sam_mask_coff
+        else:
+            self.sam_refine = False
+        self.sam_iou_thresh = sam_iou_thresh
 
     def get_sam_feat(self, tmp_img, stride):
         return get_sam_feat(self.sam_predictor, tmp_img, stride, self.sam_heads)
@@ -330,6 +527,7 @@ class OfficialTrident:
             sam_v = [sam_v_1, sam_v_2]
             sam_valid_w = sam_valid_w_1 * 2
             sam_valid_h = sam_valid_h_1
+            if self.sam_refine: self.sam_predictor.set_image(tmp_img)  # noqa: E701 (official)
         else:
             _, sam_attn, sam_v, sam_valid_h, sam_valid_w = self.get_sam_feat(tmp_img, 16)
 
@@ -353,18 +551,49 @@ class OfficialTrident:
         logits = F.interpolate(logits, size=tuple(ori_shape), mode='bilinear')
         return logits.float()
 
-    def predict(self, img: Tensor, img_path: str, ori_shape, return_logits: bool = False):
+    def postprocess_result(self, seg_logits: Tensor, img_path: str):
+        """``postprocess_result`` for one image: (seg_pred, seg_logits) after the refinement."""
+        batch_size = seg_logits.shape[0]
+        for i in range(batch_size):
+            seg_logits = seg_logits[i] * self.logit_scale
+            seg_logits = seg_logits.softmax(0)
+
+            num_cls, num_queries = max(self.query_idx) + 1, len(self.query_idx)
+            if num_cls != num_queries:
+                seg_fg = seg_logits[-num_cls + 1:]
+                seg_bg = seg_logits[:-num_cls + 1].max(0)[0]
+                seg_logits = torch.cat([seg_bg.unsqueeze(0), seg_fg], dim=0)
+
+            seg_pred = seg_logits.argmax(0, keepdim=True)
+            seg_pred[seg_logits.max(0, keepdim=True)[0] < self.prob_thd] = 0
+
+            tmp_img = img_path
+            if self.sam_refine:
+                refined_masks, scores, refined_logits, prompt_boxes = sam_refinement(
+                    tmp_img, seg_pred, seg_logits, num_cls, self.sam_predictor, self.coarse_thresh,
+                    self.minimal_area, self.sam_mask_coff, self.sam_iou_thresh)
+                seg_pred = refined_masks
+                seg_logits = refined_logits
+            return seg_pred, seg_logits
+
+    def predict(self, img: Tensor, img_path: str, ori_shape, return_logits: bool = False,
+                return_scores: bool = False):
         seg_logits = self.get_trident_seg(img, img_path, ori_shape)
-        labels = postprocess_clearclip(seg_logits, self.query_idx, self.logit_scale, self.prob_thd)
+        labels, scores = self.postprocess_result(seg_logits, img_path)
+        if return_scores:
+            return labels, seg_logits, scores
         return (labels, seg_logits) if return_logits else labels
 
 
 @torch.no_grad()
 def predict(clip_model: nn.Module, query_features: Tensor, query_idx: Sequence[int], img: Tensor, img_path: str,
-            ori_shape, return_logits: bool = False, **settings):
+            ori_shape, return_logits: bool = False, return_scores: bool = False, **settings):
     """Official Trident labels (1, h, w) for one pre-processed image ``img`` (1, 3, H, W) read
-    from ``img_path``. Settings: vfm_features, sam_encoder (required), prob_thd=0.0,
-    logit_scale=40, beta=1.2, gamma=3.0, slide_stride=224, slide_crop=336, cos_fac=1.2,
-    refine_neg_cos=True, dataset_type='PascalVOCDataset' (Cityscapes: 'CityscapesDataset')."""
-    return OfficialTrident(clip_model, query_features, query_idx, **settings).predict(img, img_path, ori_shape,
-                                                                                       return_logits)
+    from ``img_path`` (and its logits before post-processing, and its class scores after it).
+    Settings: vfm_features, sam_encoder (required), prob_thd=0.0, logit_scale=40, beta=1.2,
+    gamma=3.0, slide_stride=224, slide_crop=336, cos_fac=1.2, refine_neg_cos=True,
+    dataset_type='PascalVOCDataset' (Cityscapes: 'CityscapesDataset'); the refinement:
+    sam_refinement=False, coarse_thresh, minimal_area, sam_mask_coff, sam_iou_thresh,
+    prompt_encoder, mask_decoder."""
+    return OfficialTrident(clip_model, query_features, query_idx, **settings).predict(
+        img, img_path, ori_shape, return_logits, return_scores)

@@ -25,6 +25,11 @@ SAM sees the original image file (the official code reads ``img_path`` with Open
 multiples of CLIP's patch, then by SAM's own ``ResizeLongestSide``; Cityscapes (``sam_halves``)
 gives SAM the left and right halves separately and aggregates each half alone.
 
+With ``sam_refine`` (official ``--sam_refine``, which its ``eval_all.py`` passes), the labels are
+then redrawn by SAM's mask decoder prompted from them (sclip/models/sam_refine.py), on the
+embedding of the same SAM pass (Cityscapes: a pass over the whole image). SAM's passes depend on
+the image and SAM only (``sam_views``), so the segmentor shares them between sweep cells.
+
 Memory: SAM's correlation is built one head at a time from the valid rows and columns; the
 official code holds all heads' full (4096 x 4096) attention, its sliced copy, the similarity and
 its masked copy at once. ``tests/test_fidelity_trident.py`` checks labels and logits against the
@@ -32,6 +37,7 @@ transcription ``tests/official/trident.py``; its memory test bounds our largest 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -86,9 +92,10 @@ class SAMCorrelation:
 
     def __init__(self, sam, image: np.ndarray):
         from segment_anything.utils.transforms import ResizeLongestSide
-        encoder = sam.encoder
+        encoder = self.encoder = sam.encoder
         self.size = encoder.img_size
         self.patch = sam.spec.patch_size
+        self.original_size = tuple(image.shape[:2])
         resized = ResizeLongestSide(self.size).apply_image(image)
         self.input_size = resized.shape[:2]
         dtype = encoder.patch_embed.proj.weight.dtype
@@ -99,7 +106,7 @@ class SAMCorrelation:
         x = (x - mean) / std
         x = F.pad(x, (0, self.size - x.shape[-1], 0, self.size - x.shape[-2]))
         self.grid = (int(self.input_size[0] // self.patch), int(self.input_size[1] // self.patch))
-        self.q, self.k, self.v, self.last = self._last_block_qkv(encoder, x)
+        self.x, self.q, self.k, self.v, self.last = self._last_block_qkv(encoder, x)
 
     @staticmethod
     def _last_block_qkv(encoder, x: Tensor):
@@ -117,14 +124,14 @@ class SAMCorrelation:
         heads = last.attn.num_heads
         qkv = last.attn.qkv(h).reshape(batch, rows * cols, 3, heads, -1).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.reshape(3, batch * heads, rows * cols, -1).unbind(0)
-        return q, k, v, last
+        return x, q, k, v, last
 
     @property
     def heads(self) -> int:
         return self.q.shape[0]
 
-    def attention(self, head: int) -> Tensor:
-        """Head ``head``'s attention (M, M) among the valid tokens (softmax over all tokens, as SAM)."""
+    def full_attention(self, head: int) -> Tensor:
+        """Head ``head``'s attention (G², G²) over the whole padded grid (SAM's ``Attention``)."""
         from segment_anything.modeling.image_encoder import add_decomposed_rel_pos
         attn = self.last.attn
         side = self.size // self.patch
@@ -132,9 +139,29 @@ class SAMCorrelation:
         scores = (q * attn.scale) @ self.k[head:head + 1].transpose(-2, -1)
         if attn.use_rel_pos:
             scores = add_decomposed_rel_pos(scores, q, attn.rel_pos_h, attn.rel_pos_w, (side, side), (side, side))
-        scores = scores.softmax(dim=-1).view(side, side, side, side)
+        return scores.softmax(dim=-1)[0]
+
+    def attention(self, head: int) -> Tensor:
+        """Head ``head``'s attention (M, M) among the valid tokens (softmax over all tokens, as SAM)."""
+        side = self.size // self.patch
         rows, cols = self.grid
+        scores = self.full_attention(head).view(side, side, side, side)
         return scores[:rows, :cols, :rows, :cols].reshape(rows * cols, rows * cols)
+
+    def embedding(self) -> Tensor:
+        """The encoder's output (1, C, G, G) (``SamPredictor.features``): the last block finished
+        one head at a time, then the neck. For SAM's refinement of the labels."""
+        last, side = self.last, self.size // self.patch
+        out = torch.stack([self.full_attention(head) @ self.v[head] for head in range(self.heads)])
+        out = out.view(1, self.heads, side, side, -1).permute(0, 2, 3, 1, 4).reshape(1, side, side, -1)
+        x = self.x + last.attn.proj(out)
+        x = x + last.mlp(last.norm2(x))
+        return self.encoder.neck(x.permute(0, 3, 1, 2))
+
+    def sam_image(self):
+        """The embedding and this picture's geometry, as SAM's refinement reads them."""
+        from ..sam_refine import SAMImage
+        return SAMImage(self.embedding().float(), tuple(self.input_size), self.original_size, self.size)
 
     def unit_values(self, head: int) -> Tensor:
         side = self.size // self.patch
@@ -163,6 +190,24 @@ class SAMCorrelation:
         return kept / kept.sum(dim=-1, keepdim=True)
 
 
+@dataclass
+class SAMViews:
+    """What SAM computes of one picture, whatever the sweep cell: the correlation of each part
+    it aggregates (the whole picture, or its halves), and on demand what SAM's refinement
+    prompts (``sam_refine.SAMImage``): the embedding of the same pass, or for halves of a pass
+    over the whole picture (official: ``set_image`` again)."""
+    sam: object
+    picture: np.ndarray
+    parts: List[SAMCorrelation]
+    _refine: Optional[object] = None
+
+    def refine_image(self):
+        if self._refine is None:
+            whole = SAMCorrelation(self.sam, self.picture) if len(self.parts) > 1 else self.parts[0]
+            self._refine = whole.sam_image()
+        return self._refine
+
+
 @register_method('trident')
 class Trident(Method):
     """Trident; DINO is ``model.vfm`` (attached by the segmentor), SAM is built from ``sam``.
@@ -175,23 +220,38 @@ class Trident(Method):
         sam: ``dict(type='sam_vit_b', checkpoint=None, ...)``, as ``model.vfm`` (sclip/models/vfm).
         sam_halves: SAM sees the left and right halves of the image apart (official: when the
             dataset is Cityscapes, ``dataset_type='CityscapesDataset'``).
+        sam_refine: SAM's refinement of the labels (official ``eval.py --sam_refine``, which its
+            ``eval_all.py`` passes; sclip/models/sam_refine.py), with the official
+            ``coarse_thresh`` (per benchmark), ``minimal_area``, ``sam_iou_thresh`` and
+            ``sam_mask_coff``. Needs the full SAM checkpoint (prompt encoder, mask decoder).
     """
     needs_vfm = True
     whole_image = True  # the segmentor hands it whole images (``image_features``), not windows
 
     def __init__(self, beta: float = 1.2, gamma: float = 3.0, cos_fac: float = 1.2, refine_neg_cos: bool = True,
-                 sam: Optional[dict] = None, sam_halves: bool = False):
+                 sam: Optional[dict] = None, sam_halves: bool = False, sam_refine: bool = False,
+                 coarse_thresh: float = 0.2, minimal_area: int = 225, sam_iou_thresh: float = 0.8,
+                 sam_mask_coff: float = 0.005):
         super().__init__()
+        from ..sam_refine import RefineSettings
         self.beta, self.gamma, self.cos_fac = float(beta), float(gamma), float(cos_fac)
         self.refine_neg_cos, self.sam_halves = bool(refine_neg_cos), bool(sam_halves)
+        if not isinstance(sam_refine, bool):
+            raise SCLIPError(f'model.method.sam_refine={sam_refine!r} must be True or False.')
+        self.sam_refine = sam_refine
+        self.refine_settings = RefineSettings(float(coarse_thresh), int(minimal_area), float(sam_iou_thresh),
+                                              float(sam_mask_coff))
         self.sam_spec = dict(sam or dict(type='sam_vit_b', checkpoint=None))
         self.vfm = None
         self.crop = None
         self.sam = self._build_sam(self.sam_spec)
+        # float32 whatever the precision (official: prompt_encoder / mask_decoder .float())
+        self.sam_prompts = self._build_sam(self.sam_spec, prompts=True) if sam_refine else None
 
     @staticmethod
-    def _build_sam(spec: dict):
+    def _build_sam(spec: dict, prompts: bool = False):
         from ..vfm import build_vfm
+        from ..vfm.sam_decoder import build_sam_prompt_modules
         spec = dict(spec)
         vfm_type = spec.pop('type', None)
         if not vfm_type or not str(vfm_type).startswith('sam_'):
@@ -202,6 +262,8 @@ class Trident(Method):
             if key not in allowed:
                 raise SCLIPError(f'model.method.sam.{key} is not a setting (it takes: type, {", ".join(allowed)}).')
         try:
+            if prompts:
+                return build_sam_prompt_modules(vfm_type, **spec)
             return build_vfm(vfm_type, fused=False, **spec)
         except SCLIPError as error:  # the VFM messages name model.vfm; here the key is model.method.sam
             raise SCLIPError(str(error).replace('model.vfm.', 'model.method.sam.')) from None
@@ -238,11 +300,23 @@ class Trident(Method):
         return out.transpose(1, 2).reshape(n, -1, rows, cols)
 
     # --- the whole image -------------------------------------------------------------------------
+    def sam_views(self, source: np.ndarray, stride: int) -> SAMViews:
+        """SAM's work on the original RGB image ``source`` (resized to multiples of CLIP's patch
+        ``stride``): the correlation of the picture or of its halves. Independent of every
+        other setting, so a sweep computes it once per image."""
+        picture = sam_image(source, stride)
+        if self.sam_halves:
+            half = picture.shape[1] // 2
+            parts = [SAMCorrelation(self.sam, picture[:, :half]), SAMCorrelation(self.sam, picture[:, half:])]
+        else:
+            parts = [SAMCorrelation(self.sam, picture)]
+        return SAMViews(self.sam, picture, parts)
+
     def image_features(self, vit: CLIPViT, image: Tensor, source: Optional[np.ndarray], crop: int,
-                       slide_stride: int) -> Tensor:
+                       slide_stride: int, views: Optional[SAMViews] = None) -> Tensor:
         """Features (h, w, D) on SAM's grid for one CLIP-normalised image (3, H, W) and windows of
         ``crop`` by ``slide_stride``; ``source`` is the original RGB image for SAM (None: the input
-        image itself, un-normalised)."""
+        image itself, un-normalised); ``views``: ``sam_views(source)`` when already computed."""
         stride = vit.patch_size[0]
         size = stride_multiple_size(*image.shape[-2:], stride, crop)
         processed = image[None]
@@ -255,17 +329,20 @@ class Trident(Method):
         crops = torch.cat([processed[:, :, y1:y2, x1:x2] for y1, y2, x1, x2 in windows])
         outputs = self.window_outputs(vit, crops)
         canvas = splice(outputs, windows, size, stride)
-        if source is None:
-            source = input_as_rgb(image)
-        picture = sam_image(source, stride)
-        if self.sam_halves:
-            half = picture.shape[1] // 2
-            parts = [(picture[:, :half], canvas[..., :canvas.shape[-1] // 2]),
-                     (picture[:, half:], canvas[..., canvas.shape[-1] // 2:])]
+        if views is None:
+            views = self.sam_views(input_as_rgb(image) if source is None else source, stride)
+        if len(views.parts) == 2:
+            half = canvas.shape[-1] // 2
+            values = [canvas[..., :half], canvas[..., half:]]
         else:
-            parts = [(picture, canvas)]
-        features = [self.aggregate(vit, SAMCorrelation(self.sam, part), values) for part, values in parts]
+            values = [canvas]
+        features = [self.aggregate(vit, part, value) for part, value in zip(views.parts, values)]
         return torch.cat(features, dim=1)
+
+    def refine(self, labels: Tensor, scores: Tensor, views: SAMViews) -> Tuple[Tensor, Tensor]:
+        """SAM's refinement of one image's (labels, class probabilities): (scores, labels)."""
+        from ..sam_refine import sam_refine
+        return sam_refine(labels, scores.float(), views.refine_image(), self.sam_prompts, self.refine_settings)
 
     def aggregate(self, vit: CLIPViT, sam: SAMCorrelation, canvas: Tensor) -> Tensor:
         """SAM-weighted mean of the spliced canvas (1, C, gh, gw) on SAM's grid, projected (h, w, D)."""

@@ -29,7 +29,10 @@ class VFMSpec:
     tokens after CLS), ``layer_scale`` (``ls1``/``ls2`` gammas) and the positional-embedding
     interpolation its hub entry point sets (``pos_offset``: 0 means resize to a size, else a
     scale factor ``(n + offset) / M``; ``pos_antialias``). SAM fields: windowed attention
-    ``window_size``, the blocks with global attention, and the neck's ``out_chans``.
+    ``window_size``, the blocks with global attention, the neck's ``out_chans``, and the prompt
+    encoder's and mask decoder's shapes (``build_sam``'s ``mask_in_chans=16``,
+    ``TwoWayTransformer(depth=2, mlp_dim=2048, num_heads=8)``, ``iou_head_depth=3``,
+    ``iou_head_hidden_dim=256``; only read by Trident's SAM refinement).
     """
     name: str
     family: str
@@ -47,6 +50,12 @@ class VFMSpec:
     window_size: int = 0
     global_attn_indexes: Tuple[int, ...] = ()
     out_chans: int = 256
+    mask_in_chans: int = 16
+    decoder_depth: int = 2
+    decoder_mlp: int = 2048
+    decoder_heads: int = 8
+    iou_head_depth: int = 3
+    iou_head_hidden: int = 256
     md5_prefix: Optional[str] = None  # published by MAE's README; checked after a download
 
     @property
@@ -115,7 +124,8 @@ TINY: Dict[str, dict] = {
     'dinov2': dict(width=64, depth=2, heads=2),
     'mae': dict(width=64, depth=2, heads=2),
     'sam': dict(width=64, depth=2, heads=2, image_size=224, window_size=4, global_attn_indexes=(1,),
-                out_chans=32),
+                out_chans=32, mask_in_chans=4, decoder_depth=1, decoder_mlp=32, decoder_heads=2, iou_head_depth=1,
+                iou_head_hidden=16),
 }
 
 

@@ -54,16 +54,11 @@ def vit_state_dict(spec: VFMSpec, generator: torch.Generator) -> Dict[str, Tenso
 
 def sam_state_dict(spec: VFMSpec, generator: torch.Generator) -> Dict[str, Tensor]:
     """A full SAM state dict (image encoder, prompt encoder, mask decoder), random values."""
-    from segment_anything.modeling import MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
+    from segment_anything.modeling import Sam
     from .sam import build_sam_encoder
-    embed, grid = spec.out_chans, spec.grid
-    sam = Sam(image_encoder=build_sam_encoder(spec),
-              prompt_encoder=PromptEncoder(embed_dim=embed, image_embedding_size=(grid, grid),
-                                           input_image_size=(spec.image_size, spec.image_size), mask_in_chans=4),
-              mask_decoder=MaskDecoder(num_multimask_outputs=3, transformer_dim=embed, iou_head_depth=1,
-                                       iou_head_hidden_dim=16,
-                                       transformer=TwoWayTransformer(depth=1, embedding_dim=embed, mlp_dim=32,
-                                                                     num_heads=2)),
+    from .sam_decoder import build_mask_decoder, build_prompt_encoder
+    sam = Sam(image_encoder=build_sam_encoder(spec), prompt_encoder=build_prompt_encoder(spec),
+              mask_decoder=build_mask_decoder(spec),
               pixel_mean=[123.675, 116.28, 103.53], pixel_std=[58.395, 57.12, 57.375])
     state = {}
     for key, value in sam.state_dict().items():

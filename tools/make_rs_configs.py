@@ -1,0 +1,163 @@
+"""Write configs/remote_sensing/<method>/<dataset>.py: every method on SegEarth-OV's 17 remote-sensing sets.
+
+    python tools/make_rs_configs.py [--check]
+
+Why: no method's official repository except SegEarth-OV's has remote-sensing configs, so these
+pairs are ours, and each must be the same composition: the DATASET'S FACTS (SegEarth-OV's official
+cfg_<dataset>.py, read from configs/segearth_ov/<dataset>.py: its class file and separator, prob_thd,
+bg_idx; the data and test pipeline of configs/_base_/datasets/rs_<dataset>.py) with the METHOD'S
+SETTINGS (its ``_base_`` file, plus the benchmark-tuned values of its official ADE20k config that its
+base leaves unset; METHODS below names each). docs/PROTOCOL.md ("Remote sensing: every method")
+states the split and why. Writing 14 x 17 small files by hand would drift; this tool writes them,
+and ``--check`` (run by tests/test_rs_method_configs.py) exits 1 when a checked-in file differs
+from what it would write, or when one is there that it would not write.
+"""
+import argparse
+import os
+import os.path as osp
+import re
+import sys
+from typing import Dict, List, Tuple
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, REPO)
+OUT = osp.join(REPO, 'configs', 'remote_sensing')
+
+# method folder -> (title, base file under configs/_base_/, official code, extra model settings with
+# why, extra top-level keys). The extras are the official ADE20k config's method values where the
+# method's base leaves them to each benchmark config (ADE20k: the one benchmark every one of these
+# methods has an official config for, and its widest common vocabulary).
+METHODS: Dict[str, Tuple[str, str, str, List[Tuple[str, str, str]], List[Tuple[str, str]]]] = {
+    'sclip': ('SCLIP', 'sclip', 'wangf3014/SCLIP @ b56bd30', [], []),
+    'clearclip': ('ClearCLIP', 'clearclip', 'mc-lan/ClearCLIP @ ad68a40', [], []),
+    'naclip': ('NACLIP', 'naclip', 'sinahmr/NACLIP @ 0cac3a6', [], []),
+    'naclip_pamr': ('NACLIP + PAMR', 'naclip', 'sinahmr/NACLIP @ 0cac3a6',
+                    [('pamr_steps', '10', 'its default PAMR, as configs/naclip_pamr/'),
+                     ('pamr_dilations', '(8, 16)', '')],
+                    [('method', "'NACLIP+PAMR'"), ('paper_key', "'naclip+pamr'")]),
+    'scclip': ('SC-CLIP', 'scclip', 'SuleBai/SC-CLIP @ 0417ba9', [], []),
+    'resclip': ('ResCLIP', 'resclip', 'yvhangyang/ResCLIP @ 0e085f7',
+                [('method', 'dict(temp_thd=0.25, rcs_weights=(2.0, 0.3), sfr_weights=(2.1, 0.7))',
+                  'configs/resclip/ade20k.py (its base sets none)')], []),
+    'proxyclip': ('ProxyCLIP', 'proxyclip', 'mc-lan/ProxyCLIP @ e7b767f', [], []),
+    'gem': ('GEM', 'gem', 'WalBouss/GEM @ 5fa677c on ClearCLIP\'s harness', [], []),
+    'sfp': ('SFP', 'sfp', 'Kimsure/SFP @ 2804f5b', [], []),
+    'itaclip': ('ITACLIP', 'itaclip', 'm-arda-aydn/ITACLIP @ 521a33c',
+                [('text', 'None', 'its LLM definitions/synonyms exist only for its five benchmarks')], []),
+    'fsa': ('FSA', 'fsa', 'chi-chi-zx/FSA @ dbd2da5', [], []),
+    'cass': ('CASS', 'cass', 'MICV-yonsei/CASS @ 228ecdd',
+             [('method', 'dict(global_semantics_weight=0.3, mean_vector_weight=0.05, h_threshold=0.06)',
+               'configs/cass/ade20k.py (its base sets 0)')], []),
+    'trident': ('Trident', 'trident', 'YuHengsss/Trident @ a93b346',
+                [('method', 'dict(refine_neg_cos=False)', 'configs/trident/ade20k.py')], []),
+    'corrclip': ('CorrCLIP', 'corrclip', 'zdk258/CorrCLIP @ 103bc18',
+                 [('region_masks', "dict(type='sam2')",
+                   'no published masks for these sets: SAM2 on the fly (set model.region_masks.checkpoint)')], []),
+}
+# Methods with no remote-sensing configs, and why (README, docs/PROTOCOL.md).
+NOT_CONFIGURED = {
+    'floss': "its expert templates are per-class rankings computed for each dataset's classes; none exist "
+             'for these sets (without them it is NACLIP)',
+    'freecp': 'its ambiguity step needs Vicuna descriptions of each dataset\'s classes; none exist for these sets',
+    'groupvit': 'its trained segmenter reads one name per class and its background is class 0 by threshold; '
+                "SegEarth-OV's class files have multi-name classes and background at other indices",
+    'tcl': 'as GroupViT (its trained segmenter reads one name per class, background class 0 by threshold)',
+}
+
+
+def dataset_facts(key: str) -> Dict[str, str]:
+    """The dataset's facts of SegEarth-OV's official config: class file, prob_thd, bg_idx (literal
+    text of configs/segearth_ov/<key>.py, defaults of configs/_base_/segearth_ov.py where unset)."""
+    path = osp.join(REPO, 'configs', 'segearth_ov', f'{key}.py')
+    with open(path) as f:
+        text = f.read()
+    facts = {'prob_thd': '0.0', 'bg_idx': '0'}  # configs/_base_/segearth_ov.py
+    for name in facts:
+        match = re.search(rf'\b{name}=([0-9.]+)', text)
+        if match:
+            facts[name] = match.group(1)
+    if f"segearth_ov/{key}.txt'" not in text:
+        raise SystemExit(f'error: {path} does not name configs/class_names/segearth_ov/{key}.txt; '
+                         'update tools/make_rs_configs.py')
+    return facts
+
+
+def config_text(method: str, key: str) -> str:
+    title, base, code, extras, top = METHODS[method]
+    facts = dataset_facts(key)
+    lines = [f'# {title} on {key}: ours, not official (no remote-sensing config in {code}).',
+             f'# Generated by tools/make_rs_configs.py; do not edit. Dataset facts from SegEarth-OV\'s cfg '
+             f'(configs/segearth_ov/{key}.py),',
+             f'# method settings from configs/_base_/{base}.py; the split: docs/PROTOCOL.md, '
+             '"Remote sensing: every method".',
+             f"_base_ = ['../../_base_/datasets/rs_{key}.py', '../../_base_/{base}.py']"]
+    lines += [f'{name} = {value}' for name, value in top]
+    lines.append('model = dict(')
+    settings = [(f"class_names='{{{{fileDirname}}}}/../../class_names/segearth_ov/{key}.txt'", 'dataset fact'),
+                ("class_name_separator=','", "dataset fact: SegEarth-OV's class files split on ','"),
+                (f'prob_thd={facts["prob_thd"]}', 'dataset fact'),
+                (f'bg_idx={facts["bg_idx"]}', 'dataset fact: where low-confidence pixels go')]
+    settings += [(f'{name}={value}', why) for name, value, why in extras]
+    for index, (setting, why) in enumerate(settings):
+        end = ')' if index == len(settings) - 1 else ','
+        lines.append(f'    {setting}{end}' + (f'  # {why}' if why else ''))
+    return '\n'.join(lines) + '\n'
+
+
+def expected_files() -> Dict[str, str]:
+    """Every file this tool writes (path relative to the repository) -> its text."""
+    from sclip.datasets.remote_sensing import RS_KEYS
+    return {osp.join('configs', 'remote_sensing', method, f'{key}.py'): config_text(method, key)
+            for method in METHODS for key in RS_KEYS}
+
+
+def present_files() -> List[str]:
+    found = []
+    for folder, _, files in os.walk(OUT):
+        found += [osp.relpath(osp.join(folder, name), REPO) for name in files if name.endswith('.py')]
+    return sorted(found)
+
+
+def drift() -> List[str]:
+    """What differs between the checked-in files and this tool's output (empty: none)."""
+    expected = expected_files()
+    problems = []
+    for path, text in sorted(expected.items()):
+        full = osp.join(REPO, path)
+        if not osp.isfile(full):
+            problems.append(f'{path}: missing')
+        else:
+            with open(full) as f:
+                if f.read() != text:
+                    problems.append(f'{path}: differs')
+    problems += [f'{path}: not written by this tool' for path in present_files() if path not in expected]
+    return problems
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description='Write configs/remote_sensing/<method>/<dataset>.py.')
+    parser.add_argument('--check', action='store_true',
+                        help='exit 1 if a checked-in file differs from what would be written')
+    args = parser.parse_args(argv)
+    if args.check:
+        problems = drift()
+        for problem in problems:
+            print(f'error: {problem} (run python tools/make_rs_configs.py)', file=sys.stderr)
+        if problems:
+            sys.exit(1)
+        print(f'OK: {len(expected_files())} configs under configs/remote_sensing/ as generated')
+        return
+    expected = expected_files()
+    for path in present_files():
+        if path not in expected:
+            os.remove(osp.join(REPO, path))
+    for path, text in expected.items():
+        full = osp.join(REPO, path)
+        os.makedirs(osp.dirname(full), exist_ok=True)
+        with open(full, 'w') as f:
+            f.write(text)
+    print(f'wrote {len(expected)} configs under configs/remote_sensing/')
+
+
+if __name__ == '__main__':
+    main()
