@@ -9,6 +9,19 @@ config with our weights file, and times it against our config in interleaved rou
 The official code is written for CUDA (``device=torch.device('cuda')`` defaults, ``.cuda()``,
 ``.to('cuda')``); while it runs, those calls are redirected to the CPU (``cuda_redirected``), and
 its ``@MODELS.register_module()`` decorators leave our registry alone (``registrations_ignored``).
+
+The codes that combine CLIP with a foundation model (ProxyCLIP, FSA, CASS) fetch it from the
+network: ``torch.hub.load('facebookresearch/dino:main', ...)`` and
+``torch.hub.load_state_dict_from_url``; ``hub_redirected`` serves the first from a local clone of
+that hub repository (``source='local'``) and the second from the checkpoint file our config loads
+(matched by file name), so that both sides run the same weights. Their vendored packages
+(ProxyCLIP's modified ``open_clip``) shadow ours while they are imported
+(``checkout_modules_first``), and their OpenAI CLIP download is answered with our weights file.
+They also cast CLIP and the foundation model to fp16 (``precision='fp16'``, ``.half()``): a CUDA
+speed choice which our configs' default precision drops on a CPU (``precision='auto'`` is fp32
+there); ``half_redirected`` drops it on the official side as well, so that both sides compute the
+same fp32 numerics (fp16 matrix products on a CPU are many times slower than fp32 ones and would
+time the kernels, not the codes).
 """
 from __future__ import annotations
 
@@ -22,6 +35,7 @@ import sys
 import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence
+from urllib.parse import urlparse
 
 import torch
 
@@ -69,6 +83,112 @@ def cuda_redirected():
         torch.cuda.synchronize, torch.cuda.empty_cache = saved['synchronize'], saved['empty_cache']
 
 
+def _fp32(dtype):
+    """``dtype`` with float16 replaced by float32."""
+    return torch.float32 if dtype == torch.float16 else dtype
+
+
+@contextlib.contextmanager
+def half_redirected():
+    """Make the official code's fp16 casts (``.half()``, ``.to(torch.float16)``) keep float32 while it
+    runs, without editing it: what our ``precision='auto'`` does on a CPU."""
+    saved = dict(tensor_half=torch.Tensor.half, module_half=torch.nn.Module.half, tensor_to=torch.Tensor.to,
+                 module_to=torch.nn.Module.to)
+
+    def in_fp32(original):
+        """``original`` (Tensor.to or Module.to) with a float16 dtype argument replaced by float32."""
+        def to(self, *args, **kwargs):
+            args = tuple(_fp32(arg) if isinstance(arg, torch.dtype) else arg for arg in args)
+            if 'dtype' in kwargs:
+                kwargs['dtype'] = _fp32(kwargs['dtype'])
+            return original(self, *args, **kwargs)
+        return to
+
+    torch.Tensor.half = lambda self, *a, **k: self.float()
+    torch.nn.Module.half = lambda self: self.float()
+    torch.Tensor.to = in_fp32(saved['tensor_to'])
+    torch.nn.Module.to = in_fp32(saved['module_to'])
+    try:
+        yield
+    finally:
+        torch.Tensor.half, torch.nn.Module.half = saved['tensor_half'], saved['module_half']
+        torch.Tensor.to, torch.nn.Module.to = saved['tensor_to'], saved['module_to']
+
+
+def official_half_dropped(ours) -> bool:
+    """Whether the official side's fp16 casts are dropped (``half_redirected``): where ours drops
+    them, i.e. runs fp32 (CASS keeps its official fp16 DINO keys at every precision, so its
+    official side keeps them too)."""
+    return getattr(ours, 'precision', None) == 'fp32' and \
+        getattr(getattr(getattr(ours, 'backbone', None), 'method', None), 'official_vfm_fp16', True)
+
+
+@contextlib.contextmanager
+def hub_redirected(hub_dir: Optional[str], checkpoints: Sequence[str] = ()):
+    """The official code's network loads served locally: ``torch.hub.load(<github repo>, name)`` from
+    ``hub_dir`` (a clone of that repository, ``source='local'``) and
+    ``torch.hub.load_state_dict_from_url(url)`` from the file of ``checkpoints`` of the URL's file
+    name (the weights our config loads); anything else is a one-line error, never a download."""
+    saved_load, saved_from_url = torch.hub.load, torch.hub.load_state_dict_from_url
+
+    def load(repo_or_dir, model, *args, source='github', **kwargs):
+        if source == 'local':
+            return saved_load(repo_or_dir, model, *args, source='local', **kwargs)
+        if hub_dir is None or not osp.isfile(osp.join(hub_dir, 'hubconf.py')):
+            raise SCLIPError(f"the official code loads {model!r} from torch.hub's {repo_or_dir!r} (network); pass "
+                             f'--hub-dir DIR, a local clone of {repo_or_dir.split(":")[0]} (a folder with hubconf.py)'
+                             + (f', not {hub_dir!r}' if hub_dir else '') + '.')
+        kwargs.pop('trust_repo', None)
+        kwargs.pop('force_reload', None)
+        return saved_load(hub_dir, model, *args, source='local', **kwargs)
+
+    def load_state_dict_from_url(url, *args, **kwargs):
+        name = osp.basename(urlparse(url).path)
+        for path in checkpoints:
+            if osp.basename(path) == name:
+                return torch.load(path, map_location='cpu', weights_only=True)
+        raise SCLIPError(f'the official code downloads {url}; no local file named {name!r} was given '
+                         '(--vfm-checkpoint FILE, the file our config loads, under its official name).')
+
+    torch.hub.load, torch.hub.load_state_dict_from_url = load, load_state_dict_from_url
+    try:
+        yield
+    finally:
+        torch.hub.load, torch.hub.load_state_dict_from_url = saved_load, saved_from_url
+
+
+@contextlib.contextmanager
+def checkout_modules_first(repo: str):
+    """While the official module is imported, the checkout's own top-level packages and modules
+    (ProxyCLIP's modified ``open_clip``) win over ours of the same name already imported; ours are
+    back in ``sys.modules`` afterwards (the official code keeps references to its own)."""
+    names = {osp.splitext(name)[0] for name in os.listdir(repo)
+             if name.endswith('.py') or osp.isfile(osp.join(repo, name, '__init__.py'))}
+    shadowed = {name for name in names if name in sys.modules}
+
+    def ours(key):
+        return key.split('.')[0] in shadowed
+
+    saved = {key: sys.modules.pop(key) for key in list(sys.modules) if ours(key)}
+    try:
+        yield
+    finally:
+        for key in [key for key in sys.modules if ours(key)]:
+            del sys.modules[key]
+        sys.modules.update(saved)
+
+
+def _openai_downloads_redirected(repo: str, weights: Optional[str]) -> None:
+    """The checkout's vendored open_clip downloads OpenAI's CLIP for ``pretrained='openai'``: each of
+    its modules holding ``download_pretrained_from_url`` answers with ``weights`` instead."""
+    if weights is None:
+        return
+    for module in list(sys.modules.values()):
+        if osp.abspath(getattr(module, '__file__', None) or '/').startswith(repo + os.sep) and \
+                callable(getattr(module, 'download_pretrained_from_url', None)):
+            module.download_pretrained_from_url = lambda url, *a, **k: weights
+
+
 @contextlib.contextmanager
 def registrations_ignored():
     """The official modules register classes under names our registries may already hold
@@ -112,9 +232,12 @@ def _module_defining(repo: str, class_name: str) -> str:
                      '(the type of its config\'s model); is this the method\'s official checkout?')
 
 
-def build_official_segmentor(repo: str, config_path: str, weights: Optional[str]) -> torch.nn.Module:
+def build_official_segmentor(repo: str, config_path: str, weights: Optional[str], hub_dir: Optional[str] = None,
+                             checkpoints: Sequence[str] = (), half_to_fp32: bool = False) -> torch.nn.Module:
     """The official segmentor of ``config_path`` in checkout ``repo``, on the CPU, with ``weights``
-    as its ``clip_path`` (None: the config's own, e.g. 'ViT-B/16', which the official code downloads)."""
+    as its ``clip_path`` or OpenAI download (None: the config's own, e.g. 'ViT-B/16', which the
+    official code downloads); its torch.hub loads from ``hub_dir`` and ``checkpoints``
+    (``hub_redirected``); ``half_to_fp32``: its fp16 casts keep float32 (``half_redirected``)."""
     from mmengine import Config
     repo = osp.abspath(repo)
     try:
@@ -130,16 +253,21 @@ def build_official_segmentor(repo: str, config_path: str, weights: Optional[str]
     sys.path.insert(0, repo)
     os.chdir(repo)  # the official configs name their class files relative to the checkout
     try:
-        with registrations_ignored(), cuda_redirected():
-            spec = importlib.util.spec_from_file_location(module_name, source)
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
+        with registrations_ignored(), cuda_redirected(), hub_redirected(hub_dir, checkpoints), \
+                half_redirected() if half_to_fp32 else contextlib.nullcontext():
+            with checkout_modules_first(repo):
+                spec = importlib.util.spec_from_file_location(module_name, source)
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+                _openai_downloads_redirected(repo, None if weights is None else osp.abspath(weights))
             segmentor_class = getattr(module, class_name)
             accepted = inspect.signature(segmentor_class.__init__).parameters
             if weights is not None and 'clip_path' in accepted:
                 model_cfg['clip_path'] = osp.abspath(weights)
             if 'device' in accepted:
                 model_cfg['device'] = torch.device('cpu')
+            if 'dataset' in accepted and 'dataset' not in model_cfg:  # CASS: its eval.py passes the config path
+                model_cfg['dataset'] = config_path
             for key, value in list(model_cfg.items()):  # class files named relative to the checkout
                 if key.endswith('_path') and isinstance(value, str) and osp.exists(osp.join(repo, value)):
                     model_cfg[key] = osp.join(repo, value)
@@ -165,12 +293,14 @@ def packed_samples(cfg, image_files: Sequence[str]) -> List[dict]:
             for path in image_files]
 
 
-def predict_labels(model, samples: Sequence[dict], official: bool) -> List[torch.Tensor]:
-    """Label maps of ``model`` for ``samples`` (one image a step, as both evaluations run)."""
+def predict_labels(model, samples: Sequence[dict], official: bool, half_to_fp32: bool = False) -> List[torch.Tensor]:
+    """Label maps of ``model`` for ``samples`` (one image a step, as both evaluations run);
+    ``official``: under the CUDA redirection, and ``half_to_fp32`` the fp16 one."""
     import copy
     labels = []
     context = cuda_redirected() if official else contextlib.nullcontext()
-    with torch.no_grad(), context:
+    half = half_redirected() if official and half_to_fp32 else contextlib.nullcontext()
+    with torch.no_grad(), context, half:
         for sample in samples:
             batch = dict(inputs=[sample['inputs']], data_samples=[copy.deepcopy(sample['data_samples'])])
             labels.append(model.test_step(batch)[0].pred_sem_seg.data.cpu())
@@ -196,18 +326,23 @@ class Comparison:
 
 
 def compare(ours, official, samples: Sequence[dict], rounds: int,
-            clock: Callable[[], float] = time.perf_counter) -> Comparison:
+            clock: Callable[[], float] = time.perf_counter, half_to_fp32: bool = False,
+            log: Callable[[str], None] = lambda message: None) -> Comparison:
     """Interleaved rounds (ours, official, official, ours, ...) after one warm-up each, so that
-    a slower or faster stretch of the machine hits both sides alike."""
+    a slower or faster stretch of the machine hits both sides alike; ``log`` hears each time as it
+    is taken (a run on a busy machine can take an hour)."""
     predict_labels(ours, samples[:1], official=False)  # warm-up: first-call allocations, text caches
-    predict_labels(official, samples[:1], official=True)
+    predict_labels(official, samples[:1], official=True, half_to_fp32=half_to_fp32)
     timings: Dict[bool, List[float]] = {False: [], True: []}
     labels: Dict[bool, List[torch.Tensor]] = {}
     for round_index in range(rounds):
         for is_official in ((False, True) if round_index % 2 == 0 else (True, False)):
             start = clock()
-            labels[is_official] = predict_labels(official if is_official else ours, samples, official=is_official)
+            labels[is_official] = predict_labels(official if is_official else ours, samples, official=is_official,
+                                                 half_to_fp32=half_to_fp32)
             timings[is_official].append(clock() - start)
+            log(f'round {round_index + 1} of {rounds}: {"official" if is_official else "ours"} '
+                f'{timings[is_official][-1]:.2f} s')
     same = sum(int((a == b).sum()) for a, b in zip(labels[False], labels[True]))
     total = sum(a.numel() for a in labels[False])
     return Comparison(ours=timings[False], official=timings[True], same_pixels=same, pixels=total)

@@ -4,6 +4,7 @@
         [--precision auto|official|fp16|bf16|fp32] [--class-names configs/class_names/voc21.txt]
     python tools/benchmark.py --sweep postproc|attention|datasets|all [--images 4]
     python tools/benchmark.py --against-official DIR [--config configs/sclip_voc21.py] [--images 3] [--rounds 3]
+        [--hub-dir DINO_CLONE] [--vfm-checkpoint FILE]
 
 Default mode: both paths run in one process on the same weights (a random ViT-B/16 when no
 weights are given) and the same VOC-sized images (500x375, resized to short side 336). Prints
@@ -21,7 +22,12 @@ segmentor configured by configs/cfg_<benchmark>.py, as SCLIP, ClearCLIP, NACLIP,
 ResCLIP are). Our --config and the official segmentor built from its own config run in one
 process on the same weights and the same images (through our config's pipeline), in
 interleaved rounds on the CPU; prints both times, the ratio and the pixel agreement. The
-checkout is imported as it is: its CUDA calls are redirected to the CPU inside the tool.
+checkout is imported as it is: its CUDA calls are redirected to the CPU inside the tool. For the
+methods with a foundation model (ProxyCLIP, FSA, CASS), its torch.hub.load of DINO is served by
+--hub-dir (a local clone of facebookresearch/dino) and its checkpoint download by the file our
+config loads (--vfm-checkpoint, default: a random one of the config's model in its official
+layout and file name); where ours runs fp32 (the CPU default) the official fp16 casts keep fp32
+too (sclip/official_compare.py).
 A benchmark, not a test: nothing here asserts a timing.
 """
 import argparse
@@ -62,6 +68,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='with --against-official: the official config, relative to DIR '
                              '(default: configs/cfg_<benchmark>.py)')
     parser.add_argument('--rounds', type=int, default=3, help='with --against-official: timed rounds (default: 3)')
+    parser.add_argument('--hub-dir', metavar='DIR',
+                        help="with --against-official: a local clone of the torch.hub repository the official code "
+                             'loads its foundation model from (facebookresearch/dino)')
+    parser.add_argument('--vfm-checkpoint', metavar='FILE',
+                        help="with --against-official: the foundation model's checkpoint, under its official file name, "
+                             "for both sides (default: a random one of the config's model.vfm.type)")
     return parser.parse_args(argv)
 
 
@@ -108,6 +120,15 @@ def random_vit_b16(folder: str) -> str:
             root.setLevel(level)
         torch.save({k: v.half() for k, v in model.state_dict().items()}, path)
     return path
+
+
+def random_vfm(folder: str, vfm_type: str) -> str:
+    """A random full-size ``vfm_type`` checkpoint in its official layout, under its official file
+    name (the name the official code downloads; ``hub_redirected`` matches on it)."""
+    from sclip.models.vfm.specs import get_spec
+    from sclip.models.vfm.testing import write_official_checkpoint
+    path = os.path.join(folder, get_spec(vfm_type).filename)
+    return path if os.path.isfile(path) else write_official_checkpoint(path, vfm_type, tiny=False)
 
 
 def build_model(args, device, cache_dir, precision=None):
@@ -300,7 +321,8 @@ def official_report(args) -> None:
     import time
 
     from sclip.errors import SCLIPError
-    from sclip.official_compare import build_official_segmentor, compare, official_config_path, packed_samples
+    from sclip.official_compare import (build_official_segmentor, compare, official_config_path,
+                                        official_half_dropped, packed_samples)
     from sclip.runner import load_config
     if args.rounds < 1:
         raise SCLIPError(f'--rounds {args.rounds}: time at least one round.')
@@ -315,14 +337,25 @@ def official_report(args) -> None:
         weights = args.pretrained or random_vit_b16(folder)
         from mmseg.registry import MODELS
         cfg = load_config(config, {'model.clip_path': weights})
+        checkpoints = []
+        if cfg.model.get('vfm'):
+            checkpoints = [args.vfm_checkpoint or random_vfm(folder, cfg.model.vfm.type)]
+            cfg.model.vfm.checkpoint = checkpoints[0]
         ours = MODELS.build(cfg.model).eval()
+        half_to_fp32 = official_half_dropped(ours)
         official = build_official_segmentor(args.against_official, official_config,
-                                            None if weights == 'openai' else weights)
+                                            None if weights == 'openai' else weights, hub_dir=args.hub_dir,
+                                            checkpoints=checkpoints, half_to_fp32=half_to_fp32)
         samples = packed_samples(cfg, voc_sized_images(folder, args.images))
-        result = compare(ours, official, samples, args.rounds)
+        status(f'timing ours and the official code on {len(samples)} images, {args.rounds} interleaved rounds')
+        result = compare(ours, official, samples, args.rounds, half_to_fp32=half_to_fp32, log=status)
     rows = [('ours', f'{os.path.relpath(config, REPO)} ({args.images} images, 500x375)'),
             ('official', f'{os.path.relpath(official_config, args.against_official)} in {args.against_official}'),
             ('weights', args.pretrained or 'a random ViT-B/16 (OpenAI layout)'),
+            *([('foundation model', args.vfm_checkpoint or f'a random {cfg.model.vfm.type} (official layout)')]
+              if checkpoints else []),
+            ('precision', 'fp32 both sides (official fp16 casts kept fp32)' if half_to_fp32
+             else f'ours {ours.precision}, official as written'),
             ('device', f'cpu ({__import__("torch").get_num_threads()} threads), {args.rounds} interleaved rounds'),
             ('machine', f'{machine_before} at the start, {os.getloadavg()[0]:.2f} at the end'
              if hasattr(os, 'getloadavg') else machine_before),
