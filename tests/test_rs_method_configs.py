@@ -160,7 +160,8 @@ def test_first_name_pairs_load_and_resolve_into_a_plan(workspace, fast_bases, mo
             assert words == ['background'] and names == first[key][1:], path
             assert dataset_class_count(cfg.model.class_names, cfg.model.reduce_zero_label) == len(classes), path
             assert cfg.model.templates_file.endswith('cliper/car_template.txt')
-            settings = ('type', 'arch', 'logit_scale', 'attention_thr', 'score_threshold', 'bkg_thre', 'sliding_crop_size')
+            settings = ('type', 'arch', 'logit_scale', 'attention_thr', 'score_threshold', 'bkg_thre',
+                        'sliding_crop_size')
         else:
             assert cfg.test_pipeline == official[key].test_pipeline, path
             names = load_class_names(cfg.model.class_names, separator='\t').classes

@@ -9,8 +9,9 @@ bg_idx; the data and test pipeline of configs/_base_/datasets/rs_<dataset>.py) w
 SETTINGS (its ``_base_`` file, plus the benchmark-tuned values of its official ADE20k config that its
 base leaves unset; METHODS below names each). docs/PROTOCOL.md ("Remote sensing: every method")
 states the split and why. Writing 17 configs per method (and FIRST_NAME_METHODS' derived class files,
-configs/class_names/remote_sensing/first_name/) by hand would drift; this tool writes them, and ``--check`` (run by tests/test_rs_method_configs.py) exits 1 when a checked-in file differs
-from what it would write, or when one is there that it would not write.
+configs/class_names/remote_sensing/first_name/) by hand would drift; this tool writes them, and
+``--check`` (run by tests/test_rs_method_configs.py) exits 1 when a checked-in file differs from what
+it would write, or when one is there that it would not write.
 """
 import argparse
 import os
