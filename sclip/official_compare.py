@@ -373,9 +373,11 @@ class Comparison:
 
 
 def compare(ours, official, samples: Sequence[dict], rounds: int,
-            clock: Callable[[], float] = time.perf_counter, half_to_fp32: bool = False) -> Comparison:
+            clock: Callable[[], float] = time.perf_counter, half_to_fp32: bool = False,
+            log: Callable[[str], None] = lambda message: None) -> Comparison:
     """Interleaved rounds (ours, official, official, ours, ...) after one warm-up each, so that
-    a slower or faster stretch of the machine hits both sides alike."""
+    a slower or faster stretch of the machine hits both sides alike; ``log`` hears each time as it
+    is taken (a run on a busy machine can take an hour)."""
     predict_labels(ours, samples[:1], official=False)  # warm-up: first-call allocations, text caches
     predict_labels(official, samples[:1], official=True, half_to_fp32=half_to_fp32)
     timings: Dict[bool, List[float]] = {False: [], True: []}
@@ -386,6 +388,8 @@ def compare(ours, official, samples: Sequence[dict], rounds: int,
             labels[is_official] = predict_labels(official if is_official else ours, samples, official=is_official,
                                                  half_to_fp32=half_to_fp32)
             timings[is_official].append(clock() - start)
+            log(f'round {round_index + 1} of {rounds}: {"official" if is_official else "ours"} '
+                f'{timings[is_official][-1]:.2f} s')
     same = sum(int((a == b).sum()) for a, b in zip(labels[False], labels[True]))
     total = sum(a.numel() for a in labels[False])
     return Comparison(ours=timings[False], official=timings[True], same_pixels=same, pixels=total)

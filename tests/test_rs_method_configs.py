@@ -24,17 +24,23 @@ from sclip.synthetic import make_remote_sensing_dataset, write_openai_checkpoint
 
 GENERATOR = load_tool('make_rs_configs')
 PAIRS = [(method, key) for method in GENERATOR.METHODS for key in RS_KEYS]
+# GroupViT, TCL, CLIPer: derived first-name class files (ours), CLIPer not where the background is not class 0
+FIRST_NAME_PAIRS = [(method, key) for method in GENERATOR.FIRST_NAME_METHODS for key in RS_KEYS
+                    if (method, key) not in GENERATOR.SKIPPED]
 SMALL = [dict(type='SCLIPLoadImage'), dict(type='Resize', scale=(112, 112), keep_ratio=True),
          dict(type='SCLIPLoadAnnotations'), dict(type='PackSegInputs')]
 
 
 def test_checked_in_configs_are_the_generators_output(monkeypatch):
     assert GENERATOR.drift() == []
-    assert len(GENERATOR.expected_files()) == len(PAIRS) == 14 * 17
+    assert len(PAIRS) == 14 * 17 and len(FIRST_NAME_PAIRS) == 3 * 17 - 3
+    assert len(GENERATOR.expected_files()) == len(PAIRS) + len(FIRST_NAME_PAIRS) + len(RS_KEYS)  # + class files
     # the check can fail: a changed composition is seen in every file it touches
     monkeypatch.setattr(GENERATOR, 'config_text', lambda method, key: f'# {method} {key}\n')
     problems = GENERATOR.drift()
-    assert len(problems) == len(PAIRS) and all(p.endswith(': differs') for p in problems)
+    assert len(problems) == len(PAIRS) + len(FIRST_NAME_PAIRS) and all(p.endswith(': differs') for p in problems)
+    monkeypatch.setattr(GENERATOR, 'first_names', lambda key: 'background\n')
+    assert len(GENERATOR.drift()) == len(PAIRS) + len(FIRST_NAME_PAIRS) + len(RS_KEYS)
     with pytest.raises(SystemExit) as exit_info:
         GENERATOR.main(['--check'])
     assert exit_info.value.code == 1
@@ -121,6 +127,54 @@ def test_every_pair_loads_and_resolves_into_a_plan(workspace, fast_bases, monkey
             plans[method, key].cfg.to_dict(), path
 
 
+def test_first_name_pairs_load_and_resolve_into_a_plan(workspace, fast_bases, monkeypatch):
+    """GroupViT, TCL and CLIPer (ours): each pair reads the derived class file (the first name of
+    each SegEarth-OV class, as many classes as the dataset), class 0 is a 'background' that the
+    method decides itself exactly where SegEarth-OV's bg_idx is 0, and the rest is the method's base."""
+    from sclip import identity
+    from sclip.models.cliper_segmentor import dataset_class_count, read_class_file
+    for name in ('git_commit', 'source_sha256', '_version'):
+        monkeypatch.setattr(identity, name, functools.lru_cache()(getattr(identity, name)))
+    folder, roots, weights = workspace
+    checkpoint = folder / 'trained.pth'
+    checkpoint.write_bytes(b'not read by a plan')
+    official = {key: Config.fromfile(osp.join(REPO, f'configs/segearth_ov/{key}.py')) for key in RS_KEYS}
+    first = {key: [names[0] for names in load_class_names(cfg.model.class_names, separator=',').classes]
+             for key, cfg in official.items()}
+    assert first['loveda'][1] == 'building' and first['potsdam'][5] == 'clutter' and first['udd5'][4] == 'background'
+    for method, key in FIRST_NAME_PAIRS:
+        path = osp.join(REPO, 'configs', 'remote_sensing', method, f'{key}.py')
+        options = {'test_dataloader.dataset.data_root': roots[key],
+                   **({'model.clip_path': weights} if method == 'cliper' else {'model.checkpoint': str(checkpoint)})}
+        cfg = load_config(path, options, str(folder / 'work' / method / key))
+        plan = plan_run(cfg, options, strict=False)
+        dataset = official[key].test_dataloader.dataset
+        assert (cfg.benchmark, cfg.test_dataloader.dataset.type) == (key, dataset.type), path
+        assert cfg.test_dataloader.dataset.data_prefix == dataset.data_prefix, path
+        classes = dataset_classes(dataset)
+        assert plan.dataset.type == dataset.type and plan.dataset.num_images == 2, path
+        base = Config.fromfile(osp.join(REPO, 'configs', '_base_', f'{method}.py'))
+        if method == 'cliper':
+            assert cfg.test_pipeline == base.cliper_pipeline_336, path  # its own loader
+            words, names = read_class_file(cfg.model.class_names)
+            assert words == ['background'] and names == first[key][1:], path
+            assert dataset_class_count(cfg.model.class_names, cfg.model.reduce_zero_label) == len(classes), path
+            assert cfg.model.templates_file.endswith('cliper/car_template.txt')
+            settings = ('type', 'arch', 'logit_scale', 'attention_thr', 'score_threshold', 'bkg_thre',
+                        'sliding_crop_size')
+        else:
+            assert cfg.test_pipeline == official[key].test_pipeline, path
+            names = load_class_names(cfg.model.class_names, separator='\t').classes
+            assert [n[0] for n in names] == first[key] and len(names) == len(classes), path
+            # the method's own background (class 0 named 'background') exactly where SegEarth-OV's is class 0
+            assert (first[key][0] == 'background') == (official[key].model.bg_idx == 0), key
+            settings = ('type', 'bg_thresh', 'slide_crop', 'slide_stride', 'templates')
+        for setting in settings:
+            assert cfg.model.get(setting) == base.model.get(setting), (method, setting)
+        assert 'prob_thd' not in cfg.model and 'bg_idx' not in cfg.model, path
+    assert {key for method, key in GENERATOR.SKIPPED} == {key for key in RS_KEYS if official[key].model.bg_idx != 0}
+
+
 SAMPLE = [('sclip', 'potsdam'),         # bg_idx 5, a multi-name class
           ('naclip_pamr', 'udd5'),      # bg_idx 4, PAMR
           ('itaclip', 'loveda'),        # no LLM texts, reduce_zero_label
@@ -197,3 +251,44 @@ def test_the_report_orders_and_labels_the_remote_sensing_columns():
     from sclip.report.html import benchmark_columns
     runs = [SimpleNamespace(benchmark=key) for key in ['voc21', *reversed(RS_KEYS)]]
     assert benchmark_columns(runs) == [('voc21', 'VOC21'), *RS_COLUMNS]
+
+
+def test_first_name_methods_run_end_to_end(workspace, monkeypatch):
+    """GroupViT on LoveDA, TCL on UDD5 (background class 4 a text query), CLIPer on OpenEarthMap
+    (multi-name classes) through the sweep on tiny random models; then the background rule: TCL's
+    constant background 1 beats every mask score (a sigmoid) and CLIPer's bkg_thre 100 every class map,
+    so every pixel is the dataset's class 0 (LoveDA's, saved as 1 after reduce_zero_label; OpenEarthMap's 0)."""
+    from sclip.models.groupvit.testing import TINY, write_groupvit_checkpoint
+    from sclip.models.tcl.testing import write_tcl_checkpoint
+    folder, roots, weights = workspace
+    monkeypatch.setenv('SCLIP_CACHE_DIR', str(folder / 'text_cache'))
+    groupvit = write_groupvit_checkpoint(str(folder / 'groupvit.pth'))
+    tcl = write_tcl_checkpoint(str(folder / 'tcl.pth'))
+    small = {'test_dataloader.num_workers': 0, 'model.slide_crop': 64, 'model.slide_stride': 32,
+             'test_dataloader.dataset.pipeline.1.scale': (64, 64)}  # one 64-pixel window per image
+    runs = [('groupvit', 'loveda', {**small, 'model.checkpoint': groupvit, 'model.num_heads': list(TINY['num_heads'])}),
+            ('tcl', 'udd5', {**small, 'model.checkpoint': tcl}),
+            ('cliper', 'openearthmap', {'model.clip_path': weights, 'test_dataloader.num_workers': 0,
+                                        'test_dataloader.dataset.pipeline.0.size': 64})]
+    for method, key, options in runs:
+        options = {**options, 'test_dataloader.dataset.data_root': roots[key]}
+        config = osp.join(REPO, 'configs', 'remote_sensing', method, f'{key}.py')
+        [result] = sweep.run_sweep([config], [], str(folder / 'first' / method), options, log=lambda *a: None,
+                                   quiet=True)
+        assert result.status == 'ok', result.error
+        with open(osp.join(result.work_dir, 'metrics.json')) as f:
+            metrics = json.load(f)
+        official = Config.fromfile(osp.join(REPO, f'configs/segearth_ov/{key}.py'))
+        assert list(metrics['per_class']['IoU']) == dataset_classes(official.test_dataloader.dataset)
+        assert metrics['identity']['data']['num_images'] == 2
+    background = [('tcl', 'loveda', {**small, 'model.checkpoint': tcl, 'model.bg_thresh': 1.0}, 1),
+                  ('cliper', 'openearthmap', {**runs[2][2], 'model.bkg_thre': 100.0}, 0)]
+    for method, key, options, saved in background:
+        options = {**options, 'test_dataloader.dataset.data_root': roots[key]}
+        config = osp.join(REPO, 'configs', 'remote_sensing', method, f'{key}.py')
+        [result] = sweep.run_sweep([config], [], str(folder / 'first_bg' / method), options, log=lambda *a: None,
+                                   quiet=True, save_predictions=True)
+        assert result.status == 'ok', result.error
+        maps = sorted((folder / 'first_bg' / method).rglob('predictions/*.png'))
+        assert len(maps) == 2
+        assert all(set(np.unique(np.array(Image.open(p))).tolist()) == {saved} for p in maps), method

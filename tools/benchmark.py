@@ -381,7 +381,8 @@ def official_report(args) -> None:
                                             checkpoints=checkpoints, half_to_fp32=half_to_fp32,
                                             stubs=args.official_stub)
         samples = packed_samples(cfg, voc_sized_images(folder, args.images, size))
-        result = compare(ours, official, samples, args.rounds, half_to_fp32=half_to_fp32)
+        status(f'timing ours and the official code on {len(samples)} images, {args.rounds} interleaved rounds')
+        result = compare(ours, official, samples, args.rounds, half_to_fp32=half_to_fp32, log=status)
     rows = [('ours', f'{os.path.relpath(config, REPO)} ({args.images} images, {size[0]}x{size[1]})'),
             ('official', f'{os.path.relpath(official_config, args.against_official)} in {args.against_official}'),
             ('weights', args.pretrained or 'a random ViT-B/16 (OpenAI layout)'),
