@@ -30,6 +30,16 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+LARGE_VOCAB = ('ade847.py', 'context459.py')  # ours for most methods: tests/test_large_vocab.py runs them
+
+
+def method_configs(method: str):
+    """configs/<method>/*.py without the large-vocabulary ones (their ADE20k/Context59 program with
+    another vocabulary: no official config to compare with, run end to end in test_large_vocab.py)."""
+    import glob
+    return sorted(p for p in glob.glob(osp.join(REPO, 'configs', method, '*.py')) if not p.endswith(LARGE_VOCAB))
+
+
 def first_lines_of(folder):
     """``first_lines(path, lines)``: a copy in ``folder`` of a class file's first lines (a small
     vocabulary of the benchmark's own names, ``background`` kept first)."""

@@ -18,7 +18,6 @@
 """
 from __future__ import annotations
 
-import glob
 import hashlib
 import os.path as osp
 
@@ -26,14 +25,14 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import REPO, label_spread, structured_image
+from helpers import REPO, method_configs, label_spread, structured_image
 from helpers import one_thread  # noqa: F401 (an autouse fixture: this module runs on one thread)
 from helpers import write_multihead_checkpoint
 from official import corrclip as official
 from test_method_fidelity import (check_class_parsing, load_config, method_settings, no_official_counterpart,
                                   official_input, resize_short_side, segmentor_settings, windows)
 
-CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs/corrclip/*.py')))
+CONFIGS = method_configs('corrclip')
 IDS = [osp.splitext(osp.basename(path))[0] for path in CONFIGS]
 BENCHMARKS = ('ade20k', 'cityscapes', 'coco_object', 'coco_stuff164k', 'context59', 'context60', 'voc20', 'voc21')
 

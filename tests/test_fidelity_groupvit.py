@@ -12,20 +12,20 @@
 """
 from __future__ import annotations
 
-import glob
 import os.path as osp
 
 import pytest
 import torch
 
-from helpers import IMAGENET_MEAN, IMAGENET_STD, REPO, first_lines_of, label_spread, structured_image
+from helpers import (IMAGENET_MEAN, IMAGENET_STD, REPO, first_lines_of, label_spread, method_configs,
+                     structured_image)
 from helpers import one_thread  # noqa: F401 (an autouse fixture: this module runs on one thread)
 from official import groupvit as official
 from sclip.errors import SCLIPError
 from sclip.models.groupvit.testing import TINY, write_groupvit_checkpoint
 from sclip.runner import load_config
 
-CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs/groupvit/*.py')))
+CONFIGS = method_configs('groupvit')
 IDS = [osp.splitext(osp.basename(p))[0] for p in CONFIGS]
 TABLE1 = ['ade20k', 'cityscapes', 'coco_object', 'coco_stuff164k', 'context59', 'context60', 'voc20', 'voc21']
 BG_THRESH = {'voc21': 0.95, 'context60': 0.35, 'coco_object': 0.95}  # the official test_cfg

@@ -18,7 +18,6 @@
 """
 from __future__ import annotations
 
-import glob
 import hashlib
 import os.path as osp
 
@@ -26,12 +25,12 @@ import pytest
 import torch
 
 import test_method_fidelity as fidelity
-from helpers import REPO, write_openai_checkpoint
+from helpers import REPO, method_configs, write_openai_checkpoint
 from helpers import one_thread  # noqa: F401 (an autouse fixture: this module runs on one thread)
 from official import common, sfp
 from sclip.errors import SCLIPError
 
-CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs/sfp/*.py')))
+CONFIGS = method_configs('sfp')
 IDS = [osp.splitext(osp.basename(path))[0] for path in CONFIGS]
 OFFICIAL_BENCHMARKS = ('ade20k', 'cityscapes', 'coco_object', 'coco_stuff164k', 'context59', 'context60',
                        'voc20', 'voc21')

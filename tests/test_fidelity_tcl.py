@@ -13,20 +13,20 @@
 """
 from __future__ import annotations
 
-import glob
 import os.path as osp
 
 import pytest
 import torch
 
-from helpers import IMAGENET_MEAN, IMAGENET_STD, REPO, first_lines_of, label_spread, structured_image
+from helpers import (IMAGENET_MEAN, IMAGENET_STD, REPO, first_lines_of, label_spread, method_configs,
+                     structured_image)
 from helpers import one_thread  # noqa: F401 (an autouse fixture: this module runs on one thread)
 from official import tcl as official
 from sclip.errors import SCLIPError
 from sclip.models.tcl.testing import write_tcl_checkpoint
 from sclip.runner import load_config
 
-CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs/tcl/*.py')))
+CONFIGS = method_configs('tcl')
 IDS = [osp.splitext(osp.basename(p))[0] for p in CONFIGS]
 TABLE1 = ['ade20k', 'cityscapes', 'coco_object', 'coco_stuff164k', 'context59', 'context60', 'voc20', 'voc21']
 CUSTOM = ['itap of a {}.', 'a bad photo of a {}.', 'a origami {}.', 'a photo of the large {}.',

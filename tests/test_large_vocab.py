@@ -25,7 +25,7 @@ ONE_TEMPLATE = ['a photo of a {}.']
 FEWER_PAMR_STEPS = {'naclip_pamr': {'model.pamr_steps': 1},  # as tests/test_methods_e2e.py
                     'resclip': {'model.method.provisional_pamr_steps': 1}}
 METHOD_CONFIGS = [f'configs/{m}/{b}.py' for m in ('clearclip', 'naclip', 'naclip_pamr', 'scclip', 'resclip',
-                                                   'proxyclip', 'gem', 'fsa', 'cass')
+                                                   'proxyclip', 'gem', 'fsa', 'cass', 'sfp')
                   for b in ('ade847', 'context459')] + ['configs/sclip_ade847.py', 'configs/sclip_context459.py']
 
 
@@ -256,3 +256,45 @@ def test_a_tampered_index_pickle_runs_no_code(tmp_path, capsys):
         read_index(str(bad))
     assert str(bad) in str(error.value) and 'io.open' in str(error.value)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize('method', ['groupvit', 'tcl'])
+def test_trained_segmenters_run_the_large_vocabularies(method, workspace, monkeypatch, tmp_path):
+    """GroupViT and TCL (ours on these sets): one name a class (ADE-847: the first of each line), no
+    background class, every class scored where present, end to end on a tiny random checkpoint."""
+    import json
+    tiny = {}
+    if method == 'groupvit':
+        from sclip.models.groupvit.testing import TINY, write_groupvit_checkpoint as write
+        tiny = {'model.num_heads': list(TINY['num_heads'])}  # the tiny model's (the released: 6, 6, 6)
+    else:
+        from sclip.models.tcl.testing import write_tcl_checkpoint as write
+    folder, weights, _ = workspace
+    monkeypatch.chdir(folder)
+    checkpoint = write(str(tmp_path / f'{method}.pth'))
+    # as tests/test_trained_e2e.py: one 64-pixel window per image (every setting's exactness: the fidelity tests)
+    opts = {'model.checkpoint': checkpoint, 'test_dataloader.num_workers': 0, 'model.templates': ONE_TEMPLATE,
+            'test_dataloader.dataset.pipeline.1.scale': (2048, 64), 'model.slide_crop': 64,
+            'model.slide_stride': 32, **tiny}
+    configs = [osp.join(REPO, f'configs/{method}/{b}.py') for b in ('ade847', 'context459')]
+    results = sweep.run_sweep(configs, [], str(tmp_path / 'runs'), opts, log=lambda *a: None, quiet=True)
+    assert [r.status for r in results] == ['ok', 'ok'], [r.error for r in results]
+    with open(configs[0].replace(f'{method}/ade847.py', 'class_names/ade847.txt')) as f:
+        first = [line.split(',')[0].strip() for line in f.read().splitlines()]
+    for result in results:
+        cfg = sweep.load_config(result.config)
+        names = open(cfg.model.class_names).read().splitlines()
+        classes = dataset_classes(cfg.test_dataloader.dataset)
+        assert len(names) == len(classes) and names[0] != 'background'
+        if cfg.benchmark == 'ade847':
+            assert names == first
+        with open(osp.join(result.work_dir, 'metrics.json')) as f:
+            assert list(json.load(f)['per_class']['IoU']) == classes
+
+
+def test_corrclip_large_vocabularies_make_sam2_masks():
+    """No published CorrCLIP masks exist for ADE-847 or Context-459: its configs there make SAM2's."""
+    for benchmark, count in (('ade847', 847), ('context459', 459)):
+        cfg = sweep.load_config(osp.join(REPO, f'configs/corrclip/{benchmark}.py'))
+        assert cfg.model.region_masks.type == 'sam2' and cfg.benchmark == benchmark
+        assert len(open(cfg.model.class_names).read().splitlines()) == count

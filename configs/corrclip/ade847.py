@@ -1,0 +1,9 @@
+# CorrCLIP on ade847: its ade20k settings with the ade847 vocabulary (ours, not official: no official ade847 config);
+# no published region masks for ade847: SAM2 on the fly (set model.region_masks.checkpoint).
+_base_ = ['../_base_/datasets/ade847.py', '../_base_/corrclip.py']
+model = dict(
+    class_names='{{fileDirname}}/../class_names/ade847.txt',
+    region_masks=dict(type='sam2'))
+test_pipeline = {{_base_.pipeline_448}}
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_evaluator = dict(ignore_index=65535)  # Detectron2's ignore_label (configs/_base_/datasets/ade847.py)

@@ -1,0 +1,8 @@
+# GroupViT on context459: its context59 settings with the context459 vocabulary (ours, not official: no official context459 config;
+# no background class).
+_base_ = ['../_base_/datasets/context459.py', '../_base_/groupvit.py']
+model = dict(
+    class_names='{{fileDirname}}/../class_names/context459.txt')
+test_pipeline = {{_base_.pipeline_448}}
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_evaluator = dict(ignore_index=65535)  # Detectron2's ignore_label (configs/_base_/datasets/context459.py)
