@@ -252,7 +252,10 @@ def resolved_config(cfg: Config) -> dict:
         if isinstance(model.get(part), dict):
             model[part] = {k: v for k, v in model[part].items() if k != 'checkpoint'}
     for key in CHECKPOINT_KEYS:  # hashed under 'checkpoints'
-        _pop_dotted(model, key.split('.')[1:])
+        keys = key.split('.')[1:]
+        holder = _holder(model, keys)
+        if holder is not None:
+            holder.pop(keys[-1], None)
     if isinstance(model.get('text'), dict):  # the text files' content is hashed under 'text'
         model['text'] = {part: ({k: v for k, v in spec.items() if k != 'file'} if isinstance(spec, dict) else spec)
                          for part, spec in model['text'].items()}
@@ -296,21 +299,11 @@ def region_masks_part(model: dict) -> dict:
     return {'region_masks': region_masks_identity(spec)}
 
 
-def _pop_dotted(tree: dict, keys: list) -> None:
-    """Remove ``tree[k0][k1]...`` where that path of dicts exists."""
+def _holder(tree: dict, keys: list) -> Optional[dict]:
+    """The dict that holds ``tree[k0][k1]...[k_last]``'s last key, or None where the path breaks."""
     for key in keys[:-1]:
         tree = tree.get(key) if isinstance(tree, dict) else None
-    if isinstance(tree, dict):
-        tree.pop(keys[-1], None)
-
-
-def _dotted(tree: dict, keys: list):
-    """``(True, tree[k0][k1]...)`` where that path of dicts exists, else ``(False, None)``."""
-    for key in keys[:-1]:
-        tree = tree.get(key) if isinstance(tree, dict) else None
-    if isinstance(tree, dict) and keys[-1] in tree:
-        return True, tree[keys[-1]]
-    return False, None
+    return tree if isinstance(tree, dict) else None
 
 
 def checkpoints_part(model: dict) -> dict:
@@ -318,9 +311,10 @@ def checkpoints_part(model: dict) -> dict:
     or nothing for a model without any, so that the identities of the other models are unchanged."""
     paths = {}
     for key in CHECKPOINT_KEYS:
-        present, path = _dotted(model, key.split('.')[1:])
-        if present:
-            paths[key] = path
+        keys = key.split('.')[1:]
+        holder = _holder(model, keys)
+        if holder is not None and keys[-1] in holder:
+            paths[key] = holder[keys[-1]]
     if not paths:
         return {}
     return {'checkpoints': {key: {'source': path or 'official-url', 'sha256': file_sha256(path)}

@@ -17,7 +17,6 @@
 """
 from __future__ import annotations
 
-import glob
 import hashlib
 import os.path as osp
 from typing import Tuple
@@ -26,15 +25,14 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import REPO, write_openai_checkpoint
+from helpers import REPO, method_configs, write_openai_checkpoint
 from helpers import one_thread  # noqa: F401 (an autouse fixture: this module runs on one thread)
 from official import cass, common
 from test_method_fidelity import (BENCHMARKS, CLASS_FILE, CLS, COMMON, build, load_config, method_settings,
                                   no_official_counterpart, official_input, post_processing, resize_short_side,
                                   run_ours, segmentor_settings, windows)
 
-CONFIGS = sorted(p for p in glob.glob(osp.join(REPO, 'configs/cass/*.py'))
-                 if not p.endswith(('ade847.py', 'context459.py')))  # tests/test_large_vocab.py
+CONFIGS = method_configs('cass')
 IDS = [osp.splitext(osp.basename(path))[0] for path in CONFIGS]
 
 # CASS_segmentor's constructor defaults with configs/base_config.py on top, eval_all.sh's --pamr off

@@ -14,14 +14,13 @@
 """
 from __future__ import annotations
 
-import glob
 import os.path as osp
 from typing import Tuple
 
 import pytest
 import torch
 
-from helpers import REPO, write_openai_checkpoint
+from helpers import REPO, method_configs, write_openai_checkpoint
 from helpers import one_thread  # noqa: F401 (an autouse fixture: this module runs on one thread)
 from official import common, fsa
 from test_method_fidelity import (BENCHMARKS, CLASS_FILE, CLS, COMMON, agreement, build, check_class_parsing,
@@ -29,8 +28,7 @@ from test_method_fidelity import (BENCHMARKS, CLASS_FILE, CLS, COMMON, agreement
                                   official_input, post_processing, resize_short_side, run_ours,
                                   segmentor_settings, windows)
 
-CONFIGS = sorted(p for p in glob.glob(osp.join(REPO, 'configs/fsa/*.py'))
-                 if not p.endswith(('ade847.py', 'context459.py')))  # tests/test_large_vocab.py
+CONFIGS = method_configs('fsa')
 IDS = [osp.splitext(osp.basename(path))[0] for path in CONFIGS]
 
 # FSAProxySegmentation's constructor defaults with configs/base_config.py on top

@@ -13,7 +13,6 @@
 """
 from __future__ import annotations
 
-import glob
 import hashlib
 import os.path as osp
 
@@ -21,12 +20,11 @@ import pytest
 import torch
 
 import test_method_fidelity as fidelity
-from helpers import REPO, write_openai_checkpoint
+from helpers import REPO, method_configs, write_openai_checkpoint
 from official import gem as official_gem
 from sclip.errors import SCLIPError
 
-CONFIGS = sorted(p for p in glob.glob(osp.join(REPO, 'configs/gem/*.py'))
-                 if not p.endswith(('ade847.py', 'context459.py')))  # tests/test_large_vocab.py
+CONFIGS = method_configs('gem')
 IDS = [osp.splitext(osp.basename(path))[0] for path in CONFIGS]
 GEM_DEFAULTS = dict(gem_depth=7, ss_attn_iter=1, ss_attn_temp=None, ignore_residual=False)  # create_gem_model
 THRESHOLDS_OFF = {'model.prob_thd': 0.0, 'model.area_thd': None}

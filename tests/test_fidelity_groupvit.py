@@ -32,7 +32,6 @@ BG_THRESH = {'voc21': 0.95, 'context60': 0.35, 'coco_object': 0.95}  # the offic
 HEADS = list(TINY['num_heads'])
 
 
-
 @pytest.fixture(scope='module')
 def checkpoint(tmp_path_factory):
     return write_groupvit_checkpoint(str(tmp_path_factory.mktemp('groupvit') / 'group_vit_tiny.pth'))

@@ -34,7 +34,6 @@ CUSTOM = ['itap of a {}.', 'a bad photo of a {}.', 'a origami {}.', 'a photo of 
           'a photo of {}s.']  # datasets/templates.py: custom = sub_imagenet_template + 2
 
 
-
 @pytest.fixture(scope='module')
 def checkpoint(tmp_path_factory):
     return write_tcl_checkpoint(str(tmp_path_factory.mktemp('tcl') / 'tcl_tiny.pth'))

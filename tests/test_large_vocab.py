@@ -263,10 +263,9 @@ def test_trained_segmenters_run_the_large_vocabularies(method, workspace, monkey
     """GroupViT and TCL (ours on these sets): one name a class (ADE-847: the first of each line), no
     background class, every class scored where present, end to end on a tiny random checkpoint."""
     import json
-    tiny = {}
+    from test_trained_e2e import TINY_OPTIONS  # the tiny GroupViT's head counts
     if method == 'groupvit':
-        from sclip.models.groupvit.testing import TINY, write_groupvit_checkpoint as write
-        tiny = {'model.num_heads': list(TINY['num_heads'])}  # the tiny model's (the released: 6, 6, 6)
+        from sclip.models.groupvit.testing import write_groupvit_checkpoint as write
     else:
         from sclip.models.tcl.testing import write_tcl_checkpoint as write
     folder, weights, _ = workspace
@@ -275,7 +274,7 @@ def test_trained_segmenters_run_the_large_vocabularies(method, workspace, monkey
     # as tests/test_trained_e2e.py: one 64-pixel window per image (every setting's exactness: the fidelity tests)
     opts = {'model.checkpoint': checkpoint, 'test_dataloader.num_workers': 0, 'model.templates': ONE_TEMPLATE,
             'test_dataloader.dataset.pipeline.1.scale': (2048, 64), 'model.slide_crop': 64,
-            'model.slide_stride': 32, **tiny}
+            'model.slide_stride': 32, **TINY_OPTIONS[method]}
     configs = [osp.join(REPO, f'configs/{method}/{b}.py') for b in ('ade847', 'context459')]
     results = sweep.run_sweep(configs, [], str(tmp_path / 'runs'), opts, log=lambda *a: None, quiet=True)
     assert [r.status for r in results] == ['ok', 'ok'], [r.error for r in results]

@@ -59,7 +59,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import pytest
 import torch
 
-from helpers import REPO, label_spread, structured_image
+from helpers import LARGE_VOCAB, REPO, label_spread, structured_image
 from helpers import one_thread  # noqa: F401 (an autouse fixture: this module runs on one thread)
 from helpers import write_multihead_checkpoint, write_openai_checkpoint
 from official import clearclip, common, naclip, proxyclip, resclip, scclip, sclip
@@ -99,7 +99,6 @@ BENCHMARKS = ('ade20k', 'cityscapes', 'coco_object', 'coco_stuff10k', 'coco_stuf
               'voc20', 'voc21')
 # The large-vocabulary configs (ade847, context459) run each method's ADE20k/Context59 program
 # with another class file; tests/test_large_vocab.py runs them end to end.
-LARGE_VOCAB = ('ade847.py', 'context459.py')
 CONFIGS: List[Tuple[str, str]] = sorted(
     (family, path) for family, pattern in FAMILY_GLOBS.items() for path in glob.glob(osp.join(REPO, pattern))
     if not path.endswith(LARGE_VOCAB))

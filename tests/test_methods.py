@@ -1,18 +1,15 @@
 """ClearCLIP and NACLIP as configs, other CLIP models, and one sweep over all methods."""
-import glob
 import os.path as osp
 
 import pytest
 import torch
 
-from helpers import BENCHMARKS, REPO, write_openai_checkpoint
+from helpers import BENCHMARKS, REPO, method_configs, write_openai_checkpoint
 from sclip import group_eval, sweep
 from sclip.runner import load_config
 from test_sweep import fake_run_test
 
-METHOD_CONFIGS = sorted(p for p in glob.glob(osp.join(REPO, 'configs', 'clearclip', '*.py')) +
-                        glob.glob(osp.join(REPO, 'configs', 'naclip', '*.py'))
-                        if not p.endswith(('ade847.py', 'context459.py')))  # tests/test_large_vocab.py
+METHOD_CONFIGS = sorted(method_configs('clearclip') + method_configs('naclip'))
 
 
 def test_method_settings():
