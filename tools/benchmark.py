@@ -363,6 +363,9 @@ def official_report(args) -> None:
         raise SCLIPError(f'--against-official {args.against_official}: not a folder; pass a checkout of the '
                          "method's official repository.")
     config = args.config if os.path.isfile(args.config) else os.path.join(REPO, args.config)
+    from sclip.official_trained import METHODS as TRAINED_OFFICIAL
+    if load_config(config).model.type in TRAINED_OFFICIAL:  # GroupViT, TCL: mmseg 0.x official code
+        return trained_official_report(args, config, size)
     official_config = official_config_path(args.against_official, benchmark_of(config), args.official_config)
     machine_before = machine_line()
     with tempfile.TemporaryDirectory() as folder:
@@ -391,6 +394,48 @@ def official_report(args) -> None:
               if checkpoints else []),
             ('precision', 'fp32 both sides (official fp16 casts kept fp32)' if half_to_fp32
              else f'ours {ours.precision}, official as written'),
+            ('device', f'cpu ({__import__("torch").get_num_threads()} threads), {args.rounds} interleaved rounds'),
+            ('machine', f'{machine_before} at the start, {os.getloadavg()[0]:.2f} at the end'
+             if hasattr(os, 'getloadavg') else machine_before),
+            ('date', time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())),
+            ('ours, s per round', ' '.join(f'{t:.2f}' for t in result.ours)),
+            ('official, s per round', ' '.join(f'{t:.2f}' for t in result.official)),
+            ('speed ratio (official / ours)', f'{result.ratio:.2f}x'),
+            ('pixel agreement', f'{result.agreement:.5f} ({result.same_pixels} of {result.pixels})')]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f'{key.ljust(width)}  {value}')
+
+
+def trained_official_report(args, config: str, size: tuple) -> None:
+    """GroupViT's and TCL's official mmseg 0.x evaluation code against our config, under the
+    import-time shims of sclip/official_trained.py, on one full-size random checkpoint in the
+    released layout (or --pretrained, the released file) and the same images."""
+    import tempfile
+    import time
+
+    from sclip.official_compare import compare, packed_samples
+    from sclip.official_trained import METHODS, TrainedFiles, build_official_trained, random_checkpoints
+    from sclip.runner import load_config
+    method = METHODS[load_config(config).model.type]
+    machine_before = machine_line()
+    with tempfile.TemporaryDirectory() as folder:
+        os.environ.setdefault('SCLIP_CACHE_DIR', os.path.join(folder, 'cache'))
+        clip = random_vit_b16(folder) if method == 'tcl' else None  # what TCL builds its CLIP from
+        status('writing a full-size random checkpoint in the released layout')
+        files = TrainedFiles(args.pretrained, clip) if args.pretrained else random_checkpoints(method, folder, clip)
+        cfg = load_config(config, {'model.checkpoint': files.checkpoint})
+        from mmseg.registry import MODELS
+        ours = MODELS.build(cfg.model).eval()
+        status(f'building the official {method} segmentor of {args.against_official}')
+        official = build_official_trained(args.against_official, cfg, files)
+        samples = packed_samples(cfg, voc_sized_images(folder, args.images, size))
+        status(f'timing ours and the official code on {len(samples)} images, {args.rounds} interleaved rounds')
+        result = compare(ours, official, samples, args.rounds, log=status)
+    rows = [('ours', f'{os.path.relpath(config, REPO)} ({args.images} images, {size[0]}x{size[1]})'),
+            ('official', f'{args.against_official} (mmseg 0.x evaluation under sclip/official_trained.py shims)'),
+            ('weights', args.pretrained or f'a full-size random {method} checkpoint (released layout)'
+             + (', its CLIP built from a random ViT-B/16' if clip else '')),
             ('device', f'cpu ({__import__("torch").get_num_threads()} threads), {args.rounds} interleaved rounds'),
             ('machine', f'{machine_before} at the start, {os.getloadavg()[0]:.2f} at the end'
              if hasattr(os, 'getloadavg') else machine_before),
