@@ -234,7 +234,8 @@ def _in_checkout(repo: str):
         os.chdir(cwd)
 
 
-def _test_cfg(repo: str, method: str, benchmark: str) -> dict:
+def official_test_cfg(repo: str, method: str, benchmark: str) -> dict:
+    """``test_cfg`` (slide windows; GroupViT's bg_thresh) of the checkout's dataset config of ``benchmark``."""
     from mmengine import Config
     name = DATASET_CONFIGS[method].get(benchmark)
     if name is None:
@@ -266,7 +267,7 @@ def build_official_groupvit(repo: str, checkpoint: str, class_names: Sequence[st
     configs/group_vit_gcc_yfcc_30e.yml with ``checkpoint`` loaded, the 'simple' template's text
     embedding of ``class_names`` (a first 'background' is with_bg), the dataset config's test_cfg."""
     repo = osp.abspath(repo)
-    test_cfg = _test_cfg(repo, 'groupvit', benchmark)
+    test_cfg = official_test_cfg(repo, 'groupvit', benchmark)
     models, seg, data, utils = _load_official(
         repo, 'groupvit', ['models', 'segmentation.evaluation.group_vit_seg', 'datasets', 'utils'])
     with _in_checkout(repo):
@@ -290,7 +291,7 @@ def build_official_tcl(repo: str, checkpoint: str, clip_file: str, class_names: 
     ``clip_file`` (the ViT-B/16 it downloads otherwise), ``checkpoint`` loaded over it."""
     from omegaconf import OmegaConf
     repo = osp.abspath(repo)
-    test_cfg = _test_cfg(repo, 'tcl', benchmark)
+    test_cfg = official_test_cfg(repo, 'tcl', benchmark)
     models, seg, data, templates, utils = _load_official(
         repo, 'tcl', ['models', 'segmentation.evaluation.tcl_seg', 'datasets.builder', 'datasets.templates', 'utils'])
     with _in_checkout(repo):

@@ -417,7 +417,9 @@ def trained_official_report(args, config: str, size: tuple) -> None:
     from sclip.official_compare import compare, packed_samples
     from sclip.official_trained import METHODS, TrainedFiles, build_official_trained, random_checkpoints
     from sclip.runner import load_config
+    from sclip.official_trained import official_test_cfg
     method = METHODS[load_config(config).model.type]
+    official_test_cfg(args.against_official, method, load_config(config).benchmark)  # a bad checkout: fail first
     machine_before = machine_line()
     with tempfile.TemporaryDirectory() as folder:
         os.environ.setdefault('SCLIP_CACHE_DIR', os.path.join(folder, 'cache'))
