@@ -21,7 +21,9 @@ They also cast CLIP and the foundation model to fp16 (``precision='fp16'``, ``.h
 speed choice which our configs' default precision drops on a CPU (``precision='auto'`` is fp32
 there); ``half_redirected`` drops it on the official side as well, so that both sides compute the
 same fp32 numerics (fp16 matrix products on a CPU are many times slower than fp32 ones and would
-time the kernels, not the codes).
+time the kernels, not the codes). Trident's and CorrCLIP's vendored open_clip fetch OpenCLIP tags
+from the Hugging Face hub (``download_pretrained_from_hf``), answered with our weights file too;
+Trident takes SAM's checkpoint by file (``CHECKPOINT_KEYS``), matched by its official file name.
 """
 from __future__ import annotations
 
@@ -184,27 +186,27 @@ def checkout_modules_first(repo: str):
         sys.modules.update(saved)
 
 
-def _hf_downloads_redirected(repo: str, weights: Optional[str]) -> None:
-    """The checkout's vendored open_clip downloads the OpenCLIP tags (Trident's and CorrCLIP's
-    ``laion2b_s32b_b79k`` for ViT-H/14) from the Hugging Face hub: each of its modules holding
-    ``download_pretrained_from_hf`` answers with ``weights`` (an open_clip state dict) instead."""
+def _downloads_answered(repo: str, function: str, weights: Optional[str]) -> None:
+    """Each module of the checkout holding a download ``function`` answers with ``weights`` instead."""
     if weights is None:
         return
     for module in list(sys.modules.values()):
         if osp.abspath(getattr(module, '__file__', None) or '/').startswith(repo + os.sep) and \
-                callable(getattr(module, 'download_pretrained_from_hf', None)):
-            module.download_pretrained_from_hf = lambda model_id, *a, **k: weights
+                callable(getattr(module, function, None)):
+            setattr(module, function, lambda *a, **k: weights)
+
+
+def _hf_downloads_redirected(repo: str, weights: Optional[str]) -> None:
+    """The checkout's vendored open_clip downloads the OpenCLIP tags (Trident's and CorrCLIP's
+    ``laion2b_s32b_b79k`` for ViT-H/14) from the Hugging Face hub: its ``download_pretrained_from_hf``
+    answers with ``weights`` (an open_clip state dict) instead."""
+    _downloads_answered(repo, 'download_pretrained_from_hf', weights)
 
 
 def _openai_downloads_redirected(repo: str, weights: Optional[str]) -> None:
     """The checkout's vendored open_clip downloads OpenAI's CLIP for ``pretrained='openai'``: each of
     its modules holding ``download_pretrained_from_url`` answers with ``weights`` instead."""
-    if weights is None:
-        return
-    for module in list(sys.modules.values()):
-        if osp.abspath(getattr(module, '__file__', None) or '/').startswith(repo + os.sep) and \
-                callable(getattr(module, 'download_pretrained_from_url', None)):
-            module.download_pretrained_from_url = lambda url, *a, **k: weights
+    _downloads_answered(repo, 'download_pretrained_from_url', weights)
 
 
 @contextlib.contextmanager

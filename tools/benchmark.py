@@ -442,8 +442,9 @@ def official_report(args) -> None:
 
 def random_clip(folder: str, arch: str) -> str:
     """A random CLIP of ``arch``: ViT-B/16 in OpenAI's layout (``random_vit_b16``), any other in
-    open_clip's (fp16 state dict; the layout of the OpenCLIP files such as ViT-H/14's
-    ``laion2b_s32b_b79k``, which the official codes download from the Hugging Face hub)."""
+    open_clip's (a float32 state dict, the layout of the OpenCLIP files such as ViT-H/14's
+    ``laion2b_s32b_b79k``, which the official codes download from the Hugging Face hub; float16
+    would read as an OpenAI release, QuickGELU, to our loader)."""
     if arch in ('ViT-B-16', 'ViT-B-16-quickgelu'):
         return random_vit_b16(folder)
     import open_clip
@@ -457,7 +458,7 @@ def random_clip(folder: str, arch: str) -> str:
             model = open_clip.create_model(arch, pretrained=None)
         finally:
             root.setLevel(level)
-        torch.save({k: v.half() for k, v in model.state_dict().items()}, path)
+        torch.save(model.state_dict(), path)
         del model
     return path
 
