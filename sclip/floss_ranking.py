@@ -134,16 +134,21 @@ def tally_image(model, image: Tensor, size: Tuple[int, int], classifiers: Tensor
     def scores(feats: Tensor, weights: Tensor) -> Tensor:  # (n, gh, gw, D) -> (n, k·Q, gh, gw)
         return (feats @ weights.reshape(-1, weights.shape[-1]).to(feats.dtype).T).permute(0, 3, 1, 2)
 
+    def resize(logits: Tensor, size, pad=(0, 0, 0, 0)) -> Tensor:
+        """(k·Q, gh, gw) -> (k, Q, h, w); bilinear per map, templates as the batch (4x faster on
+        the CPU than k·Q channels of one image, the same numbers)."""
+        return upsample_window(logits.unflatten(0, (-1, queries)), tuple(size), pad)
+
     whole = model.slide_crop[0] <= 0
     for start in range(0, num_templates, chunk):
         weights = classifiers[start:start + chunk]
         if whole:
             if 'whole' not in features:
                 features['whole'] = model.extract_feat(image[None])
-            patch = scores(features['whole'], weights)
+            patch = scores(features['whole'], weights)[0]
             if model.whole_image_upsample == 'via_input':
-                patch = upsample_window(patch, tuple(image.shape[-2:]), (0, 0, 0, 0))
-            logits = F.interpolate(patch.float(), size=size, mode='bilinear', align_corners=False)[0]
+                patch = resize(patch, image.shape[-2:]).flatten(0, 1)
+            logits = resize(patch.float(), size)
         else:
             def encode(windows, key, weights=weights):
                 if key not in features:
@@ -151,9 +156,10 @@ def tally_image(model, image: Tensor, size: Tuple[int, int], classifiers: Tensor
                 return scores(features[key], weights)
             batch = model.window_batch_size if model.slide_mode == 'batched' else 1
             canvas = slide_inference([image], encode, weights.shape[0] * queries, model.slide_crop,
-                                     model.slide_stride, batch, pad_multiple=model.slide_pad, keyed=True)[0]
-            logits = F.interpolate(canvas[None].float(), size=size, mode='bilinear', align_corners=False)[0]
-        for offset, template_logits in enumerate(logits.unflatten(0, (weights.shape[0], queries))):
+                                     model.slide_stride, batch, pad_multiple=model.slide_pad, keyed=True,
+                                     upsample=lambda patch, size, pad: resize(patch[0], size, pad).flatten(0, 1)[None])[0]
+            logits = resize(canvas.float(), size)
+        for offset, template_logits in enumerate(logits):
             tally.add(start + offset, class_scores(template_logits, model.query_class, model.num_classes,
                                                    model.logit_scale))
     tally.total_pixels += float(size[0] * size[1])
