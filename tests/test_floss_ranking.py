@@ -45,6 +45,10 @@ def tool_rankings(folder, weights, out, *extra):
 
 
 TEXT = {}
+# float32 logits under FLOSS's logit scale of 100: the entropies of two exact float32 computations
+# (ours batched over windows and templates, the official one window and one prompt at a time) differ
+# by up to ~1.5e-6 (observed)
+ENTROPY_TOL = 5e-6
 
 
 def oracle_rankings(folder, weights, *extra):
@@ -95,7 +99,7 @@ def test_the_tools_rankings_are_floss_entropy_metric(workspace, tmp_path, crop):
         assert [e['template_id'] for e in mine] == [e['template_id'] for e in theirs], key
         assert [e['rank'] for e in mine] == list(range(1, 81))
         for a, b in zip(mine, theirs):
-            assert abs(a['entropy'] - b['entropy']) <= 1e-6 and abs(a['pixel_percentage'] - b['pixel_percentage']) < 1e-9
+            assert abs(a['entropy'] - b['entropy']) <= ENTROPY_TOL and abs(a['pixel_percentage'] - b['pixel_percentage']) < 1e-9
         never += sum(e['pixel_percentage'] == 0 for e in theirs)
         predicted += sum(e['pixel_percentage'] > 0 for e in theirs)
         zero = [e for e in theirs if e['pixel_percentage'] == 0]
