@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from typing import Iterable, List, Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from .class_names import class_key
@@ -217,6 +216,7 @@ def samples(model, cfg, images: Iterable[str]):
         yield path, data['inputs'][0], tuple(sample.metainfo.get('ori_shape', data['inputs'][0].shape[-2:]))[:2]
 
 
+@torch.no_grad()
 def compute_rankings(model, cfg, images: Sequence[str], dataset: str, split: str,
                      progress=None, memory_mb: float = 1024) -> dict:
     """FLOSS's ranking JSON of ``images`` under ``model`` (built from ``cfg`` without ``model.text``)."""
@@ -230,7 +230,7 @@ def compute_rankings(model, cfg, images: Sequence[str], dataset: str, split: str
         if progress is not None:
             progress(index + 1, len(images), path)
     keys = [class_key(names) for names in model.names.classes]
-    method = cfg.model.get('method')
+    method = cfg.model.get('method') or cfg.model.get('attention')  # NACLIP: attention type 'naclip'
     name = (method.get('type') if isinstance(method, dict) else method) or 'naclip'
     return ranking_table(tally, keys, str(name), dataset, split)
 

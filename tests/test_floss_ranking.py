@@ -14,7 +14,6 @@ import os.path as osp
 
 import open_clip
 import pytest
-import torch
 
 from helpers import REPO, assert_one_line, load_tool, run_main, write_image, write_openai_checkpoint
 from official import floss_ranking as official
