@@ -33,7 +33,7 @@ SMALL = [dict(type='SCLIPLoadImage'), dict(type='Resize', scale=(112, 112), keep
 
 def test_checked_in_configs_are_the_generators_output(monkeypatch):
     assert GENERATOR.drift() == []
-    assert len(PAIRS) == 14 * 17 and len(FIRST_NAME_PAIRS) == 3 * 17 - 3
+    assert len(PAIRS) == 15 * 17 and len(FIRST_NAME_PAIRS) == 3 * 17 - 3
     assert len(GENERATOR.expected_files()) == len(PAIRS) + len(FIRST_NAME_PAIRS) + len(RS_KEYS)  # + class files
     # the check can fail: a changed composition is seen in every file it touches
     monkeypatch.setattr(GENERATOR, 'config_text', lambda method, key: f'# {method} {key}\n')
@@ -109,15 +109,19 @@ def test_every_pair_loads_and_resolves_into_a_plan(workspace, fast_bases, monkey
         assert plan.identity['data']['num_images'] == 2 and plan.identity['weights']['source'] == weights, path
     assert all(len(classes[key]) == len(dataset_classes(official[key].test_dataloader.dataset)) for key in RS_KEYS)
     # the method's settings are its base's: one pair per method against the base file itself
-    for method, (_, base, _, _, _) in GENERATOR.METHODS.items():
+    for method, (_, base, _, extras, _) in GENERATOR.METHODS.items():
         cfg = plans[method, 'loveda'].cfg
         base_model = Config.fromfile(osp.join(REPO, 'configs', '_base_', f'{base}.py')).model
         for setting in ('type', 'arch', 'logit_scale', 'slide_crop', 'slide_stride', 'attention'):
-            assert cfg.model.get(setting) == base_model.get(setting), (method, setting)
+            if setting not in {name for name, _, _ in extras}:  # FLOSS's logit scale is its own
+                assert cfg.model.get(setting) == base_model.get(setting), (method, setting)
         assert cfg.model.get('method', {}).get('type') == base_model.get('method', {}).get('type'), method
     assert plans['naclip_pamr', 'loveda'].cfg.model.pamr_steps == 10
     assert plans['itaclip', 'loveda'].cfg.model.text is None
     assert plans['corrclip', 'loveda'].cfg.model.region_masks.type == 'sam2'
+    floss = plans['floss', 'loveda']  # its ranking is computed (tools/floss_rankings.py): the plan names it
+    assert floss.cfg.model.logit_scale == 100 and floss.cfg.model.text.template_ranking.keys == 'class'
+    assert 'tools/floss_rankings.py configs/remote_sensing/floss/loveda.py' in str(floss.problem)
     # the cached bases changed nothing: a sample loads the same without them
     monkeypatch.setattr(Config, '_file2dict', staticmethod(fast_bases))
     for method, key in PAIRS[::41]:

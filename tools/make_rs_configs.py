@@ -54,6 +54,14 @@ METHODS: Dict[str, Tuple[str, str, str, List[Tuple[str, str, str]], List[Tuple[s
     'corrclip': ('CorrCLIP', 'corrclip', 'zdk258/CorrCLIP @ 103bc18',
                  [('region_masks', "dict(type='sam2')",
                    'no published masks for these sets: SAM2 on the fly (set model.region_masks.checkpoint)')], []),
+    # '<dataset>' in a value or why is the dataset's key
+    'floss': ('NACLIP + FLOSS', 'naclip', 'yasserben/FLOSS @ ccf1d49',
+              [('logit_scale', '100', "FLOSS's NACLIP default, as configs/floss/; it scales the experts' softmax"),
+               ('text', "dict(template_ranking=dict(file='data/floss_rankings/template_rankings_naclip_<dataset>.json', "
+                        "top_n=4, score='entropy', keys='class'))",
+                'computed by FLOSS\'s procedure, none ship: python tools/floss_rankings.py '
+                'configs/remote_sensing/floss/<dataset>.py --out data/floss_rankings/template_rankings_naclip_<dataset>.json')],
+              [('method', "'NACLIP + FLOSS'"), ('paper_key', "'floss'")]),
 }
 # Methods that read a class file of their own format (ours, not official: the class files below are derived
 # from SegEarth-OV's, first name of each class). Same tuple as METHODS. Background: where SegEarth-OV's
@@ -78,8 +86,6 @@ SKIPPED = {('cliper', key): f'its background is label 0 of its own space (the da
            for key, index in (('potsdam', 5), ('vaihingen', 5), ('udd5', 4))}
 # Methods with no remote-sensing configs, and why (README, docs/PROTOCOL.md).
 NOT_CONFIGURED = {
-    'floss': "its expert templates are per-class rankings computed for each dataset's classes; none exist "
-             'for these sets (without them it is NACLIP)',
     'freecp': 'its ambiguity step needs Vicuna descriptions of each dataset\'s classes; none exist for these sets',
 }
 
@@ -134,7 +140,7 @@ def config_text(method: str, key: str) -> str:
                     ("class_name_separator=','", "dataset fact: SegEarth-OV's class files split on ','"),
                     (f'prob_thd={facts["prob_thd"]}', 'dataset fact'),
                     (f'bg_idx={facts["bg_idx"]}', 'dataset fact: where low-confidence pixels go')]
-    settings += [(f'{name}={value}', why) for name, value, why in extras]
+    settings += [(f'{name}={value}'.replace('<dataset>', key), why.replace('<dataset>', key)) for name, value, why in extras]
     for index, (setting, why) in enumerate(settings):
         end = ')' if index == len(settings) - 1 else ','
         lines.append(f'    {setting}{end}' + (f'  # {why}' if why else ''))

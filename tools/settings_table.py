@@ -102,7 +102,10 @@ def class_file(path: str) -> str:
 
 
 def class_text(path: str) -> str:
-    """A text file of ``model.text`` relative to configs/class_texts/."""
+    """A text file of ``model.text`` relative to configs/class_texts/ (a path relative to the
+    working directory, such as a computed ranking under data/, as the config gives it)."""
+    if not osp.isabs(path):
+        return path
     return osp.relpath(osp.normpath(path), osp.join(CONFIGS, 'class_texts')).replace(os.sep, '/')
 
 
@@ -121,7 +124,9 @@ def text_settings(model: dict) -> Row:
     if ranking:
         row['template ranking'] = (f"{class_text(ranking['file'])} (top {ranking.get('top_n', 4)} by "
                                    f"{ranking.get('score', 'entropy')}"
-                                   + (f", {len(ranking['aliases'])} aliases" if ranking.get('aliases') else '') + ')')
+                                   + (f", {len(ranking['aliases'])} aliases" if ranking.get('aliases') else '')
+                                   + (', keyed by class, computed by tools/floss_rankings.py'
+                                      if ranking.get('keys') == 'class' else '') + ')')
     if model.get('label_closing'):
         row['label closing'] = f"{model['label_closing']}×{model['label_closing']}"
     return row
