@@ -58,7 +58,7 @@ METHODS: Dict[str, Tuple[str, str, str, List[Tuple[str, str, str]], List[Tuple[s
     'floss': ('NACLIP + FLOSS', 'naclip', 'yasserben/FLOSS @ ccf1d49',
               [('logit_scale', '100', "FLOSS's NACLIP default, as configs/floss/; it scales the experts' softmax"),
                ('text', "dict(template_ranking=dict(file='data/floss_rankings/template_rankings_naclip_<dataset>.json', "
-                        "top_n=4, score='entropy', keys='class'))",
+                        "top_n=4, score='entropy', keys='class', unranked='all_templates'))",
                 'computed by FLOSS\'s procedure, none ship: python tools/floss_rankings.py '
                 'configs/remote_sensing/floss/<dataset>.py --out data/floss_rankings/template_rankings_naclip_<dataset>.json')],
               [('method', "'NACLIP + FLOSS'"), ('paper_key', "'floss'")]),

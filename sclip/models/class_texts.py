@@ -33,8 +33,11 @@ from ..config_check import closest, unknown_key_error
 from ..errors import SCLIPError
 
 DESCRIPTION_KEYS = ('file', 'templates', 'weight', 'first_class')
-RANKING_KEYS = ('file', 'top_n', 'aliases', 'score', 'keys')
+RANKING_KEYS = ('file', 'top_n', 'aliases', 'score', 'keys', 'unranked')
 RANKING_LOOKUPS = ('query', 'class')
+# A class that no template ever predicted on the ranked images: FLOSS stops ('error', official); ours for
+# the computed rankings of new benchmarks ('all_templates'): its expert is the 80-template classifier.
+UNRANKED = ('error', 'all_templates')
 TEXT_KEYS = ('descriptions', 'template_ranking')
 
 
@@ -167,7 +170,10 @@ def load_template_ranking(spec: dict, names: ClassNames, num_templates: int) -> 
     """``model.text.template_ranking`` read against the class names (FLOSS's
     ``_load_template_rankings``: per class the ``top_n`` best-ranked templates among those whose
     ``pixel_percentage`` is above 0). ``keys='query'``: each query name is a key (or maps to one by
-    ``aliases``); ``keys='class'``: every name of a class takes its class's ranking."""
+    ``aliases``); ``keys='class'``: every name of a class takes its class's ranking. A class without
+    such a template is FLOSS's error (``unranked='error'``), or keeps all templates
+    (``unranked='all_templates'``, ours: large vocabularies have classes no template predicts on the
+    ranked images, and FLOSS would stop on them)."""
     spec = _settings(spec, 'template_ranking', RANKING_KEYS)
     path = spec['file']
     top_n = spec.get('top_n', 4)
@@ -181,6 +187,10 @@ def load_template_ranking(spec: dict, names: ClassNames, num_templates: int) -> 
     if lookup == 'class' and aliases:
         raise SCLIPError("model.text.template_ranking.aliases map query names; with keys='class' every name "
                          'takes its class\'s key: remove the aliases.')
+    unranked = spec.get('unranked', 'error')
+    if unranked not in UNRANKED:
+        raise SCLIPError(f"model.text.template_ranking.unranked={unranked!r} must be 'error' (FLOSS's) or "
+                         "'all_templates' (a class no template predicted keeps the 80-template classifier).")
     field = f"{spec.get('score', 'entropy')}_ranking"
     try:
         with open(path, encoding='utf-8') as f:
@@ -202,8 +212,12 @@ def load_template_ranking(spec: dict, names: ClassNames, num_templates: int) -> 
                       if entry['pixel_percentage'] > 0.0][:top_n]
         except (KeyError, TypeError) as error:
             raise SCLIPError(f'{path}: class {key!r} has no valid {field!r} list ({error}).') from None
-        if not ranked:
-            raise SCLIPError(f'{path}: class {key!r} has no template with pixel_percentage > 0.')
+        if not ranked and unranked == 'all_templates':
+            ranked = list(range(num_templates))
+        elif not ranked:
+            raise SCLIPError(f'{path}: class {key!r} has no template with pixel_percentage > 0 (no template predicted '
+                             "it on the ranked images); model.text.template_ranking.unranked='all_templates' gives it "
+                             'the 80-template classifier.')
         bad = [i for i in ranked if not 0 <= i < num_templates]
         if bad:
             raise SCLIPError(f'{path}: class {key!r} ranks template {bad[0]}, outside the {num_templates} templates.')

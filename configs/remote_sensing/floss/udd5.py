@@ -10,4 +10,4 @@ model = dict(
     prob_thd=0.4,  # dataset fact
     bg_idx=4,  # dataset fact: where low-confidence pixels go
     logit_scale=100,  # FLOSS's NACLIP default, as configs/floss/; it scales the experts' softmax
-    text=dict(template_ranking=dict(file='data/floss_rankings/template_rankings_naclip_udd5.json', top_n=4, score='entropy', keys='class')))  # computed by FLOSS's procedure, none ship: python tools/floss_rankings.py configs/remote_sensing/floss/udd5.py --out data/floss_rankings/template_rankings_naclip_udd5.json
+    text=dict(template_ranking=dict(file='data/floss_rankings/template_rankings_naclip_udd5.json', top_n=4, score='entropy', keys='class', unranked='all_templates')))  # computed by FLOSS's procedure, none ship: python tools/floss_rankings.py configs/remote_sensing/floss/udd5.py --out data/floss_rankings/template_rankings_naclip_udd5.json
