@@ -21,7 +21,9 @@ They also cast CLIP and the foundation model to fp16 (``precision='fp16'``, ``.h
 speed choice which our configs' default precision drops on a CPU (``precision='auto'`` is fp32
 there); ``half_redirected`` drops it on the official side as well, so that both sides compute the
 same fp32 numerics (fp16 matrix products on a CPU are many times slower than fp32 ones and would
-time the kernels, not the codes).
+time the kernels, not the codes). Trident's and CorrCLIP's vendored open_clip fetch OpenCLIP tags
+from the Hugging Face hub (``download_pretrained_from_hf``), answered with our weights file too;
+Trident takes SAM's checkpoint by file (``CHECKPOINT_KEYS``), matched by its official file name.
 """
 from __future__ import annotations
 
@@ -46,6 +48,9 @@ from .errors import SCLIPError
 OFFICIAL_CONFIG_NAMES = {'cityscapes': 'cfg_city_scapes.py'}
 # The constructor argument that takes the CLIP weights, by official code (ITACLIP's: model_name).
 WEIGHTS_KEYS = ('clip_path', 'model_name')
+# Constructor arguments that take a foundation model's checkpoint file, by official code, with the
+# official file-name prefix of that checkpoint (Trident's SAM: sam_ckpt, sam_vit_b_01ec64.pth).
+CHECKPOINT_KEYS = {'sam_ckpt': 'sam_'}
 
 
 def _cpu(device):
@@ -181,15 +186,27 @@ def checkout_modules_first(repo: str):
         sys.modules.update(saved)
 
 
-def _openai_downloads_redirected(repo: str, weights: Optional[str]) -> None:
-    """The checkout's vendored open_clip downloads OpenAI's CLIP for ``pretrained='openai'``: each of
-    its modules holding ``download_pretrained_from_url`` answers with ``weights`` instead."""
+def _downloads_answered(repo: str, function: str, weights: Optional[str]) -> None:
+    """Each module of the checkout holding a download ``function`` answers with ``weights`` instead."""
     if weights is None:
         return
     for module in list(sys.modules.values()):
         if osp.abspath(getattr(module, '__file__', None) or '/').startswith(repo + os.sep) and \
-                callable(getattr(module, 'download_pretrained_from_url', None)):
-            module.download_pretrained_from_url = lambda url, *a, **k: weights
+                callable(getattr(module, function, None)):
+            setattr(module, function, lambda *a, **k: weights)
+
+
+def _hf_downloads_redirected(repo: str, weights: Optional[str]) -> None:
+    """The checkout's vendored open_clip downloads the OpenCLIP tags (Trident's and CorrCLIP's
+    ``laion2b_s32b_b79k`` for ViT-H/14) from the Hugging Face hub: its ``download_pretrained_from_hf``
+    answers with ``weights`` (an open_clip state dict) instead."""
+    _downloads_answered(repo, 'download_pretrained_from_hf', weights)
+
+
+def _openai_downloads_redirected(repo: str, weights: Optional[str]) -> None:
+    """The checkout's vendored open_clip downloads OpenAI's CLIP for ``pretrained='openai'``: each of
+    its modules holding ``download_pretrained_from_url`` answers with ``weights`` instead."""
+    _downloads_answered(repo, 'download_pretrained_from_url', weights)
 
 
 @contextlib.contextmanager
@@ -278,12 +295,15 @@ def _checkout_path(repo: str, value: str) -> str:
 
 def build_official_segmentor(repo: str, config_path: str, weights: Optional[str], hub_dir: Optional[str] = None,
                              checkpoints: Sequence[str] = (), half_to_fp32: bool = False,
-                             stubs: Sequence[str] = ()) -> torch.nn.Module:
+                             stubs: Sequence[str] = (), overrides: Optional[dict] = None) -> torch.nn.Module:
     """The official segmentor of ``config_path`` in checkout ``repo``, on the CPU, with ``weights``
     as its CLIP (its ``clip_path`` or ``model_name``, or its OpenAI download; None: the config's own,
     e.g. 'ViT-B/16', which the official code downloads); its torch.hub loads from ``hub_dir`` and
     ``checkpoints`` (``hub_redirected``); ``half_to_fp32``: its fp16 casts keep float32
-    (``half_redirected``); ``stubs``: modules it imports for branches the config never runs."""
+    (``half_redirected``); ``stubs``: modules it imports for branches the config never runs;
+    ``overrides``: constructor arguments over its config's (``--official-options``: a short class
+    file, Trident's ViT-H/14 ``model_type``, CorrCLIP's ``instance_mask_path``); a foundation model's
+    checkpoint goes to its ``CHECKPOINT_KEYS`` argument (Trident's ``sam_ckpt``)."""
     from mmengine import Config
     repo = osp.abspath(repo)
     try:
@@ -306,6 +326,7 @@ def build_official_segmentor(repo: str, config_path: str, weights: Optional[str]
                 module = importlib.util.module_from_spec(spec)
                 spec.loader.exec_module(module)
                 _openai_downloads_redirected(repo, None if weights is None else osp.abspath(weights))
+                _hf_downloads_redirected(repo, None if weights is None else osp.abspath(weights))
             segmentor_class = getattr(module, class_name)
             accepted = inspect.signature(segmentor_class.__init__).parameters
             weights_key = next((key for key in WEIGHTS_KEYS if key in accepted), None)
@@ -315,6 +336,7 @@ def build_official_segmentor(repo: str, config_path: str, weights: Optional[str]
                 model_cfg['device'] = torch.device('cpu')
             if 'dataset' in accepted and 'dataset' not in model_cfg:  # CASS: its eval.py passes the config path
                 model_cfg['dataset'] = config_path
+            model_cfg.update(official_overrides(segmentor_class, checkpoints, overrides or {}))
             for key, value in list(model_cfg.items()):  # class files named relative to the checkout
                 if key.endswith('_path') and isinstance(value, str):
                     model_cfg[key] = _checkout_path(repo, value)
@@ -328,6 +350,22 @@ def build_official_segmentor(repo: str, config_path: str, weights: Optional[str]
         os.chdir(cwd)
         sys.path.remove(repo)
     return segmentor.eval()
+
+
+def official_overrides(segmentor_class, checkpoints: Sequence[str], overrides: dict) -> dict:
+    """The constructor arguments set over the official config: each foundation-model checkpoint
+    the constructor takes by file (``CHECKPOINT_KEYS``, matched on the official file name), then
+    ``overrides``; a key the constructor does not take is a one-line error."""
+    parameters = inspect.signature(segmentor_class.__init__).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    settings = {key: osp.abspath(path) for key, prefix in CHECKPOINT_KEYS.items() if key in parameters
+                for path in checkpoints if osp.basename(path).startswith(prefix)}
+    for key, value in overrides.items():
+        if key not in parameters and not takes_any:
+            raise SCLIPError(f'--official-options {key}=...: the official {segmentor_class.__name__} takes no '
+                             f'argument {key!r}; it takes {", ".join(p for p in parameters if p != "self")}.')
+        settings[key] = value
+    return settings
 
 
 def packed_samples(cfg, image_files: Sequence[str]) -> List[dict]:
