@@ -156,8 +156,9 @@ class FreeCP(Method):
     def affinity(self, trunk: Trunk) -> Tensor:
         """CLIP's own attention of blocks 1..L-1 between patches, averaged, (B, N, N)."""
         def maps(block: int) -> Tensor:
-            weights = trunk.attention(block)[:, :, 1:, 1:]
-            return weights[:, 0] if self.base_name == 'gem' else weights.mean(dim=1)  # official: GEM's head 0
+            if self.base_name == 'gem':  # official: GEM's head 0
+                return trunk.attention(block, head=0)[:, 1:, 1:]
+            return trunk.attention(block)[:, :, 1:, 1:].mean(dim=1)
         return torch.stack([maps(block) for block in range(1, trunk.vit.depth)]).mean(dim=0).float()
 
     def crop_classifier(self, trunk: Trunk, image: Tensor, box, candidates: Tensor, text: TextSide) -> int:
@@ -223,11 +224,13 @@ class FreeCP(Method):
         first = self.background_queries(text)
         if self.base_name == 'gem' and tuple(trunk.grid) != trunk.vit.native_grid:
             trunk = Trunk(trunk.vit, trunk.images, self.positional)  # GEM's embedding for both paths
+        # the maps first: their walk through blocks 1..L-1 keeps each block's q, k, v for CLIP's
+        # path, which the base then reads instead of computing it again (the same numbers)
+        transfer = propagation_matrix_batch(self.affinity(trunk))
         features = self.base(trunk, text).float()
         features = features / features.norm(dim=-1, keepdim=True)
         logits = (text.logit_scale * features) @ text.embeddings.float().T  # (B, gh, gw, Q)
         probs = logits.softmax(dim=-1).permute(0, 3, 1, 2)
-        transfer = propagation_matrix_batch(self.affinity(trunk))
         return torch.stack([self.purify(trunk, trunk.images[i:i + 1], probs[i], transfer[i], first, text)
                             for i in range(probs.shape[0])])
 
