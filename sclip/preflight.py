@@ -49,7 +49,7 @@ def check_class_names(cfg: Config) -> None:
     classes = dataset_classes(dataset)
     if model.get('type') == 'CLIPerSegmentor':  # background words, then classes; its own label mapping
         from .models.cliper_segmentor import dataset_class_count
-        count = dataset_class_count(path, model.get('reduce_zero_label', False))
+        count = dataset_class_count(path, model.get('reduce_zero_label', False), model.get('background_label'))
         if count != len(classes):
             raise SCLIPError(f'{path} with model.reduce_zero_label={model.get("reduce_zero_label", False)} gives '
                              f'{count} classes but {dataset["type"]} has {len(classes)}; use the class file and '

@@ -200,7 +200,10 @@ def method_block(title: str, pattern: str, defaults: dict) -> List[str]:
     present = [(key, label) for key, label in BENCHMARKS if osp.isfile(osp.join(CONFIGS, pattern.format(key)))]
     rows = {label: method_row(load(pattern.format(key)), defaults) for key, label in present}
     missing = [label for key, label in BENCHMARKS if (key, label) not in present]
-    columns = list(next(iter(rows.values())))
+    columns = list(dict.fromkeys(c for row in rows.values() for c in row))
+    for row in rows.values():  # a setting some configs lack (ours: FreeCP/ITACLIP without LLM texts)
+        for c in columns:
+            row.setdefault(c, '—')
     constant = [c for c in columns if len({r[c] for r in rows.values()}) == 1]
     varying = [c for c in columns if c not in constant]
     first = next(iter(rows.values()))
