@@ -20,8 +20,8 @@ def _neighbours(x: Tensor, positions, dilations: Sequence[int], minus_centre: bo
                 out: Optional[Tensor] = None) -> Tensor:
     """(B, K, H, W) -> (B, K, P, H, W): each position of the 3×3 neighbourhood (row, col in 0..2)
     at each dilation, replicate padding; ``minus_centre`` subtracts the pixel itself. ``out``: a
-    (B·K, P, H, W) buffer to write into (PAMR's steps reuse one: a fresh tensor of this size
-    each step costs more in page faults than the copy itself).
+    (B·K, P, H, W) buffer to write into (PAMR's steps reuse one: allocating a fresh tensor of
+    this size each step cost TCL's PAMR more than twice the time).
 
     The official code convolves with one-hot 3×3 kernels; slicing the padded map gives the
     same values exactly (a one-hot kernel only copies, or takes one difference) at a fraction
