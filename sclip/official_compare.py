@@ -22,6 +22,13 @@ speed choice which our configs' default precision drops on a CPU (``precision='a
 there); ``half_redirected`` drops it on the official side as well, so that both sides compute the
 same fp32 numerics (fp16 matrix products on a CPU are many times slower than fp32 ones and would
 time the kernels, not the codes).
+
+SegEarth-OV ``torch.load``s the SimFeatUp checkpoint it ships: ``checkpoint_loads_redirected``
+answers with our file of that name; its featup CUDA kernel is ours on the CPU
+(``_cuda_extensions_redirected``). FLOSS ships a modified ``mmseg``: its segmentor is found inside
+that package (``package_module_defining``), imported by its dotted name with the package shadowing
+ours, its registries left unattached to our scope (``registry_scopes_shared``), and its script's
+keyword ``mode='fusion'`` given as an option (``parse_official_options``).
 """
 from __future__ import annotations
 

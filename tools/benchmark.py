@@ -31,6 +31,12 @@ too (sclip/official_compare.py). The images lie in VOC's layout beside all-backg
 (FreeCP's official predict opens each image's label file); --image-size makes them smaller for
 official codes too slow at VOC size; --official-stub MODULE replaces a module the official code
 imports at load time for a branch the config never runs (ClearCLIP's BLIP code for its GEM branch).
+SegEarth-OV's SimFeatUp checkpoint load is answered with the file our config loads
+(--upsampler-checkpoint, default a random one in its official layout); FLOSS's segmentor lives in
+the mmseg package it ships (found and imported by its dotted name) and takes --official-set
+mode=fusion (what its eval_naclip.py --mode fusion sets); CLIPer's official code is a script,
+not a segmentor: its pipeline, loader and per-image steps run from its yaml
+(scripts/config/vit-b-16/ovs_<benchmark>.yaml; sclip/official_cliper.py).
 A benchmark, not a test: nothing here asserts a timing.
 """
 import argparse
