@@ -59,8 +59,8 @@ def voc2012_layout(folder: str, image_files: Sequence[str]) -> List[str]:
         Image.new('L', image.size, 0).save(osp.join(root, 'SegmentationClass', f'{name}.png'))
         names.append(name)
         files.append(path)
-    with open(osp.join(root, 'val.txt'), 'w') as handle:
-        handle.write('\n'.join(names) + '\n')
+    with open(osp.join(root, 'val.txt'), 'w') as handle:  # its np.loadtxt of one line is 0-d, without a len():
+        handle.write('\n'.join(names * (2 if len(names) == 1 else 1)) + '\n')  # one image is listed twice
     return files
 
 
@@ -158,10 +158,10 @@ class OfficialCLIPer:
     dataset's items (loaded and resized before timing, as our samples are), and the per-image
     steps its loop times, from ``pipe(...)`` to ``cam_to_label``."""
 
-    def __init__(self, pipe, cfg, dataset, fg, bg, cam_to_label):
+    def __init__(self, pipe, cfg, dataset, fg, bg, cam_to_label, count: int):
         self.pipe, self.cfg, self.dataset = pipe, cfg, dataset
         self.fg, self.bg, self.cam_to_label = fg, bg, cam_to_label
-        self.items = [dataset[index] for index in range(len(dataset))]
+        self.items = [dataset[index] for index in range(min(count, len(dataset)))]
 
     def predict_labels(self, count: Optional[int] = None) -> List[torch.Tensor]:
         """The label map (0 background, c + 1 class c) of each of the first ``count`` images."""
@@ -218,7 +218,7 @@ def build_official_cliper(repo: str, yaml_path: str, weights: str, image_files: 
             cfg.img_name_list_path = osp.join(root, 'val.txt')
             pipe = Pipeline(cfg, torch.device('cpu'))
             dataset, bg, fg = load_dataset(cfg, pipe.cliper)
-            official = OfficialCLIPer(pipe, cfg, dataset, fg, bg, cam_to_label)
+            official = OfficialCLIPer(pipe, cfg, dataset, fg, bg, cam_to_label, len(image_files))
     except SCLIPError:
         raise
     except Exception as error:
