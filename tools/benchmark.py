@@ -471,7 +471,7 @@ def official_report(args) -> None:
             *([('official set', ' '.join(args.official_set))] if args.official_set else []),
             *[(row, what) for row, (_, what) in extra.items()],
             ('precision', 'fp32 both sides (official fp16 casts kept fp32)' if half_to_fp32
-             else f'ours {ours.precision}, official as written'),
+             else f'ours {getattr(ours, "precision", "fp32")}, official as written'),
             ('device', f'cpu ({__import__("torch").get_num_threads()} threads), {args.rounds} interleaved rounds'),
             ('machine', f'{machine_before} at the start, {os.getloadavg()[0]:.2f} at the end'
              if hasattr(os, 'getloadavg') else machine_before),
