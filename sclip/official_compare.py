@@ -21,14 +21,17 @@ They also cast CLIP and the foundation model to fp16 (``precision='fp16'``, ``.h
 speed choice which our configs' default precision drops on a CPU (``precision='auto'`` is fp32
 there); ``half_redirected`` drops it on the official side as well, so that both sides compute the
 same fp32 numerics (fp16 matrix products on a CPU are many times slower than fp32 ones and would
-time the kernels, not the codes).
+time the kernels, not the codes). Trident's and CorrCLIP's vendored open_clip fetch OpenCLIP tags
+from the Hugging Face hub (``download_pretrained_from_hf``), answered with our weights file too;
+Trident takes SAM's checkpoint by file (``CHECKPOINT_KEYS``), matched by its official file name.
+
 
 SegEarth-OV ``torch.load``s the SimFeatUp checkpoint it ships: ``checkpoint_loads_redirected``
 answers with our file of that name; its featup CUDA kernel is ours on the CPU
 (``_cuda_extensions_redirected``). FLOSS ships a modified ``mmseg``: its segmentor is found inside
 that package (``package_module_defining``), imported by its dotted name with the package shadowing
 ours, its registries left unattached to our scope (``registry_scopes_shared``), and its script's
-keyword ``mode='fusion'`` given as an option (``parse_official_options``).
+keyword ``mode='fusion'`` given as an override (``--official-options mode=fusion``).
 """
 from __future__ import annotations
 
@@ -53,6 +56,9 @@ from .errors import SCLIPError
 OFFICIAL_CONFIG_NAMES = {'cityscapes': 'cfg_city_scapes.py'}
 # The constructor argument that takes the CLIP weights, by official code (ITACLIP's: model_name).
 WEIGHTS_KEYS = ('clip_path', 'model_name')
+# Constructor arguments that take a foundation model's checkpoint file, by official code, with the
+# official file-name prefix of that checkpoint (Trident's SAM: sam_ckpt, sam_vit_b_01ec64.pth).
+CHECKPOINT_KEYS = {'sam_ckpt': 'sam_'}
 
 
 def _cpu(device):
@@ -208,15 +214,27 @@ def checkout_modules_first(repo: str):
         sys.modules.update(saved)
 
 
-def _openai_downloads_redirected(repo: str, weights: Optional[str]) -> None:
-    """The checkout's vendored open_clip downloads OpenAI's CLIP for ``pretrained='openai'``: each of
-    its modules holding ``download_pretrained_from_url`` answers with ``weights`` instead."""
+def _downloads_answered(repo: str, function: str, weights: Optional[str]) -> None:
+    """Each module of the checkout holding a download ``function`` answers with ``weights`` instead."""
     if weights is None:
         return
     for module in list(sys.modules.values()):
         if osp.abspath(getattr(module, '__file__', None) or '/').startswith(repo + os.sep) and \
-                callable(getattr(module, 'download_pretrained_from_url', None)):
-            module.download_pretrained_from_url = lambda url, *a, **k: weights
+                callable(getattr(module, function, None)):
+            setattr(module, function, lambda *a, **k: weights)
+
+
+def _hf_downloads_redirected(repo: str, weights: Optional[str]) -> None:
+    """The checkout's vendored open_clip downloads the OpenCLIP tags (Trident's and CorrCLIP's
+    ``laion2b_s32b_b79k`` for ViT-H/14) from the Hugging Face hub: its ``download_pretrained_from_hf``
+    answers with ``weights`` (an open_clip state dict) instead."""
+    _downloads_answered(repo, 'download_pretrained_from_hf', weights)
+
+
+def _openai_downloads_redirected(repo: str, weights: Optional[str]) -> None:
+    """The checkout's vendored open_clip downloads OpenAI's CLIP for ``pretrained='openai'``: each of
+    its modules holding ``download_pretrained_from_url`` answers with ``weights`` instead."""
+    _downloads_answered(repo, 'download_pretrained_from_url', weights)
 
 
 def _cuda_extensions_redirected(repo: str) -> None:
@@ -375,20 +393,21 @@ def _checkout_path(repo: str, value: str) -> str:
 
 def build_official_segmentor(repo: str, config_path: str, weights: Optional[str], hub_dir: Optional[str] = None,
                              checkpoints: Sequence[str] = (), half_to_fp32: bool = False,
-                             stubs: Sequence[str] = (), options: Optional[dict] = None) -> torch.nn.Module:
+                             stubs: Sequence[str] = (), overrides: Optional[dict] = None) -> torch.nn.Module:
     """The official segmentor of ``config_path`` in checkout ``repo``, on the CPU, with ``weights``
     as its CLIP (its ``clip_path`` or ``model_name``, or its OpenAI download; None: the config's own,
     e.g. 'ViT-B/16', which the official code downloads); its torch.hub loads from ``hub_dir`` and
     ``checkpoints`` (``hub_redirected``); ``half_to_fp32``: its fp16 casts keep float32
     (``half_redirected``); ``stubs``: modules it imports for branches the config never runs;
-    ``options``: model keys its evaluation script sets over the config (FLOSS's ``mode='fusion'``)."""
+    ``overrides``: constructor arguments over its config's (``--official-options``: a short class
+    file, Trident's ViT-H/14 ``model_type``, CorrCLIP's ``instance_mask_path``); a foundation model's
+    checkpoint goes to its ``CHECKPOINT_KEYS`` argument (Trident's ``sam_ckpt``)."""
     from mmengine import Config
     repo = osp.abspath(repo)
     try:
         model_cfg = dict(Config.fromfile(config_path).model)
     except Exception as error:
         raise SCLIPError(f'official config {config_path!r} could not be read: {str(error).splitlines()[0]}')
-    model_cfg.update(options or {})
     class_name = model_cfg.pop('type', None)
     if not class_name:
         raise SCLIPError(f'official config {config_path!r} has no model.type.')
@@ -403,6 +422,7 @@ def build_official_segmentor(repo: str, config_path: str, weights: Optional[str]
                 module = _import_official(repo, source)
                 _openai_downloads_redirected(repo, None if weights is None else osp.abspath(weights))
                 _cuda_extensions_redirected(repo)
+                _hf_downloads_redirected(repo, None if weights is None else osp.abspath(weights))
             segmentor_class = getattr(module, class_name)
             accepted = inspect.signature(segmentor_class.__init__).parameters
             weights_key = next((key for key in WEIGHTS_KEYS if key in accepted), None)
@@ -412,6 +432,7 @@ def build_official_segmentor(repo: str, config_path: str, weights: Optional[str]
                 model_cfg['device'] = torch.device('cpu')
             if 'dataset' in accepted and 'dataset' not in model_cfg:  # CASS: its eval.py passes the config path
                 model_cfg['dataset'] = config_path
+            model_cfg.update(official_overrides(segmentor_class, checkpoints, overrides or {}))
             for key, value in list(model_cfg.items()):  # class files named relative to the checkout
                 if key.endswith('_path') and isinstance(value, str):
                     model_cfg[key] = _checkout_path(repo, value)
@@ -427,21 +448,20 @@ def build_official_segmentor(repo: str, config_path: str, weights: Optional[str]
     return segmentor.eval()
 
 
-def parse_official_options(items: Sequence[str]) -> dict:
-    """``['mode=fusion', 'top_n=4']`` as ``{'mode': 'fusion', 'top_n': 4}`` (Python literals where
-    they parse, strings otherwise); an item without ``=`` is a one-line error."""
-    import ast
-    options = {}
-    for item in items:
-        key, sep, value = item.partition('=')
-        if not sep or not key.strip():
-            raise SCLIPError(f'--official-set {item}: give KEY=VALUE, a keyword of the official segmentor '
-                             "(e.g. mode=fusion, as FLOSS's eval_naclip.py --mode fusion sets).")
-        try:
-            options[key.strip()] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            options[key.strip()] = value
-    return options
+def official_overrides(segmentor_class, checkpoints: Sequence[str], overrides: dict) -> dict:
+    """The constructor arguments set over the official config: each foundation-model checkpoint
+    the constructor takes by file (``CHECKPOINT_KEYS``, matched on the official file name), then
+    ``overrides``; a key the constructor does not take is a one-line error."""
+    parameters = inspect.signature(segmentor_class.__init__).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    settings = {key: osp.abspath(path) for key, prefix in CHECKPOINT_KEYS.items() if key in parameters
+                for path in checkpoints if osp.basename(path).startswith(prefix)}
+    for key, value in overrides.items():
+        if key not in parameters and not takes_any:
+            raise SCLIPError(f'--official-options {key}=...: the official {segmentor_class.__name__} takes no '
+                             f'argument {key!r}; it takes {", ".join(p for p in parameters if p != "self")}.')
+        settings[key] = value
+    return settings
 
 
 def packed_samples(cfg, image_files: Sequence[str]) -> List[dict]:

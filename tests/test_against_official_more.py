@@ -6,7 +6,7 @@ Each stand-in is written like its official repository where the tool has to meet
   answers with the file our config loads.
 - FLOSS: the segmentor inside a package the checkout ships under a name we import too (FLOSS's
   modified ``mmseg``), with relative imports, a ranking file read relative to the checkout, and a
-  keyword (``mode='fusion'``) its evaluation script sets over its config (``--official-set``).
+  keyword (``mode='fusion'``) its evaluation script sets over its config (``--official-options``).
 - CLIPer: no mmseg segmentor but a script's pieces (``ovs/pipeline.py``, ``data/load.py``,
   ``util/tools.py``, ``util/miou.py``, ``modified_clip/model.py`` over OpenAI's ``clip``, loading
   its CLIP from a fixed path) in namespace packages, a yaml config with paths relative to ``ovs/``,
@@ -169,21 +169,10 @@ def test_a_segmentor_inside_a_shipped_package_builds_with_the_script_keywords(tm
     monkeypatch.setitem(sys.modules, PACKAGE, ours)
     assert package_module_defining(str(checkout), 'NACLIPLike') == f'{PACKAGE}.models.naclip.naclip'
     segmentor = build_official_segmentor(str(checkout), str(checkout / 'configs/naclip/pascalvoc20.py'),
-                                         '/w/tiny.pt', options={'mode': 'fusion', 'top_n': 4})
+                                         '/w/tiny.pt', overrides={'mode': 'fusion', 'top_n': 4})
     assert segmentor.seen == dict(whose='theirs', clip_path='/w/tiny.pt', mode='fusion', top_n=4,
                                   names=['aeroplane', 'bicycle'], ranking={'classes': {'aeroplane': {}}})
     assert sys.modules[PACKAGE] is ours and f'{PACKAGE}.models' not in sys.modules  # ours back, theirs gone
-
-
-def test_official_set_parses_literals_and_refuses_a_bare_key(tmp_path, capsys):
-    from sclip.cli import main_guard
-    from sclip.official_compare import parse_official_options
-    assert parse_official_options(['mode=fusion', 'top_n=4', 'pamr_stride=(8, 16)']) == \
-        {'mode': 'fusion', 'top_n': 4, 'pamr_stride': (8, 16)}
-    tool = load_tool('benchmark')
-    with pytest.raises(SystemExit) as exit_info:
-        main_guard(lambda: tool.main(['--against-official', str(tmp_path), '--official-set', 'fusion']))
-    assert_one_line(exit_info.value.code, capsys.readouterr().err, '--official-set fusion', 'KEY=VALUE')
 
 
 # --- CLIPer: a script's pieces, not a segmentor

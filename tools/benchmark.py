@@ -5,6 +5,7 @@
     python tools/benchmark.py --sweep postproc|attention|datasets|all [--images 4]
     python tools/benchmark.py --against-official DIR [--config configs/sclip_voc21.py] [--images 3] [--rounds 3]
         [--hub-dir DINO_CLONE] [--vfm-checkpoint FILE] [--image-size 500x375] [--official-stub MODULE]
+        [--sam-checkpoint FILE] [--cfg-options K=V ...] [--official-options K=V ...] [--memory]
 
 Default mode: both paths run in one process on the same weights (a random ViT-B/16 when no
 weights are given) and the same VOC-sized images (500x375, resized to short side 336). Prints
@@ -31,9 +32,18 @@ too (sclip/official_compare.py). The images lie in VOC's layout beside all-backg
 (FreeCP's official predict opens each image's label file); --image-size makes them smaller for
 official codes too slow at VOC size; --official-stub MODULE replaces a module the official code
 imports at load time for a branch the config never runs (ClearCLIP's BLIP code for its GEM branch).
+Trident's SAM goes to its sam_ckpt (--sam-checkpoint, default a random one of the config's
+model.method.sam.type in its official layout); CorrCLIP's region masks are written for the images
+(a grid of regions with unsegmented pixels, the official .npz layout) and read by both sides.
+--cfg-options sets our config, --official-options the official constructor's arguments (a short
+class file both sides, Trident's ViT-H/14: model_type=ViT-H-14 clip_type=laion2b_s32b_b79k, whose
+Hugging Face download is answered with --pretrained or a random CLIP of model.arch). --memory
+measures instead of timing: each side builds and predicts the images once in a process of its own,
+and the peak resident memory of loading and of inference (VmHWM, reset between the two) is printed
+for both, with the pixel agreement (sclip/process_memory.py).
 SegEarth-OV's SimFeatUp checkpoint load is answered with the file our config loads
 (--upsampler-checkpoint, default a random one in its official layout); FLOSS's segmentor lives in
-the mmseg package it ships (found and imported by its dotted name) and takes --official-set
+the mmseg package it ships (found and imported by its dotted name) and takes --official-options
 mode=fusion (what its eval_naclip.py --mode fusion sets); CLIPer's official code is a script,
 not a segmentor: its pipeline, loader and per-image steps run from its yaml
 (scripts/config/vit-b-16/ovs_<benchmark>.yaml; sclip/official_cliper.py).
@@ -86,10 +96,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--upsampler-checkpoint', metavar='FILE',
                         help="with --against-official: SegEarth-OV's SimFeatUp checkpoint for both sides "
                              "(default: a random one of the config's model.method.upsampler.type, official layout)")
-    parser.add_argument('--official-set', action='append', default=[], metavar='KEY=VALUE',
-                        help="with --against-official: a keyword of the official segmentor that its evaluation "
-                             "script sets over its config (FLOSS's eval_naclip.py --mode fusion: mode=fusion); "
-                             'repeatable')
     parser.add_argument('--official-stub', action='append', default=[], metavar='MODULE',
                         help='with --against-official: a module the official code imports for a branch the '
                              'config never runs, replaced by a stub (e.g. BLIP.models.blip_retrieval for '
@@ -97,6 +103,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--image-size', default='500x375', metavar='WxH',
                         help='with --against-official: width x height of the images (default: 500x375, VOC-sized; '
                              'smaller images have fewer windows, for official codes too slow at VOC size)')
+    parser.add_argument('--sam-checkpoint', metavar='FILE',
+                        help="with --against-official: SAM's checkpoint (Trident), official layout and file name, "
+                             "for both sides (default: a random one of the config's model.method.sam.type)")
+    parser.add_argument('--cfg-options', nargs='+', action='extend', default=[], metavar='KEY=VALUE',
+                        help='with --against-official: settings over our --config (e.g. model.arch=ViT-H-14)')
+    parser.add_argument('--official-options', nargs='+', action='extend', default=[], metavar='KEY=VALUE',
+                        help="with --against-official: the official constructor's arguments over its config "
+                             '(e.g. name_path=FILE model_type=ViT-H-14)')
+    parser.add_argument('--memory', action='store_true',
+                        help='with --against-official: peak resident memory of each side (a process each) '
+                             'instead of times')
+    parser.add_argument('--memory-child', nargs=2, metavar=('SETUP', 'SIDE'), help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -185,15 +203,10 @@ def random_upsampler(folder: str, upsampler, feat_dim: int) -> str:
 
 
 def official_checkpoints(args, cfg, folder: str) -> dict:
-    """The checkpoints besides CLIP that our config loads and the official code loads too (its
-    foundation model, its upsampler), set in ``cfg``: the files given, else random ones in their
-    official layout and file name (the official side's loads of those names get these files);
-    by report row, each with what it is."""
+    """SegEarth-OV's SimFeatUp checkpoint, which both sides load, set in ``cfg``: the file given
+    (--upsampler-checkpoint), else a random one in its official layout and file name (the official
+    side's load of that name gets it); by report row, with what it is."""
     files = {}
-    if cfg.model.get('vfm'):
-        path = args.vfm_checkpoint or random_vfm(folder, cfg.model.vfm.type)
-        files['foundation model'] = (path, args.vfm_checkpoint or f'a random {cfg.model.vfm.type} (official layout)')
-        cfg.model.vfm.checkpoint = path
     method = cfg.model.get('method')
     upsampler = method.get('upsampler') if isinstance(method, dict) else None
     if isinstance(upsampler, dict) and upsampler.get('checkpoint'):
@@ -421,42 +434,54 @@ def official_report(args) -> None:
     from sclip.errors import SCLIPError
     from sclip.official_cliper import build_official_cliper, official_predictor, official_yaml_path, voc2012_layout
     from sclip.official_compare import (build_official_segmentor, compare, official_config_path,
-                                        official_half_dropped, packed_samples, parse_official_options,
+                                        official_half_dropped, packed_samples,
                                         predict_labels, timed_rounds)
     from sclip.runner import load_config
     if args.rounds < 1:
         raise SCLIPError(f'--rounds {args.rounds}: time at least one round.')
     size = image_size(args.image_size)
-    options = parse_official_options(args.official_set)
     if not os.path.isdir(args.against_official):
         raise SCLIPError(f'--against-official {args.against_official}: not a folder; pass a checkout of the '
                          "method's official repository.")
     config = args.config if os.path.isfile(args.config) else os.path.join(REPO, args.config)
+    from sclip.official_trained import METHODS as TRAINED_OFFICIAL
+    if load_config(config).model.type in TRAINED_OFFICIAL:  # GroupViT, TCL: mmseg 0.x official code
+        return trained_official_report(args, config, size)
     cliper = is_cliper(config)
     official_config = (official_yaml_path if cliper else official_config_path)(
         args.against_official, benchmark_of(config), args.official_config)
     machine_before = machine_line()
     with tempfile.TemporaryDirectory() as folder:
         os.environ.setdefault('SCLIP_CACHE_DIR', os.path.join(folder, 'cache'))
-        weights = args.pretrained or random_vit_b16(folder)
+        from sclip.options import parse_cfg_options
+        options = parse_cfg_options(args.cfg_options)
+        weights = args.pretrained or random_clip(folder, load_config(config, options).model.get('arch', 'ViT-B-16'))
         from mmseg.registry import MODELS
-        cfg = load_config(config, {'model.clip_path': weights})
-        extra = official_checkpoints(args, cfg, folder)
-        checkpoints = [path for path, _ in extra.values()]
+        cfg = load_config(config, {**options, 'model.clip_path': weights})
+        checkpoints = foundation_checkpoints(args, cfg, folder)
+        extra = official_checkpoints(args, cfg, folder)  # SegEarth-OV's upsampler
+        checkpoints += [path for path, _ in extra.values()]
+        image_files = voc_sized_images(folder, args.images, size)
+        overrides = {**region_masks_for(cfg, image_files, folder), **official_options(args.official_options)}
+        if args.memory:
+            return memory_report(args, dict(
+                config=config, options={**options, 'model.clip_path': weights}, checkpoints=checkpoints,
+                image_files=image_files, overrides=overrides, repo=args.against_official,
+                official_config=official_config, hub_dir=args.hub_dir, stubs=args.official_stub,
+                weights=None if weights == 'openai' else weights), folder)
         ours = MODELS.build(cfg.model).eval()
         half_to_fp32 = not cliper and official_half_dropped(ours)
-        files = voc_sized_images(folder, args.images, size)
         if cliper:  # not an mmseg segmentor: its own pipeline and loader (sclip/official_cliper.py)
-            files = voc2012_layout(os.path.join(folder, 'cliper'), files)
+            image_files = voc2012_layout(os.path.join(folder, 'cliper'), image_files)
             official = build_official_cliper(args.against_official, official_config,
-                                             'ViT-B/16' if weights == 'openai' else weights, files,
+                                             'ViT-B/16' if weights == 'openai' else weights, image_files,
                                              os.path.join(folder, 'cliper'), stubs=args.official_stub)
         else:
             official = build_official_segmentor(args.against_official, official_config,
                                                 None if weights == 'openai' else weights, hub_dir=args.hub_dir,
                                                 checkpoints=checkpoints, half_to_fp32=half_to_fp32,
-                                                stubs=args.official_stub, options=options)
-        samples = packed_samples(cfg, files)
+                                                stubs=args.official_stub, overrides=overrides)
+        samples = packed_samples(cfg, image_files)
         status(f'timing ours and the official code on {len(samples)} images, {args.rounds} interleaved rounds')
         if cliper:
             result = timed_rounds(lambda warm_up: predict_labels(ours, samples[:1] if warm_up else samples,
@@ -466,9 +491,15 @@ def official_report(args) -> None:
             result = compare(ours, official, samples, args.rounds, half_to_fp32=half_to_fp32, log=status)
     rows = [('ours', f'{os.path.relpath(config, REPO)} ({args.images} images, {size[0]}x{size[1]})'),
             ('official', f'{os.path.relpath(official_config, args.against_official)} in {args.against_official}'),
-            ('weights', args.pretrained or 'a random ViT-B/16 (OpenAI layout)'),
+            ('weights', args.pretrained or f'a random {cfg.model.get("arch", "ViT-B-16")} '
+                                           f'({"OpenAI" if weights.endswith("vit-b-16.pt") else "open_clip"} layout)'),
+            *([('our options', ' '.join(args.cfg_options))] if args.cfg_options else []),
+            *([('official options', ' '.join(args.official_options))] if args.official_options else []),
+            *([('SAM', args.sam_checkpoint or f'a random {cfg.model.method.sam.type} (official layout)')]
+              if cfg.model.get('method', {}).get('sam') else []),
+            *([('region masks', 'a random grid of regions per image (official .npz layout), both sides')]
+              if 'instance_mask_path' in overrides else []),
             *([('official stubs', ', '.join(args.official_stub))] if args.official_stub else []),
-            *([('official set', ' '.join(args.official_set))] if args.official_set else []),
             *[(row, what) for row, (_, what) in extra.items()],
             ('precision', 'fp32 both sides (official fp16 casts kept fp32)' if half_to_fp32
              else f'ours {getattr(ours, "precision", "fp32")}, official as written'),
@@ -485,8 +516,236 @@ def official_report(args) -> None:
         print(f'{key.ljust(width)}  {value}')
 
 
+def trained_official_report(args, config: str, size: tuple) -> None:
+    """GroupViT's and TCL's official mmseg 0.x evaluation code against our config, under the
+    import-time shims of sclip/official_trained.py, on one full-size random checkpoint in the
+    released layout (or --pretrained, the released file) and the same images."""
+    import tempfile
+    import time
+
+    from sclip.official_compare import compare, packed_samples
+    from sclip.official_trained import METHODS, TrainedFiles, build_official_trained, random_checkpoints
+    from sclip.runner import load_config
+    from sclip.official_trained import official_test_cfg
+    method = METHODS[load_config(config).model.type]
+    official_test_cfg(args.against_official, method, load_config(config).benchmark)  # a bad checkout: fail first
+    machine_before = machine_line()
+    with tempfile.TemporaryDirectory() as folder:
+        os.environ.setdefault('SCLIP_CACHE_DIR', os.path.join(folder, 'cache'))
+        clip = random_vit_b16(folder) if method == 'tcl' else None  # what TCL builds its CLIP from
+        status('writing a full-size random checkpoint in the released layout')
+        files = TrainedFiles(args.pretrained, clip) if args.pretrained else random_checkpoints(method, folder, clip)
+        cfg = load_config(config, {'model.checkpoint': files.checkpoint})
+        from mmseg.registry import MODELS
+        ours = MODELS.build(cfg.model).eval()
+        status(f'building the official {method} segmentor of {args.against_official}')
+        official = build_official_trained(args.against_official, cfg, files)
+        samples = packed_samples(cfg, voc_sized_images(folder, args.images, size))
+        status(f'timing ours and the official code on {len(samples)} images, {args.rounds} interleaved rounds')
+        result = compare(ours, official, samples, args.rounds, log=status)
+    rows = [('ours', f'{os.path.relpath(config, REPO)} ({args.images} images, {size[0]}x{size[1]})'),
+            ('official', f'{args.against_official} (mmseg 0.x evaluation under sclip/official_trained.py shims)'),
+            ('weights', args.pretrained or f'a full-size random {method} checkpoint (released layout)'
+             + (', its CLIP built from a random ViT-B/16' if clip else '')),
+            ('device', f'cpu ({__import__("torch").get_num_threads()} threads), {args.rounds} interleaved rounds'),
+            ('machine', f'{machine_before} at the start, {os.getloadavg()[0]:.2f} at the end'
+             if hasattr(os, 'getloadavg') else machine_before),
+            ('date', time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())),
+            ('ours, s per round', ' '.join(f'{t:.2f}' for t in result.ours)),
+            ('official, s per round', ' '.join(f'{t:.2f}' for t in result.official)),
+            ('speed ratio (official / ours)', f'{result.ratio:.2f}x'),
+            ('pixel agreement', f'{result.agreement:.5f} ({result.same_pixels} of {result.pixels})')]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f'{key.ljust(width)}  {value}')
+
+
+def random_clip(folder: str, arch: str) -> str:
+    """A random CLIP of ``arch``: ViT-B/16 in OpenAI's layout (``random_vit_b16``), any other in
+    open_clip's (a float32 state dict, the layout of the OpenCLIP files such as ViT-H/14's
+    ``laion2b_s32b_b79k``, which the official codes download from the Hugging Face hub; float16
+    would read as an OpenAI release, QuickGELU, to our loader)."""
+    if arch in ('ViT-B-16', 'ViT-B-16-quickgelu'):
+        return random_vit_b16(folder)
+    import open_clip
+    import torch
+    path = os.path.join(folder, f'random-{arch}.pt')
+    if not os.path.isfile(path):
+        status(f'writing a random {arch} (open_clip layout)')
+        root, level = logging.getLogger(), logging.getLogger().level
+        root.setLevel(logging.ERROR)  # open_clip warns "no pretrained weights": random is the point here
+        try:
+            model = open_clip.create_model(arch, pretrained=None)
+        finally:
+            root.setLevel(level)
+        torch.save(model.state_dict(), path)
+        del model
+    return path
+
+
+def foundation_checkpoints(args, cfg, folder: str) -> list:
+    """The foundation models' checkpoints both sides load (official layouts and file names), set
+    in ``cfg``: DINO & co. (``model.vfm``, --vfm-checkpoint) and Trident's SAM
+    (``model.method.sam``, --sam-checkpoint); the official side finds them by file name."""
+    checkpoints = []
+    if cfg.model.get('vfm'):
+        checkpoints.append(args.vfm_checkpoint or random_vfm(folder, cfg.model.vfm.type))
+        cfg.model.vfm.checkpoint = checkpoints[-1]
+    sam = cfg.model.get('method', {}).get('sam')
+    if sam:
+        checkpoints.append(args.sam_checkpoint or random_vfm(folder, sam.type))
+        sam.checkpoint = checkpoints[-1]
+    return checkpoints
+
+
+def region_masks_for(cfg, image_files, folder: str) -> dict:
+    """CorrCLIP's region masks (its official default reads pre-generated ones, ``<stem>.npz`` with
+    ``instance_mask``): a grid of regions per image, a band of unsegmented pixels (the minimum
+    value) on its left, written once and read by both sides; the official argument that names
+    their folder, or nothing for configs without region masks."""
+    masks = cfg.model.get('region_masks')
+    if not masks or masks.get('type') != 'files':
+        return {}
+    import numpy as np
+    from PIL import Image
+    root = os.path.join(folder, 'region_masks')
+    os.makedirs(root, exist_ok=True)
+    for path in image_files:
+        width, height = Image.open(path).size
+        rows = np.minimum(np.arange(height) * 3 // height, 2)[:, None]
+        columns = np.minimum(np.arange(width) * 4 // width, 3)[None, :]
+        mask = (1 + rows * 4 + columns).astype(np.int32)
+        mask[:, :max(1, width // 10)] = 0
+        np.savez(os.path.join(root, os.path.splitext(os.path.basename(path))[0] + '.npz'), instance_mask=mask)
+    masks.root = root
+    return {'instance_mask_path': root}
+
+
+def official_options(items) -> dict:
+    """``--official-options KEY=VALUE ...`` as the official constructor's keyword arguments."""
+    from sclip.errors import SCLIPError
+    from sclip.options import parse_cfg_options
+    try:
+        return parse_cfg_options(items)
+    except SCLIPError as error:
+        raise SCLIPError(str(error).replace('--cfg-options', '--official-options')) from None
+
+
+def memory_report(args, setup: dict, folder: str) -> None:
+    """Peak resident memory of each side, each in a process of its own (``memory_child``), ours
+    first (it tells whether the official fp16 casts are dropped); prints both and the agreement."""
+    import json
+    import subprocess
+    import time
+
+    import torch
+
+    from sclip.errors import SCLIPError
+    setup_file = os.path.join(folder, 'memory-setup.json')
+    with open(setup_file, 'w') as handle:
+        json.dump(setup, handle)
+    results = {}
+    for side in ('ours', 'official'):
+        status(f'--memory: {side}, in a process of its own')
+        if side == 'official':
+            setup['half_to_fp32'] = results['ours']['half_to_fp32']
+            with open(setup_file, 'w') as handle:
+                json.dump(setup, handle)
+        done = subprocess.run([sys.executable, os.path.abspath(__file__), '--memory-child', setup_file, side],
+                              capture_output=True, text=True)
+        lines = [line for line in done.stdout.splitlines() if line.startswith('{')]
+        if done.returncode != 0 or not lines:
+            raise SCLIPError(f'--memory: the {side} side failed: '
+                             f'{(done.stderr.strip().splitlines() or ["no output"])[-1]}')
+        results[side] = json.loads(lines[-1])
+    labels = {side: torch.load(results[side]['labels'], weights_only=True) for side in results}
+    same = sum(int((a == b).sum()) for a, b in zip(labels['ours'], labels['official']))
+    total = sum(a.numel() for a in labels['ours'])
+
+    def gib(value):
+        return f'{value / 2 ** 30:.2f} GiB'
+
+    rows = [('ours', f'{os.path.relpath(setup["config"], REPO)} ({len(setup["image_files"])} images, '
+                     f'{args.image_size})'),
+            ('official', f'{os.path.relpath(setup["official_config"], args.against_official)} in '
+                         f'{args.against_official}'),
+            *([('our options', ' '.join(args.cfg_options))] if args.cfg_options else []),
+            *([('official options', ' '.join(args.official_options))] if args.official_options else []),
+            ('precision', 'fp32 both sides (official fp16 casts kept fp32)' if setup['half_to_fp32']
+             else 'ours as configured, official as written'),
+            ('machine', machine_line()),
+            ('date', time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))]
+    for side in ('ours', 'official'):
+        result = results[side]
+        rows += [(f'{side}: peak RSS, loading', gib(result['build_peak'])),
+                 (f'{side}: RSS after loading', gib(result['after_build'])),
+                 (f'{side}: peak RSS, inference', f'{gib(result["inference_peak"])} '
+                                                  f'(+{gib(result["inference_peak"] - result["after_build"])}; '
+                                                  f'{result["seconds"]:.1f} s)')]
+    rows += [('peak ratio (official / ours)',
+              f'{max(results["official"]["build_peak"], results["official"]["inference_peak"]) / max(results["ours"]["build_peak"], results["ours"]["inference_peak"]):.2f}x whole process, '
+              f'{results["official"]["inference_peak"] / results["ours"]["inference_peak"]:.2f}x inference'),
+             ('pixel agreement', f'{same / total:.5f} ({same} of {total})')]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f'{key.ljust(width)}  {value}')
+
+
+def memory_child(setup_file: str, side: str) -> None:
+    """One side of --memory: build it (its peak: ``build_peak``), reset the peak, predict every
+    image once (``inference_peak``); prints one JSON line and saves the labels beside the setup."""
+    import json
+    import time
+
+    import torch
+
+    from sclip.official_compare import build_official_segmentor, official_half_dropped, packed_samples, \
+        predict_labels
+    from sclip.process_memory import current_rss, peak_rss, reset_peak_rss
+    from sclip.runner import load_config
+    with open(setup_file) as handle:
+        setup = json.load(handle)
+    os.environ.setdefault('SCLIP_CACHE_DIR', os.path.join(os.path.dirname(setup_file), 'cache'))
+    cfg = load_config(setup['config'], setup['options'])
+    checkpoints = setup['checkpoints']
+    if cfg.model.get('vfm'):
+        cfg.model.vfm.checkpoint = checkpoints[0]
+    if cfg.model.get('method', {}).get('sam'):
+        cfg.model.method.sam.checkpoint = checkpoints[-1]
+    if 'instance_mask_path' in setup['overrides']:
+        cfg.model.region_masks.root = setup['overrides']['instance_mask_path']
+    samples = packed_samples(cfg, setup['image_files'])
+    official = side == 'official'
+    if official:
+        model = build_official_segmentor(setup['repo'], setup['official_config'], setup['weights'],
+                                         hub_dir=setup['hub_dir'], checkpoints=checkpoints,
+                                         half_to_fp32=setup['half_to_fp32'], stubs=setup['stubs'],
+                                         overrides=setup['overrides'])
+        half_to_fp32 = setup['half_to_fp32']
+    else:
+        from mmseg.registry import MODELS
+        model = MODELS.build(cfg.model).eval()
+        with torch.no_grad():
+            model.class_embeddings  # noqa: B018  (the official code encodes its classes when it is built)
+        half_to_fp32 = official_half_dropped(model)
+    build_peak = peak_rss()
+    reset_peak_rss()
+    after_build = current_rss()
+    start = time.perf_counter()
+    labels = predict_labels(model, samples, official=official, half_to_fp32=half_to_fp32)
+    seconds = time.perf_counter() - start
+    inference_peak = peak_rss()
+    path = os.path.join(os.path.dirname(setup_file), f'labels-{side}.pt')
+    torch.save(labels, path)
+    print(json.dumps(dict(build_peak=build_peak, after_build=after_build, inference_peak=inference_peak,
+                          seconds=seconds, labels=path, half_to_fp32=half_to_fp32)))
+
+
 def run(args: argparse.Namespace) -> None:
     from sclip.errors import SCLIPError
+    if args.memory_child:
+        import sclip  # noqa: F401  (registers the models and datasets)
+        return memory_child(*args.memory_child)
     if args.images < 1:
         raise SCLIPError(f'--images {args.images}: time at least one image.')
     from sclip.cli import resolve_device

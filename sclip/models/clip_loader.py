@@ -93,6 +93,7 @@ def load_local_clip(path: str, arch: Optional[str], clip_format: str = 'auto') -
             if not arch:
                 raise SCLIPError(f'model.clip_path={path!r} is an open_clip checkpoint: set model.arch '
                                  "to its open_clip model name (e.g. 'ViT-B-16').")
+            del state_dict  # load_checkpoint reads the file again: one copy of the weights at a time
             model = open_clip.create_model(arch, pretrained=None)
             open_clip.load_checkpoint(model, path, strict=True, weights_only=True)
     except SCLIPError:

@@ -54,15 +54,18 @@ def count(state, prefix: str) -> int:
 
 def transformer(state, prefix: str, x: Tensor, ignore_last_attn: bool, hooks_from: int = None):
     """``Transformer.forward``; also the outputs of blocks ``hooks_from..`` (the forward hooks)."""
-    layers = count(state, prefix + 'resblocks.')
+    # nn.Sequential runs its blocks in order; the masker's keep CLIP's numbers (resblocks[ie_freeze:])
+    names = sorted({k[len(prefix + 'resblocks.'):].split('.')[0] for k in state if k.startswith(prefix + 'resblocks.')},
+                   key=int)
+    layers = len(names)
     features = []
-    for i in range(layers):
+    for i, name in enumerate(names):
         mask = None
         if ignore_last_attn and i == layers - 1:
             mask = torch.empty(x.shape[0], x.shape[0])
             mask.fill_(float('-inf'))
             mask.fill_diagonal_(0)
-        x = residual_attention_block(Weights(state, f'{prefix}resblocks.{i}.'), x, mask)
+        x = residual_attention_block(Weights(state, f'{prefix}resblocks.{name}.'), x, mask)
         if hooks_from is not None and i >= hooks_from:
             features.append(x)
     return x, features

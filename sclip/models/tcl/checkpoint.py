@@ -22,14 +22,29 @@ from .model import TCLArch, TCLModel
 WHAT = 'a TCL checkpoint (tcl.pth of github.com/kakaobrain/tcl/releases/tag/v1.0.0)'
 OPTION = 'model.checkpoint'
 MASKER = 'masker.image_encoder.'
+MASKER_BLOCKS = MASKER + 'backbone.transformer.resblocks.'
 REQUIRED = (MASKER + 'decoder.image_proj.proj', MASKER + 'decoder.decoder.net.0.conv.conv.weight',
-            'masker.sim2mask.w', MASKER + 'backbone.transformer.resblocks.0.attn.in_proj_weight')
+            'masker.sim2mask.w', MASKER_BLOCKS + '0.attn.in_proj_weight')
 IGNORED_PREFIXES = ('tcli_loss.', 'tclf_loss.', 'area_loss.', 'neg_area_loss.')  # training-only
 OPENAI_HEADER = ('input_resolution', 'context_length', 'vocab_size', 'logit_scale')
 
 
 def _count(state: Dict[str, Tensor], pattern: str) -> int:
     return len({m.group(1) for m in (re.match(pattern, k) for k in state) if m})
+
+
+def masker_blocks_from_zero(state: Dict[str, Tensor]) -> Dict[str, Tensor]:
+    """The masker's blocks numbered from 0. The official ``MaskerBackbone`` holds CLIP's
+    ``resblocks[ie_freeze:]``, an ``nn.Sequential`` slice that keeps its keys: tcl.pth names them
+    ``resblocks.11.`` (ViT-B/16, ie_freeze 11) where ``TCLModel`` counts from 0."""
+    pattern = re.compile(re.escape(MASKER_BLOCKS) + r'(\d+)\.')
+    indices = {int(m.group(1)) for m in map(pattern.match, state) if m}
+    first = min(indices, default=0)
+
+    def renamed(key):
+        m = pattern.match(key)
+        return key if not m else f'{MASKER_BLOCKS}{int(m.group(1)) - first}.{key[m.end():]}'
+    return {renamed(k): v for k, v in state.items()}
 
 
 def clip_tensors(path: str) -> Dict[str, Tensor]:
@@ -73,7 +88,7 @@ def load_tcl(path: str, clip_path: Optional[str] = None) -> TCLModel:
     """The TCL model of the checkpoint at ``path`` (CLIP tensors it lacks from ``clip_path``), in eval mode."""
     from ...progress import status
     status(f'loading TCL weights ({path})')
-    state = read_model_state(path, 'model', WHAT, OPTION)
+    state = masker_blocks_from_zero(read_model_state(path, 'model', WHAT, OPTION))
     missing = [key for key in REQUIRED if key not in state]
     if missing:
         raise SCLIPError(f'{OPTION}={path!r} has no {missing[0]}; it is not {WHAT}.')

@@ -44,7 +44,11 @@ def random_state_dict(arch: TCLArch, seed: int = 0) -> dict:
 
 def write_tcl_checkpoint(path: str, seed: int = 0, **arch) -> str:
     """A random TCL (``TINY`` sizes unless given) saved as the released ``tcl.pth`` is."""
-    state = random_state_dict(TCLArch(**{**TINY, **arch}), seed)
+    arch = TCLArch(**{**TINY, **arch})
+    state = random_state_dict(arch, seed)
+    blocks = 'masker.image_encoder.backbone.transformer.resblocks.'  # numbered as CLIP's: resblocks[ie_freeze:]
+    state = {(f'{blocks}{int(k[len(blocks):].split(".")[0]) + arch.ie_freeze}.{k[len(blocks):].split(".", 1)[1]}'
+              if k.startswith(blocks) else k): v for k, v in state.items()}
     for loss in ('tcli_loss', 'tclf_loss'):  # InfoNCE / ExtendedInfoNCE temperatures, training-only
         state[f'{loss}.logit_scale'] = torch.tensor(math.log(1 / 0.07))
     torch.save({'model': state, 'optimizer': {}, 'config': argparse.Namespace(model_name='tiny random TCL'),
