@@ -39,6 +39,12 @@ class ClassNames:
         return [names[0] for names in self.classes]
 
 
+def class_key(names: List[str]) -> str:
+    """A class's key in the template-ranking files that tools/floss_rankings.py writes: its names
+    joined by ',', spaces removed (FLOSS removes the spaces of its NACLIP class names)."""
+    return ','.join(names).replace(' ', '')
+
+
 def parse_class_names(lines: List[str], source: str = '<text>', separator: str = ', ') -> ClassNames:
     """Parse one class per entry of ``lines``; ``source`` names where they came from."""
     if not separator:

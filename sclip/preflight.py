@@ -49,7 +49,7 @@ def check_class_names(cfg: Config) -> None:
     classes = dataset_classes(dataset)
     if model.get('type') == 'CLIPerSegmentor':  # background words, then classes; its own label mapping
         from .models.cliper_segmentor import dataset_class_count
-        count = dataset_class_count(path, model.get('reduce_zero_label', False))
+        count = dataset_class_count(path, model.get('reduce_zero_label', False), model.get('background_label'))
         if count != len(classes):
             raise SCLIPError(f'{path} with model.reduce_zero_label={model.get("reduce_zero_label", False)} gives '
                              f'{count} classes but {dataset["type"]} has {len(classes)}; use the class file and '
@@ -59,6 +59,25 @@ def check_class_names(cfg: Config) -> None:
     if names.num_classes != len(classes):
         raise SCLIPError(f'{path} lists {names.num_classes} classes but {dataset["type"]} has '
                          f'{len(classes)}; use the class-name file of this benchmark.')
+
+
+def check_ranking_file(cfg: Config) -> None:
+    """A FLOSS template-ranking file of the computed kind (``keys='class'``: none ships for the
+    dataset) exists; else one line with the command that writes it."""
+    text = cfg.get('model', {}).get('text')
+    ranking = text.get('template_ranking') if isinstance(text, dict) else None
+    if not isinstance(ranking, dict) or ranking.get('keys') != 'class' or not ranking.get('file'):
+        return
+    path = osp.expanduser(str(ranking['file']))
+    if osp.isfile(path):
+        return
+    from .floss_ranking import ranking_command
+    config = cfg.filename or 'CONFIG'
+    if not osp.relpath(config).startswith('..'):
+        config = osp.relpath(config)
+    raise SCLIPError(f"model.text.template_ranking.file={path!r} not found: FLOSS's rankings of this dataset are "
+                     f'computed, not shipped; write them with: {ranking_command(config, path)} '
+                     "(plus this run's --cfg-options, if any).")
 
 
 def check_weights(cfg: Config) -> None:
@@ -92,6 +111,7 @@ def check_load_from(cfg: Config) -> None:
 def checks_before_listing(cfg: Config) -> None:
     """What must hold before the dataset can be listed: the config's structure and data folders."""
     check_structure(cfg)
+    check_ranking_file(cfg)
     check_data_paths(cfg)
 
 

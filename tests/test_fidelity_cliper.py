@@ -12,21 +12,21 @@ without its in-place Sinkhorn iterations) changes the result.
 """
 from __future__ import annotations
 
-import glob
 import os.path as osp
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers import write_multihead_checkpoint
+from helpers import method_configs, write_multihead_checkpoint
 from official import cliper as official
 from sclip.models import cliper
 from sclip.models.clip_vit import CLIPViT
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 KEYS = ('logit_scale', 'attention_thr', 'score_threshold', 'bkg_thre', 'is_normalize', 'sliding_crop_size')
-BENCHMARKS = sorted(osp.basename(p)[:-3] for p in glob.glob(osp.join(REPO, 'configs', 'cliper', '*.py')))
+# not ade847 / context459: ours, no official config to compare with (tests/test_large_vocab.py runs them)
+BENCHMARKS = sorted(osp.basename(p)[:-3] for p in method_configs('cliper'))
 
 
 def settings(benchmark: str) -> dict:

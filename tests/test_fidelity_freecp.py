@@ -15,7 +15,6 @@
 """
 from __future__ import annotations
 
-import glob
 import hashlib
 import os.path as osp
 
@@ -23,11 +22,11 @@ import pytest
 import torch
 
 import test_method_fidelity as fidelity
-from helpers import REPO, structured_image, write_multihead_checkpoint
+from helpers import REPO, method_configs, structured_image, write_multihead_checkpoint
 from official import freecp as official_freecp
 from sclip.errors import SCLIPError
 
-CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs/freecp/*.py')))
+CONFIGS = method_configs('freecp')  # not ade847/context459: ours, run end to end in test_large_vocab.py
 IDS = [osp.splitext(osp.basename(path))[0] for path in CONFIGS]
 # cfg_<benchmark>.py of FreeCP @ 6946aa7 (slide_stride: the segmentor's default 112 everywhere;
 # model_type 'GEM': base_config.py); class files by the sha256 of the official cls_*.txt
@@ -120,7 +119,8 @@ def test_config_translates_to_the_official_settings(path):
     assert model['class_name_separator'] == ', ' and model['slide_pad'] == 0 and model['pamr_steps'] == 0
 
 
-def run_both(path: str, clip, text_cache, extra: dict, size, original, mutation=None, seed: int = 3):
+def run_both(path: str, clip, text_cache, extra: dict, size, original, mutation=None, seed: int = 3,
+             use_llm: bool = True):
     weights, arch = clip
     cfg = fidelity.load_config(path, extra)
     options = {'model.clip_path': weights, 'model.arch': arch, 'model.precision': 'fp32',
@@ -128,22 +128,27 @@ def run_both(path: str, clip, text_cache, extra: dict, size, original, mutation=
     model = fidelity.build(path, options, fused_attention=False, slide_mode='simple')
     raw = structured_image(size, seed)
     ours, our_logits = fidelity.run_ours(model, raw, original)
-    official, official_logits, _ = run_official(model, cfg, raw, original, mutation)
+    official, official_logits, _ = run_official(model, cfg, raw, original, mutation, use_llm)
     return model, ours, our_logits, official, official_logits
 
 
 LLM_FEATURES = {}  # (weights, names, description file) -> the oracle's description features
 
 
-def run_official(model, cfg, raw, original, mutation=None):
+def run_official(model, cfg, raw, original, mutation=None, use_llm=True):
+    """``use_llm=False``: ``get_prompts(use_llm=False)`` for the LLM prompts too (``query_featuresLLM``
+    is ``query_features``: the names in the templates)."""
     clip_model = model.text_model
     clip_model.visual = model.backbone.visual
     try:
-        key = (cfg.model.clip_path, tuple(model.names.queries), cfg.model.text.descriptions.file)
-        if key not in LLM_FEATURES:
-            LLM_FEATURES[key] = official_freecp.llm_query_features(clip_model, model.tokenizer, model.names.queries,
-                                                                   cfg.model.text.descriptions.file)
-        llm = LLM_FEATURES[key]
+        if use_llm:
+            key = (cfg.model.clip_path, tuple(model.names.queries), cfg.model.text.descriptions.file)
+            if key not in LLM_FEATURES:
+                LLM_FEATURES[key] = official_freecp.llm_query_features(
+                    clip_model, model.tokenizer, model.names.queries, cfg.model.text.descriptions.file)
+            llm = LLM_FEATURES[key]
+        else:
+            llm = model.class_embeddings
         settings = dict(oracle_settings(cfg), dataset=OFFICIAL[cfg.benchmark]['dataset'])
         return official_freecp.predict(clip_model, model.class_embeddings, llm, model.names.query_class,
                                        fidelity.official_input(raw), original, return_logits=True,
@@ -241,14 +246,48 @@ def test_ambiguity_purification_and_mutations(clip12, text_cache, first_lines, m
     assert not torch.allclose(unmasked_logits, official_logits[0], atol=1e-3)
 
 
+def test_query_texts_for_the_ambiguity_step_are_the_official_code_without_llm(clip12, text_cache, first_lines,
+                                                                              monkeypatch):
+    """``model.method.ambiguity_texts='queries'`` (ours, for datasets without descriptions: the
+    remote-sensing and large-vocabulary configs) is FreeCP's code with ``get_prompts(use_llm=False)``
+    for its LLM prompts: the oracle whose ``query_featuresLLM`` are its ``query_features``. The same
+    ambiguous setting as above (crops are classified); the default (descriptions) without
+    descriptions is the one-line error it always was."""
+    from sclip.models.methods import freecp
+    path = osp.join(REPO, 'configs/freecp/cityscapes.py')
+    names = first_lines(fidelity.segmentor_settings(fidelity.load_config(path))['class_names'], 12)
+    extra = {'model.class_names': names, 'model.method.ap_thres': 0.3, 'model.text': None}
+    crops = []
+    classify = freecp.FreeCP.crop_classifier
+    monkeypatch.setattr(freecp.FreeCP, 'crop_classifier', lambda *args: crops.append(1) or classify(*args))
+    _, ours, our_logits, official, official_logits = run_both(
+        path, clip12, text_cache, dict(extra, **{'model.method.ambiguity_texts': 'queries'}), (240, 300), (200, 250),
+        use_llm=False)
+    assert crops, 'no ambiguous group: the crop classifier was not exercised'
+    assert torch.equal(ours, official)
+    assert torch.allclose(our_logits, official_logits[0], atol=1e-5, rtol=0)
+    model = fidelity.build(path, {'model.clip_path': clip12[0], 'model.arch': clip12[1], 'model.precision': 'fp32',
+                                  'model.text_cache_dir': text_cache, 'model.templates': ['a photo of a {}.'], **extra},
+                           fused_attention=False, slide_mode='simple')
+    with pytest.raises(SCLIPError) as error:
+        fidelity.run_ours(model, structured_image((240, 300)), (200, 250))
+    assert str(error.value).startswith('model.text.descriptions is not set') and '\n' not in str(error.value)
+    both = fidelity.build(path, {'model.clip_path': clip12[0], 'model.arch': clip12[1], 'model.text_cache_dir': text_cache,
+                                 'model.templates': ['{}'], 'model.class_names': names,
+                                 'model.method.ambiguity_texts': 'queries'})
+    with pytest.raises(SCLIPError, match="ambiguity_texts='queries' does not read model.text.descriptions"):
+        fidelity.run_ours(both, structured_image((64, 64)), (64, 64))
+
+
 @pytest.mark.parametrize('key,value,message', [
     ('model.method.base', 'naclip', "model.method.base='naclip' is unknown; FreeCP runs on one of"),
     ('model.method.rp_thres', 1.5, 'model.method.rp_thres=1.5 must be in [0, 1]'),
+    ('model.method.ambiguity_texts', 'llm', "model.method.ambiguity_texts='llm' is unknown"),
     ('model.method.bases', 'gem', "model.method.bases: 'freecp' has no setting 'bases'"),
     ('model.text.descriptions.file', '/nonexistent/voc21.json', "model.text.descriptions.file='/nonexistent/voc21.json' not found"),
     ('model.prob_thd', 0.1, 'model.prob_thd: model.method.type=\'freecp\' makes its labels with its own post-processing'),
     ('model.area_thd', 0.1, 'model.area_thd: model.method.type=\'freecp\''),
-], ids=['unknown-base', 'rp_thres', 'unknown-key', 'missing-description-file', 'prob_thd', 'area_thd'])
+], ids=['unknown-base', 'rp_thres', 'ambiguity_texts', 'unknown-key', 'missing-description-file', 'prob_thd', 'area_thd'])
 def test_bad_settings_are_one_line_errors(key, value, message, clip12):
     path = osp.join(REPO, 'configs/freecp/voc21.py')
     with pytest.raises(SCLIPError) as error:

@@ -23,9 +23,9 @@ from test_prepare_data import PASCAL_CONTEXT_459, fails, prepare
 
 ONE_TEMPLATE = ['a photo of a {}.']
 FEWER_PAMR_STEPS = {'naclip_pamr': {'model.pamr_steps': 1},  # as tests/test_methods_e2e.py
-                    'resclip': {'model.method.provisional_pamr_steps': 1}}
+                    'resclip': {'model.method.provisional_pamr_steps': 1}, 'itaclip': {'model.pamr_steps': 1}}
 METHOD_CONFIGS = [f'configs/{m}/{b}.py' for m in ('clearclip', 'naclip', 'naclip_pamr', 'scclip', 'resclip',
-                                                   'proxyclip', 'gem', 'fsa', 'cass', 'sfp')
+                                                   'proxyclip', 'gem', 'fsa', 'cass', 'sfp', 'freecp', 'itaclip')
                   for b in ('ade847', 'context459')] + ['configs/sclip_ade847.py', 'configs/sclip_context459.py']
 
 
@@ -297,3 +297,37 @@ def test_corrclip_large_vocabularies_make_sam2_masks():
         cfg = sweep.load_config(osp.join(REPO, f'configs/corrclip/{benchmark}.py'))
         assert cfg.model.region_masks.type == 'sam2' and cfg.benchmark == benchmark
         assert len(open(cfg.model.class_names).read().splitlines()) == count
+
+
+def test_cliper_runs_the_large_vocabularies(workspace, monkeypatch, tmp_path):
+    """CLIPer (ours on these sets): its class-file format (background words, then one name a class:
+    ADE-847's first of each line), end to end on a tiny random CLIP; its background goes to 65535,
+    the ignored label (255 is a class here): with bkg_thre above every class map, no pixel is a class."""
+    import json
+    from sclip.errors import SCLIPError
+    folder, weights, _ = workspace
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv('SCLIP_CACHE_DIR', str(folder / 'text_cache'))
+    configs = [osp.join(REPO, f'configs/cliper/{b}.py') for b in ('ade847', 'context459')]
+    opts = {'model.clip_path': weights, 'test_dataloader.num_workers': 0,
+            'test_dataloader.dataset.pipeline.0.size': 64, 'model.sliding_crop_size': 0}
+    for extra, scored in (({}, None), ({'model.bkg_thre': 100.0}, 0.0)):
+        results = sweep.run_sweep(configs, [], str(tmp_path / f'runs{len(extra)}'), {**opts, **extra},
+                                  log=lambda *a: None, quiet=True)
+        assert [r.status for r in results] == ['ok', 'ok'], [r.error for r in results]
+        for result in results:
+            cfg = sweep.load_config(result.config)
+            classes = dataset_classes(cfg.test_dataloader.dataset)
+            with open(osp.join(result.work_dir, 'metrics.json')) as f:
+                metrics = json.load(f)
+            assert list(metrics['per_class']['IoU']) == classes
+            if scored is not None:  # every pixel CLIPer's background: no class predicted anywhere
+                assert {iou for iou in metrics['per_class']['IoU'].values() if iou is not None} == {scored}
+    with open(osp.join(REPO, 'configs/class_names/groupvit/ade847.txt')) as f:
+        assert open(sweep.load_config(configs[0]).model.class_names).read() == 'background\n' + f.read()
+    from mmengine.config import Config
+    from mmseg.registry import MODELS
+    cfg = Config.fromfile(configs[0])
+    cfg.merge_from_dict({'model.clip_path': weights, 'model.background_label': None})
+    with pytest.raises(SCLIPError, match='model.background_label=255 is one of the 847 classes'):
+        MODELS.build(cfg.model)

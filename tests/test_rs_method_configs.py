@@ -24,7 +24,8 @@ from sclip.synthetic import make_remote_sensing_dataset, write_openai_checkpoint
 
 GENERATOR = load_tool('make_rs_configs')
 PAIRS = [(method, key) for method in GENERATOR.METHODS for key in RS_KEYS]
-# GroupViT, TCL, CLIPer: derived first-name class files (ours), CLIPer not where the background is not class 0
+# GroupViT, TCL, CLIPer, FreeCP: derived first-name class files (ours; CLIPer's own where the background is
+# not class 0)
 FIRST_NAME_PAIRS = [(method, key) for method in GENERATOR.FIRST_NAME_METHODS for key in RS_KEYS
                     if (method, key) not in GENERATOR.SKIPPED]
 SMALL = [dict(type='SCLIPLoadImage'), dict(type='Resize', scale=(112, 112), keep_ratio=True),
@@ -33,8 +34,9 @@ SMALL = [dict(type='SCLIPLoadImage'), dict(type='Resize', scale=(112, 112), keep
 
 def test_checked_in_configs_are_the_generators_output(monkeypatch):
     assert GENERATOR.drift() == []
-    assert len(PAIRS) == 14 * 17 and len(FIRST_NAME_PAIRS) == 3 * 17 - 3
-    assert len(GENERATOR.expected_files()) == len(PAIRS) + len(FIRST_NAME_PAIRS) + len(RS_KEYS)  # + class files
+    assert len(PAIRS) == 15 * 17 and len(FIRST_NAME_PAIRS) == 4 * 17
+    cliper_files = 3  # Potsdam, Vaihingen, UDD5: CLIPer's background words first
+    assert len(GENERATOR.expected_files()) == len(PAIRS) + len(FIRST_NAME_PAIRS) + len(RS_KEYS) + cliper_files
     # the check can fail: a changed composition is seen in every file it touches
     monkeypatch.setattr(GENERATOR, 'config_text', lambda method, key: f'# {method} {key}\n')
     problems = GENERATOR.drift()
@@ -109,15 +111,19 @@ def test_every_pair_loads_and_resolves_into_a_plan(workspace, fast_bases, monkey
         assert plan.identity['data']['num_images'] == 2 and plan.identity['weights']['source'] == weights, path
     assert all(len(classes[key]) == len(dataset_classes(official[key].test_dataloader.dataset)) for key in RS_KEYS)
     # the method's settings are its base's: one pair per method against the base file itself
-    for method, (_, base, _, _, _) in GENERATOR.METHODS.items():
+    for method, (_, base, _, extras, _) in GENERATOR.METHODS.items():
         cfg = plans[method, 'loveda'].cfg
         base_model = Config.fromfile(osp.join(REPO, 'configs', '_base_', f'{base}.py')).model
         for setting in ('type', 'arch', 'logit_scale', 'slide_crop', 'slide_stride', 'attention'):
-            assert cfg.model.get(setting) == base_model.get(setting), (method, setting)
+            if setting not in {name for name, _, _ in extras}:  # FLOSS's logit scale is its own
+                assert cfg.model.get(setting) == base_model.get(setting), (method, setting)
         assert cfg.model.get('method', {}).get('type') == base_model.get('method', {}).get('type'), method
     assert plans['naclip_pamr', 'loveda'].cfg.model.pamr_steps == 10
     assert plans['itaclip', 'loveda'].cfg.model.text is None
     assert plans['corrclip', 'loveda'].cfg.model.region_masks.type == 'sam2'
+    floss = plans['floss', 'loveda']  # its ranking is computed (tools/floss_rankings.py): the plan names it
+    assert floss.cfg.model.logit_scale == 100 and floss.cfg.model.text.template_ranking.keys == 'class'
+    assert 'tools/floss_rankings.py configs/remote_sensing/floss/loveda.py' in str(floss.problem)
     # the cached bases changed nothing: a sample loads the same without them
     monkeypatch.setattr(Config, '_file2dict', staticmethod(fast_bases))
     for method, key in PAIRS[::41]:
@@ -128,9 +134,11 @@ def test_every_pair_loads_and_resolves_into_a_plan(workspace, fast_bases, monkey
 
 
 def test_first_name_pairs_load_and_resolve_into_a_plan(workspace, fast_bases, monkeypatch):
-    """GroupViT, TCL and CLIPer (ours): each pair reads the derived class file (the first name of
-    each SegEarth-OV class, as many classes as the dataset), class 0 is a 'background' that the
-    method decides itself exactly where SegEarth-OV's bg_idx is 0, and the rest is the method's base."""
+    """GroupViT, TCL, CLIPer and FreeCP (ours): each pair reads the derived class file (the first name
+    of each SegEarth-OV class, as many classes as the dataset), class 0 is a 'background' that the
+    method decides itself exactly where SegEarth-OV's bg_idx is 0 (CLIPer elsewhere: the background
+    class's names are its background words and its background is that label), and the rest is the
+    method's base."""
     from sclip import identity
     from sclip.models.cliper_segmentor import dataset_class_count, read_class_file
     for name in ('git_commit', 'source_sha256', '_version'):
@@ -145,7 +153,8 @@ def test_first_name_pairs_load_and_resolve_into_a_plan(workspace, fast_bases, mo
     for method, key in FIRST_NAME_PAIRS:
         path = osp.join(REPO, 'configs', 'remote_sensing', method, f'{key}.py')
         options = {'test_dataloader.dataset.data_root': roots[key],
-                   **({'model.clip_path': weights} if method == 'cliper' else {'model.checkpoint': str(checkpoint)})}
+                   **({'model.clip_path': weights} if method in ('cliper', 'freecp') else
+                      {'model.checkpoint': str(checkpoint)})}
         cfg = load_config(path, options, str(folder / 'work' / method / key))
         plan = plan_run(cfg, options, strict=False)
         dataset = official[key].test_dataloader.dataset
@@ -157,8 +166,13 @@ def test_first_name_pairs_load_and_resolve_into_a_plan(workspace, fast_bases, mo
         if method == 'cliper':
             assert cfg.test_pipeline == base.cliper_pipeline_336, path  # its own loader
             words, names = read_class_file(cfg.model.class_names)
-            assert words == ['background'] and names == first[key][1:], path
-            assert dataset_class_count(cfg.model.class_names, cfg.model.reduce_zero_label) == len(classes), path
+            bg = official[key].model.bg_idx
+            segearth_names = load_class_names(official[key].model.class_names, separator=',').classes
+            assert words == (['background'] if bg == 0 else list(segearth_names[bg])), path
+            assert names == first[key][:bg] + first[key][bg + 1:], path
+            assert cfg.model.reduce_zero_label == (bg != 0) and cfg.model.get('background_label') == (bg or None)
+            assert dataset_class_count(cfg.model.class_names, cfg.model.reduce_zero_label,
+                                       cfg.model.get('background_label')) == len(classes), path
             assert cfg.model.templates_file.endswith('cliper/car_template.txt')
             settings = ('type', 'arch', 'logit_scale', 'attention_thr', 'score_threshold', 'bkg_thre',
                         'sliding_crop_size')
@@ -168,11 +182,15 @@ def test_first_name_pairs_load_and_resolve_into_a_plan(workspace, fast_bases, mo
             assert [n[0] for n in names] == first[key] and len(names) == len(classes), path
             # the method's own background (class 0 named 'background') exactly where SegEarth-OV's is class 0
             assert (first[key][0] == 'background') == (official[key].model.bg_idx == 0), key
-            settings = ('type', 'bg_thresh', 'slide_crop', 'slide_stride', 'templates')
+            settings = ('type', 'bg_thresh', 'slide_crop', 'slide_stride', 'templates', 'logit_scale')
+            if method == 'freecp':  # its own background where class 0 is one; the queries' texts for its crops
+                assert cfg.model.text is None and cfg.model.method.ambiguity_texts == 'queries', path
+                assert cfg.model.method.background == (official[key].model.bg_idx == 0), path
+                assert (cfg.model.method.rp_thres, cfg.model.method.ap_thres, cfg.model.method.base) == (0.05, 0.7, 'gem')
         for setting in settings:
             assert cfg.model.get(setting) == base.model.get(setting), (method, setting)
-        assert 'prob_thd' not in cfg.model and 'bg_idx' not in cfg.model, path
-    assert {key for method, key in GENERATOR.SKIPPED} == {key for key in RS_KEYS if official[key].model.bg_idx != 0}
+        assert cfg.model.get('prob_thd', 0.0) == 0.0 and 'bg_idx' not in cfg.model, path
+    assert {key for key in RS_KEYS if official[key].model.bg_idx != 0} == {'potsdam', 'vaihingen', 'udd5'}
 
 
 SAMPLE = [('sclip', 'potsdam'),         # bg_idx 5, a multi-name class
@@ -255,26 +273,36 @@ def test_the_report_orders_and_labels_the_remote_sensing_columns():
 
 def test_first_name_methods_run_end_to_end(workspace, monkeypatch):
     """GroupViT on LoveDA, TCL on UDD5 (background class 4 a text query), CLIPer on OpenEarthMap
-    (multi-name classes) through the sweep on tiny random models; then the background rule: TCL's
+    (multi-name classes) and Potsdam (background class 5), FreeCP on OpenEarthMap (its own background)
+    and Vaihingen (none) through the sweep on tiny random models; then the background rule: TCL's
     constant background 1 beats every mask score (a sigmoid) and CLIPer's bkg_thre 100 every class map,
-    so every pixel is the dataset's class 0 (LoveDA's, saved as 1 after reduce_zero_label; OpenEarthMap's 0)."""
+    so every pixel is the dataset's background (LoveDA's class 0, saved as 1 after reduce_zero_label;
+    OpenEarthMap's 0; Potsdam's 5, saved as 6)."""
     from sclip.models.groupvit.testing import TINY, write_groupvit_checkpoint
     from sclip.models.tcl.testing import write_tcl_checkpoint
     folder, roots, weights = workspace
     monkeypatch.setenv('SCLIP_CACHE_DIR', str(folder / 'text_cache'))
     groupvit = write_groupvit_checkpoint(str(folder / 'groupvit.pth'))
     tcl = write_tcl_checkpoint(str(folder / 'tcl.pth'))
+    deeper = write_openai_checkpoint(str(folder / 'w6.pt'), width=64, layers=6)  # FreeCP's GEM: 7 - 1 blocks
+    one_template = {'model.templates': ['a photo of a {}.']}
     small = {'test_dataloader.num_workers': 0, 'model.slide_crop': 64, 'model.slide_stride': 32,
              'test_dataloader.dataset.pipeline.1.scale': (64, 64)}  # one 64-pixel window per image
     runs = [('groupvit', 'loveda', {**small, 'model.checkpoint': groupvit, 'model.num_heads': list(TINY['num_heads'])}),
             ('tcl', 'udd5', {**small, 'model.checkpoint': tcl}),
             ('cliper', 'openearthmap', {'model.clip_path': weights, 'test_dataloader.num_workers': 0,
-                                        'test_dataloader.dataset.pipeline.0.size': 64})]
+                                        'test_dataloader.dataset.pipeline.0.size': 64}),
+            ('cliper', 'potsdam', {'model.clip_path': weights, 'test_dataloader.num_workers': 0,
+                                   'test_dataloader.dataset.pipeline.0.size': 64}),
+            ('freecp', 'openearthmap', {'model.clip_path': deeper, 'test_dataloader.num_workers': 0, **one_template,
+                                        'test_dataloader.dataset.pipeline': SMALL}),
+            ('freecp', 'vaihingen', {'model.clip_path': deeper, 'test_dataloader.num_workers': 0, **one_template,
+                                     'test_dataloader.dataset.pipeline': SMALL})]
     for method, key, options in runs:
         options = {**options, 'test_dataloader.dataset.data_root': roots[key]}
         config = osp.join(REPO, 'configs', 'remote_sensing', method, f'{key}.py')
-        [result] = sweep.run_sweep([config], [], str(folder / 'first' / method), options, log=lambda *a: None,
-                                   quiet=True)
+        [result] = sweep.run_sweep([config], [], str(folder / 'first' / method / key), options,
+                                   log=lambda *a: None, quiet=True)
         assert result.status == 'ok', result.error
         with open(osp.join(result.work_dir, 'metrics.json')) as f:
             metrics = json.load(f)
@@ -282,13 +310,14 @@ def test_first_name_methods_run_end_to_end(workspace, monkeypatch):
         assert list(metrics['per_class']['IoU']) == dataset_classes(official.test_dataloader.dataset)
         assert metrics['identity']['data']['num_images'] == 2
     background = [('tcl', 'loveda', {**small, 'model.checkpoint': tcl, 'model.bg_thresh': 1.0}, 1),
-                  ('cliper', 'openearthmap', {**runs[2][2], 'model.bkg_thre': 100.0}, 0)]
+                  ('cliper', 'openearthmap', {**runs[2][2], 'model.bkg_thre': 100.0}, 0),
+                  ('cliper', 'potsdam', {**runs[3][2], 'model.bkg_thre': 100.0}, 6)]
     for method, key, options, saved in background:
         options = {**options, 'test_dataloader.dataset.data_root': roots[key]}
         config = osp.join(REPO, 'configs', 'remote_sensing', method, f'{key}.py')
-        [result] = sweep.run_sweep([config], [], str(folder / 'first_bg' / method), options, log=lambda *a: None,
-                                   quiet=True, save_predictions=True)
+        [result] = sweep.run_sweep([config], [], str(folder / 'first_bg' / method / key), options,
+                                   log=lambda *a: None, quiet=True, save_predictions=True)
         assert result.status == 'ok', result.error
-        maps = sorted((folder / 'first_bg' / method).rglob('predictions/*.png'))
+        maps = sorted((folder / 'first_bg' / method / key).rglob('predictions/*.png'))
         assert len(maps) == 2
         assert all(set(np.unique(np.array(Image.open(p))).tolist()) == {saved} for p in maps), method

@@ -54,33 +54,54 @@ METHODS: Dict[str, Tuple[str, str, str, List[Tuple[str, str, str]], List[Tuple[s
     'corrclip': ('CorrCLIP', 'corrclip', 'zdk258/CorrCLIP @ 103bc18',
                  [('region_masks', "dict(type='sam2')",
                    'no published masks for these sets: SAM2 on the fly (set model.region_masks.checkpoint)')], []),
+    # '<dataset>' in a value or why is the dataset's key
+    'floss': ('NACLIP + FLOSS', 'naclip', 'yasserben/FLOSS @ ccf1d49',
+              [('logit_scale', '100', "FLOSS's NACLIP default, as configs/floss/; it scales the experts' softmax"),
+               ('text', "dict(template_ranking=dict(file='data/floss_rankings/template_rankings_naclip_<dataset>.json', "
+                        "top_n=4, score='entropy', keys='class', unranked='all_templates'))",
+                'computed by FLOSS\'s procedure, none ship: python tools/floss_rankings.py '
+                'configs/remote_sensing/floss/<dataset>.py --out data/floss_rankings/template_rankings_naclip_<dataset>.json')],
+              [('method', "'NACLIP + FLOSS'"), ('paper_key', "'floss'")]),
 }
-# Methods that read a class file of their own format (ours, not official: the class files below are derived
-# from SegEarth-OV's, first name of each class). Same tuple as METHODS. Background: where SegEarth-OV's
+# Methods that read one name per class (ours, not official: the class files below are derived from
+# SegEarth-OV's, first name of each class). Same tuple as METHODS. Background: where SegEarth-OV's
 # class 0 is 'background' (14 sets), GroupViT/TCL decide it by their own threshold (their base's
-# bg_thresh, as on VOC) and CLIPer by its background words ('background') and bkg_thre with the labels
-# its VOC21 config's way (reduce_zero_label=False); where the background is at another index (Potsdam,
-# Vaihingen 5, UDD5 4), GroupViT/TCL query it as an ordinary class (they threshold only class 0) and
-# SegEarth-OV's prob_thd/bg_idx are not used; CLIPer is not configured there (SKIPPED).
+# bg_thresh, as on VOC), CLIPer by its background words ('background') and bkg_thre with the labels
+# its VOC21 config's way (reduce_zero_label=False), FreeCP as its VOC21 config (background=True); where the
+# background is at another index (Potsdam, Vaihingen 5, UDD5 4), GroupViT/TCL/FreeCP query it as an ordinary
+# class (they treat only class 0 as background), CLIPer as BACKGROUND_SETTINGS says; SegEarth-OV's
+# prob_thd/bg_idx are not used (FreeCP: its own post-processing allows no prob_thd).
 FIRST_NAME_METHODS: Dict[str, Tuple[str, str, str, List[Tuple[str, str, str]], List[Tuple[str, str]]]] = {
     'groupvit': ('GroupViT', 'groupvit', 'NVlabs/GroupViT @ 13b7861', [], []),
     'tcl': ('TCL', 'tcl', 'kakaobrain/tcl @ bc2b551', [], []),
     'cliper': ('CLIPer', 'cliper', 'linsun449/cliper.code @ c05fa41',
                [('templates_file', "'{{fileDirname}}/../../class_names/cliper/car_template.txt'",
-                 'semantic_templates of configs/cliper/ade20k.py (its base sets none)'),
-                ('reduce_zero_label', 'False', "class 0 is the background: CLIPer's 0, as configs/cliper/voc21.py")],
+                 'semantic_templates of configs/cliper/ade20k.py (its base sets none)')],
                []),
+    'freecp': ('FreeCP', 'freecp', 'chenqi1126/FreeCP @ 6946aa7',
+               [('text', 'None', 'no Vicuna descriptions of these classes')], []),
+}
+# The settings of these methods that depend on where the dataset's background is: class 0 (the method's own
+# background) or another index, last of its classes (Potsdam, Vaihingen 5, UDD5 4). CLIPer: its background
+# words are that class's SegEarth-OV names (CLASS_FILES_CLIPER: first line, then the other classes) and its
+# background goes to that label (model.background_label, ours). FreeCP: its VOC21 config's background (class 0
+# scores 1 - max of the others) or none; its ambiguity step against the queries' own texts (ours, no
+# descriptions); its ADE20k config's rp_thres (its base's is VOC's).
+BACKGROUND_SETTINGS = {
+    'cliper': lambda bg: ([('reduce_zero_label', 'False', "class 0 is the background: CLIPer's 0, as "
+                            'configs/cliper/voc21.py')] if bg == '0' else
+                          [('reduce_zero_label', 'True', 'file class c is label c, as configs/cliper/ade20k.py'),
+                           ('background_label', bg, "CLIPer's background is the dataset's background class")]),
+    'freecp': lambda bg: [('method', f"dict(rp_thres=0.05, ambiguity_texts='queries', background={bg == '0'})",
+                           'rp_thres: configs/freecp/ade20k.py; ambiguity_texts: ours (no descriptions); ' +
+                           ('background: class 0, as configs/freecp/voc21.py' if bg == '0' else 'no background'))],
 }
 CLASS_FILES = osp.join('configs', 'class_names', 'remote_sensing', 'first_name')
+CLASS_FILES_CLIPER = osp.join('configs', 'class_names', 'remote_sensing', 'cliper')
 # (method, dataset) pairs not configured, and why.
-SKIPPED = {('cliper', key): f'its background is label 0 of its own space (the dataset\'s 0, or ignored with '
-                            f'reduce_zero_label); {key}\'s background is class {index}, which no CLIPer key maps to'
-           for key, index in (('potsdam', 5), ('vaihingen', 5), ('udd5', 4))}
+SKIPPED: Dict[Tuple[str, str], str] = {}
 # Methods with no remote-sensing configs, and why (README, docs/PROTOCOL.md).
 NOT_CONFIGURED = {
-    'floss': "its expert templates are per-class rankings computed for each dataset's classes; none exist "
-             'for these sets (without them it is NACLIP)',
-    'freecp': 'its ambiguity step needs Vicuna descriptions of each dataset\'s classes; none exist for these sets',
 }
 
 def dataset_facts(key: str) -> Dict[str, str]:
@@ -109,6 +130,17 @@ def first_names(key: str) -> str:
     return ''.join(line.split(',')[0].strip() + '\n' for line in lines if line.strip())
 
 
+def cliper_background_last(key: str) -> str:
+    """CLIPer's class file of a set whose background is not class 0 (ours): SegEarth-OV's names of the
+    background class as CLIPer's background words (first line), then the first name of each other class."""
+    bg = int(dataset_facts(key)['bg_idx'])
+    with open(osp.join(REPO, 'configs', 'class_names', 'segearth_ov', f'{key}.txt')) as f:
+        lines = [line for line in f.read().splitlines() if line.strip()]
+    if bg != len(lines) - 1:  # background_label = the class after the file's classes
+        raise SystemExit(f'error: {key}: background class {bg} is not the last; update tools/make_rs_configs.py')
+    return lines[bg].strip() + '\n' + ''.join(line.split(',')[0].strip() + '\n' for line in lines[:bg])
+
+
 def config_text(method: str, key: str) -> str:
     first_name = method in FIRST_NAME_METHODS
     title, base, code, extras, top = (FIRST_NAME_METHODS if first_name else METHODS)[method]
@@ -125,16 +157,22 @@ def config_text(method: str, key: str) -> str:
                   'test_dataloader = dict(dataset=dict(pipeline=test_pipeline))']
     lines.append('model = dict(')
     if first_name:
-        background = ("class 0 'background': the method's own background" if facts['bg_idx'] == '0' else
-                      f"background class {facts['bg_idx']} is a text query (only class 0 is thresholded)")
-        settings = [(f"class_names='{{{{fileDirname}}}}/../../class_names/remote_sensing/first_name/{key}.txt'",
-                     f"ours: first name of each SegEarth-OV class; {background}")]
+        bg = facts['bg_idx']
+        background = ("class 0 'background': the method's own background" if bg == '0' else
+                      f"background class {bg} is a text query (only class 0 is thresholded)")
+        path = f'remote_sensing/first_name/{key}.txt'
+        why = f'ours: first name of each SegEarth-OV class; {background}'
+        if method == 'cliper' and bg != '0':
+            path = f'remote_sensing/cliper/{key}.txt'
+            why = f"ours: background words = SegEarth-OV's names of class {bg}, then the first name of each other class"
+        settings = [(f"class_names='{{{{fileDirname}}}}/../../class_names/{path}'", why)]
+        extras = extras + BACKGROUND_SETTINGS.get(method, lambda bg: [])(bg)
     else:
         settings = [(f"class_names='{{{{fileDirname}}}}/../../class_names/segearth_ov/{key}.txt'", 'dataset fact'),
                     ("class_name_separator=','", "dataset fact: SegEarth-OV's class files split on ','"),
                     (f'prob_thd={facts["prob_thd"]}', 'dataset fact'),
                     (f'bg_idx={facts["bg_idx"]}', 'dataset fact: where low-confidence pixels go')]
-    settings += [(f'{name}={value}', why) for name, value, why in extras]
+    settings += [(f'{name}={value}'.replace('<dataset>', key), why.replace('<dataset>', key)) for name, value, why in extras]
     for index, (setting, why) in enumerate(settings):
         end = ')' if index == len(settings) - 1 else ','
         lines.append(f'    {setting}{end}' + (f'  # {why}' if why else ''))
@@ -147,12 +185,14 @@ def expected_files() -> Dict[str, str]:
     files = {osp.join('configs', 'remote_sensing', method, f'{key}.py'): config_text(method, key)
              for method in [*METHODS, *FIRST_NAME_METHODS] for key in RS_KEYS if (method, key) not in SKIPPED}
     files.update({osp.join(CLASS_FILES, f'{key}.txt'): first_names(key) for key in RS_KEYS})
+    files.update({osp.join(CLASS_FILES_CLIPER, f'{key}.txt'): cliper_background_last(key) for key in RS_KEYS
+                  if dataset_facts(key)['bg_idx'] != '0' and ('cliper', key) not in SKIPPED})
     return files
 
 
 def present_files() -> List[str]:
     found = []
-    for root, suffix in ((OUT, '.py'), (osp.join(REPO, CLASS_FILES), '.txt')):
+    for root, suffix in ((OUT, '.py'), (osp.join(REPO, CLASS_FILES), '.txt'), (osp.join(REPO, CLASS_FILES_CLIPER), '.txt')):
         for folder, _, files in os.walk(root):
             found += [osp.relpath(osp.join(folder, name), REPO) for name in files if name.endswith(suffix)]
     return sorted(found)

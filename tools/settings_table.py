@@ -102,7 +102,10 @@ def class_file(path: str) -> str:
 
 
 def class_text(path: str) -> str:
-    """A text file of ``model.text`` relative to configs/class_texts/."""
+    """A text file of ``model.text`` relative to configs/class_texts/ (a path relative to the
+    working directory, such as a computed ranking under data/, as the config gives it)."""
+    if not osp.isabs(path):
+        return path
     return osp.relpath(osp.normpath(path), osp.join(CONFIGS, 'class_texts')).replace(os.sep, '/')
 
 
@@ -121,7 +124,9 @@ def text_settings(model: dict) -> Row:
     if ranking:
         row['template ranking'] = (f"{class_text(ranking['file'])} (top {ranking.get('top_n', 4)} by "
                                    f"{ranking.get('score', 'entropy')}"
-                                   + (f", {len(ranking['aliases'])} aliases" if ranking.get('aliases') else '') + ')')
+                                   + (f", {len(ranking['aliases'])} aliases" if ranking.get('aliases') else '')
+                                   + (', keyed by class, computed by tools/floss_rankings.py'
+                                      if ranking.get('keys') == 'class' else '') + ')')
     if model.get('label_closing'):
         row['label closing'] = f"{model['label_closing']}×{model['label_closing']}"
     return row
@@ -195,7 +200,10 @@ def method_block(title: str, pattern: str, defaults: dict) -> List[str]:
     present = [(key, label) for key, label in BENCHMARKS if osp.isfile(osp.join(CONFIGS, pattern.format(key)))]
     rows = {label: method_row(load(pattern.format(key)), defaults) for key, label in present}
     missing = [label for key, label in BENCHMARKS if (key, label) not in present]
-    columns = list(next(iter(rows.values())))
+    columns = list(dict.fromkeys(c for row in rows.values() for c in row))
+    for row in rows.values():  # a setting some configs lack (ours: FreeCP/ITACLIP without LLM texts)
+        for c in columns:
+            row.setdefault(c, '—')
     constant = [c for c in columns if len({r[c] for r in rows.values()}) == 1]
     varying = [c for c in columns if c not in constant]
     first = next(iter(rows.values()))

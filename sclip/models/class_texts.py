@@ -12,11 +12,13 @@ change that text side with files their repositories ship:
   class's ``top_n`` templates make one "expert" classifier of every class.
 
 ``model.text = dict(descriptions=dict(file=..., templates=..., weight=..., first_class=...),
-template_ranking=dict(file=..., top_n=..., aliases={query name: ranking key}))``. The files are
+template_ranking=dict(file=..., top_n=..., aliases={query name: ranking key}, keys='query'|'class'))``. The files are
 read in their official formats (copied unchanged into configs/): ITACLIP's ``label >=text`` lines
 (one a class, in class order from ``first_class`` on), FreeCP's Python module holding one dict
 literal (read with ``ast.literal_eval``, never executed) or the same dict as JSON, keyed by name;
-FLOSS's ranking JSON. A missing or malformed file is one line naming the file and the key.
+FLOSS's ranking JSON, keyed by query name (its shipped files; ``keys='query'``) or by class as
+``tools/floss_rankings.py`` writes them (``keys='class'``: each class's names joined by ',', spaces
+removed, sclip/floss_ranking.py). A missing or malformed file is one line naming the file and the key.
 """
 from __future__ import annotations
 
@@ -26,12 +28,16 @@ import os
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
-from ..class_names import ClassNames
+from ..class_names import ClassNames, class_key
 from ..config_check import closest, unknown_key_error
 from ..errors import SCLIPError
 
 DESCRIPTION_KEYS = ('file', 'templates', 'weight', 'first_class')
-RANKING_KEYS = ('file', 'top_n', 'aliases', 'score')
+RANKING_KEYS = ('file', 'top_n', 'aliases', 'score', 'keys', 'unranked')
+RANKING_LOOKUPS = ('query', 'class')
+# A class that no template ever predicted on the ranked images: FLOSS stops ('error', official); ours for
+# the computed rankings of new benchmarks ('all_templates'): its expert is the 80-template classifier.
+UNRANKED = ('error', 'all_templates')
 TEXT_KEYS = ('descriptions', 'template_ranking')
 
 
@@ -163,32 +169,55 @@ def load_descriptions(spec: dict, names: ClassNames) -> Descriptions:
 def load_template_ranking(spec: dict, names: ClassNames, num_templates: int) -> TemplateRanking:
     """``model.text.template_ranking`` read against the class names (FLOSS's
     ``_load_template_rankings``: per class the ``top_n`` best-ranked templates among those whose
-    ``pixel_percentage`` is above 0; a query name not in the file is looked up by ``aliases``)."""
+    ``pixel_percentage`` is above 0). ``keys='query'``: each query name is a key (or maps to one by
+    ``aliases``); ``keys='class'``: every name of a class takes its class's ranking. A class without
+    such a template is FLOSS's error (``unranked='error'``), or keeps all templates
+    (``unranked='all_templates'``, ours: large vocabularies have classes no template predicts on the
+    ranked images, and FLOSS would stop on them)."""
     spec = _settings(spec, 'template_ranking', RANKING_KEYS)
     path = spec['file']
     top_n = spec.get('top_n', 4)
     if not isinstance(top_n, int) or top_n < 1:
         raise SCLIPError(f'model.text.template_ranking.top_n={top_n!r} must be a positive integer.')
     aliases = dict(spec.get('aliases') or {})
+    lookup = spec.get('keys', 'query')
+    if lookup not in RANKING_LOOKUPS:
+        raise SCLIPError(f"model.text.template_ranking.keys={lookup!r} must be 'query' (a key per name, FLOSS's "
+                         "shipped files) or 'class' (a key per class, tools/floss_rankings.py's files).")
+    if lookup == 'class' and aliases:
+        raise SCLIPError("model.text.template_ranking.aliases map query names; with keys='class' every name "
+                         'takes its class\'s key: remove the aliases.')
+    unranked = spec.get('unranked', 'error')
+    if unranked not in UNRANKED:
+        raise SCLIPError(f"model.text.template_ranking.unranked={unranked!r} must be 'error' (FLOSS's) or "
+                         "'all_templates' (a class no template predicted keeps the 80-template classifier).")
     field = f"{spec.get('score', 'entropy')}_ranking"
     try:
         with open(path, encoding='utf-8') as f:
             classes = json.load(f)['classes']
     except (ValueError, KeyError, TypeError) as error:
         raise SCLIPError(f'{path}: not a template-ranking JSON with a "classes" table ({error}).') from None
+    if lookup == 'class':
+        keys = [class_key(names.classes[index]) for index in names.query_class]
+    else:
+        keys = [aliases.get(name, name) for name in names.queries]
     ids = []
-    for name in names.queries:
-        key = aliases.get(name, name)
+    for key in keys:
         if key not in classes:
-            raise SCLIPError(f'{path}: no ranking for {key!r}{closest(key, classes)} (a name of {names.path}); '
-                             'map it with model.text.template_ranking.aliases.')
+            fix = ('rank this class file with tools/floss_rankings.py' if lookup == 'class'
+                   else 'map it with model.text.template_ranking.aliases')
+            raise SCLIPError(f'{path}: no ranking for {key!r}{closest(key, classes)} (a name of {names.path}); {fix}.')
         try:
             ranked = [int(entry['template_id']) for entry in classes[key][field]
                       if entry['pixel_percentage'] > 0.0][:top_n]
         except (KeyError, TypeError) as error:
             raise SCLIPError(f'{path}: class {key!r} has no valid {field!r} list ({error}).') from None
-        if not ranked:
-            raise SCLIPError(f'{path}: class {key!r} has no template with pixel_percentage > 0.')
+        if not ranked and unranked == 'all_templates':
+            ranked = list(range(num_templates))
+        elif not ranked:
+            raise SCLIPError(f'{path}: class {key!r} has no template with pixel_percentage > 0 (no template predicted '
+                             "it on the ranked images); model.text.template_ranking.unranked='all_templates' gives it "
+                             'the 80-template classifier.')
         bad = [i for i in ranked if not 0 <= i < num_templates]
         if bad:
             raise SCLIPError(f'{path}: class {key!r} ranks template {bad[0]}, outside the {num_templates} templates.')

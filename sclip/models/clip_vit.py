@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import SCLIPError
+from .precision import splits_exactly
 
 
 def resize_positional_embedding(pos: Tensor, native_grid: Tuple[int, int], grid: Tuple[int, int]) -> Tensor:
@@ -159,9 +160,11 @@ class CLIPViT(nn.Module):
 
     def standard_block(self, index: int, x: Tensor) -> Tensor:
         """Block ``index`` exactly as CLIP runs it."""
-        block = self.block(index)
-        q, k, v = self.qkv(index, block.ln_1(x))
-        x = x + block.ls_1(self.attention_output(index, self.clip_attention(q, k, v)))
+        return self.finish_block(index, x, *self.qkv(index, self.block(index).ln_1(x)))
+
+    def finish_block(self, index: int, x: Tensor, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        """Block ``index`` as CLIP runs it on ``x``, given the q, k, v of ``ln_1(x)`` already."""
+        x = x + self.block(index).ls_1(self.attention_output(index, self.clip_attention(q, k, v)))
         return x + self.mlp(index, x)
 
     def project(self, tokens: Tensor) -> Tensor:
@@ -209,16 +212,27 @@ class Trunk:
             start = max(i for i in self._tokens if i < block)
             x = self._tokens[start]
             for index in range(start + 1, block + 1):
-                x = self.vit.standard_block(index, x)
+                qkv = self._memo.get(('qkv', index))  # asked for already (attention, a last block)
+                x = self.vit.standard_block(index, x) if qkv is None else self.vit.finish_block(index, x, *qkv)
                 self._tokens[index] = x
         return self._tokens[block]
 
-    def attention(self, block: int) -> Tensor:
-        """CLIP's own attention weights ``softmax(q·kᵀ·d^-½)`` of block ``block``, (B, heads, N, N)."""
-        if block not in self._attention:
-            q, k, _ = self.vit.qkv(block, self.vit.block(block).ln_1(self.tokens(block - 1)))
-            self._attention[block] = (q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5).softmax(dim=-1)
-        return self._attention[block]
+    def attention(self, block: int, head: Optional[int] = None) -> Tensor:
+        """CLIP's own attention weights ``softmax(q·kᵀ·d^-½)`` of block ``block``, (B, heads, N, N);
+        of one ``head`` alone (B, N, N) when only that one is read (FreeCP over GEM: a twelfth of
+        the work, the same numbers: ``splits_exactly``). The block's q, k, v are kept for its
+        output (``tokens``)."""
+        if head is not None and block in self._attention:
+            return self._attention[block][:, head]
+        key = block if head is None else (block, head)
+        if key not in self._attention:
+            q, k, _ = self.qkv(block, self.tokens(block - 1))
+            if head is not None:
+                if not splits_exactly(q):
+                    return self.attention(block)[:, head]
+                q, k = q[:, head], k[:, head]
+            self._attention[key] = (q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5).softmax(dim=-1)
+        return self._attention[key]
 
     def qkv(self, block: int, tokens: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         """q, k, v of ``block`` for its input ``tokens``; when ``tokens`` is CLIP's own output of

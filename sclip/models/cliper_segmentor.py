@@ -53,9 +53,11 @@ def read_class_file(path: Optional[str]) -> Tuple[List[str], List[str]]:
     return re.split(r'[\s,]+', lines[0]), lines[1:]
 
 
-def dataset_class_count(path: str, reduce_zero_label: bool) -> int:
-    """How many classes the dataset must have for this class file (for the pre-flight check)."""
-    return len(read_class_file(path)[1]) + (0 if reduce_zero_label else 1)
+def dataset_class_count(path: str, reduce_zero_label: bool, background_label: Optional[int] = None) -> int:
+    """How many classes the dataset must have for this class file (for the pre-flight check): CLIPer's
+    background is a class of the dataset unless ``reduce_zero_label`` sends it outside the classes."""
+    count = len(read_class_file(path)[1])
+    return count + (0 if reduce_zero_label and background_label != count else 1)
 
 
 def _number(key: str, value, low: float, high: Optional[float] = None, low_open: bool = False) -> float:
@@ -81,7 +83,12 @@ class CLIPerSegmentor(BaseSegmentor):
             official config keys (``score_threshold`` is ``cam_to_label``'s ``cls_thre``;
             ``sliding_crop_size=0``: no sliding window).
         reduce_zero_label: the dataset's labels are CLIPer's minus one (its class 0 is the first
-            class); CLIPer's background is then the ignored label 255 (a miss where the label is a class).
+            class); CLIPer's background is then ``background_label``.
+        background_label: with ``reduce_zero_label``, the dataset label of CLIPer's background: the
+            ignored 255 by default (official: a miss where the label is a class); the ignore index of a
+            set with more than 255 classes (ADE-847, Context-459: 65535); or, ours, the dataset's
+            background class when it follows the file's classes (Potsdam, Vaihingen: 5, UDD5: 4).
+            A label among the file's classes is an error (it would silently score as that class).
         split_halves: the official Cityscapes loader: each image is predicted as two parts split at
             its height (the right part, then the left one), the label likewise.
         text_cache_dir: where class embeddings are cached (False: never).
@@ -100,6 +107,7 @@ class CLIPerSegmentor(BaseSegmentor):
                  is_normalize: bool = False,
                  sliding_crop_size: int = 0,
                  reduce_zero_label: bool = False,
+                 background_label: Optional[int] = None,
                  split_halves: bool = False,
                  text_cache_dir: Union[str, bool, None] = None,
                  data_preprocessor: Optional[dict] = None,
@@ -122,6 +130,7 @@ class CLIPerSegmentor(BaseSegmentor):
             raise SCLIPError(f'model.sliding_crop_size={sliding_crop_size!r} must be 0 (no sliding window) or a '
                              'positive multiple of the patch size (official: 224 or 336).')
         self.background_words, self.class_names = read_class_file(class_names)
+        self.background_label = self._background_label(background_label, reduce_zero_label)
         self.templates = [line.strip() for line in read_lines(templates_file, 'templates_file')]  # main_ovs.py
         bad = [t for t in self.templates if t.count('{}') != 1]
         if not self.templates or bad:
@@ -149,6 +158,19 @@ class CLIPerSegmentor(BaseSegmentor):
         self.register_buffer('mean', torch.tensor(CLIP_MEAN).view(3, 1, 1), persistent=False)
         self.register_buffer('std', torch.tensor(CLIP_STD).view(3, 1, 1), persistent=False)
         self._text = None
+
+    def _background_label(self, label, reduce_zero_label: bool) -> int:
+        if label is None:
+            label = IGNORE_INDEX
+        elif not reduce_zero_label:
+            raise SCLIPError(f'model.background_label={label!r} needs model.reduce_zero_label=True (without it '
+                             "CLIPer's background is the dataset's class 0).")
+        count = len(self.class_names)
+        if isinstance(label, bool) or not isinstance(label, int) or (reduce_zero_label and label < count):
+            raise SCLIPError(f'model.background_label={label!r} is one of the {count} classes of model.class_names '
+                             f'(0..{count - 1}): set the class after them ({count}, the dataset\'s background) '
+                             'or the dataset\'s ignore index (65535 for ADE-847 and Context-459).')
+        return label
 
     # --- text side ------------------------------------------------------------------------------
     def text_embeddings(self) -> Tuple[Tensor, Tensor]:
@@ -190,7 +212,7 @@ class CLIPerSegmentor(BaseSegmentor):
         else:
             maps, labels = self.predict_part(image, size)
         if self.reduce_zero_label:
-            labels = torch.where(labels == 0, IGNORE_INDEX, labels - 1)
+            labels = torch.where(labels == 0, self.background_label, labels - 1)
         return maps, labels
 
     @torch.no_grad()

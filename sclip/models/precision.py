@@ -58,3 +58,11 @@ def to_official_fp16(clip_module: nn.Module) -> nn.Module:
     """Cast an open_clip CLIP (or one of its towers) in place as the official loaders do."""
     clip_module.apply(_convert)
     return clip_module
+
+
+def splits_exactly(tensor: torch.Tensor) -> bool:
+    """Whether attention computed one image's head at a time gives the batched form's bits:
+    float32 on the CPU (measured; its fp16 and bf16 kernels, and CUDA's, may pick another
+    blocking for the single product). There the split is what makes a large window fast: all
+    heads' weights at once are fresh allocations far beyond the CPU's caches."""
+    return tensor.device.type == 'cpu' and tensor.dtype == torch.float32

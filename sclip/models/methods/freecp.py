@@ -16,6 +16,10 @@ and then, per window, purifies the classes of the base's class maps:
    connected components) are told apart by CLIP itself: each box of their mean map, cropped from
    the window and resized to 112×112, is classified by CLIP's CLS token against the classes' LLM
    descriptions (``model.text.descriptions``); the winners stay, the rest become 0.
+   ``ambiguity_texts='queries'`` (ours, not official: for datasets with no descriptions) classifies
+   the crops against the queries' own embeddings instead (the class names in ``model.templates``,
+   the classifier of step 1): FreeCP's ``get_prompts(use_llm=False)`` in place of its
+   ``use_llm=True``, so ``query_featuresLLM`` is ``query_features``.
 
 The window's output is the maps R (the background's queries 0), not features: the segmentor
 upsamples and averages them like logits, and FreeCP's own post-processing makes the labels
@@ -47,6 +51,9 @@ BASES = {
                     last_block_mlp=True),
     'gem': dict(type='gem'),
 }
+# What the ambiguity step classifies box crops against: the LLM descriptions (official), or the
+# queries' own template texts (ours: FreeCP's get_prompts with use_llm=False, for datasets without)
+AMBIGUITY_TEXTS = ('descriptions', 'queries')
 
 
 def contour_boxes(scoremap: Tensor, threshold: float) -> List[Tuple[int, int, int, int]]:
@@ -118,7 +125,7 @@ class FreeCP(Method):
     own_postprocess = True
 
     def __init__(self, base: str = 'gem', rp_thres: float = 0.15, ap_thres: float = 0.7, background: bool = False,
-                 box_threshold: float = 0.4, crop_size: int = 112):
+                 box_threshold: float = 0.4, crop_size: int = 112, ambiguity_texts: str = 'descriptions'):
         super().__init__()
         if base not in BASES:
             raise SCLIPError(f'model.method.base={base!r} is unknown; FreeCP runs on one of {", ".join(BASES)}.')
@@ -134,6 +141,10 @@ class FreeCP(Method):
                 raise SCLIPError(f'model.method.{key}={getattr(self, key)} must be in [0, 1].')
         if self.crop_size < 1:
             raise SCLIPError(f'model.method.crop_size={crop_size} must be positive.')
+        if ambiguity_texts not in AMBIGUITY_TEXTS:
+            raise SCLIPError(f'model.method.ambiguity_texts={ambiguity_texts!r} is unknown; one of '
+                             f'{", ".join(AMBIGUITY_TEXTS)}.')
+        self.ambiguity_texts = ambiguity_texts
 
     def setup(self, vit: CLIPViT) -> None:
         self.base.setup(vit)
@@ -156,8 +167,9 @@ class FreeCP(Method):
     def affinity(self, trunk: Trunk) -> Tensor:
         """CLIP's own attention of blocks 1..L-1 between patches, averaged, (B, N, N)."""
         def maps(block: int) -> Tensor:
-            weights = trunk.attention(block)[:, :, 1:, 1:]
-            return weights[:, 0] if self.base_name == 'gem' else weights.mean(dim=1)  # official: GEM's head 0
+            if self.base_name == 'gem':  # official: GEM's head 0
+                return trunk.attention(block, head=0)[:, 1:, 1:]
+            return trunk.attention(block)[:, :, 1:, 1:].mean(dim=1)
         return torch.stack([maps(block) for block in range(1, trunk.vit.depth)]).mean(dim=0).float()
 
     def crop_classifier(self, trunk: Trunk, image: Tensor, box, candidates: Tensor, text: TextSide) -> int:
@@ -169,7 +181,8 @@ class FreeCP(Method):
         tokens = Trunk(trunk.vit, crop, self.positional).tokens(trunk.vit.depth)
         cls = trunk.vit.project(tokens[:, :1]).float()
         cls = cls / cls.norm(dim=-1, keepdim=True)
-        descriptions = text.descriptions[candidates].float()
+        texts = text.descriptions if self.ambiguity_texts == 'descriptions' else text.embeddings
+        descriptions = texts[candidates].float()
         descriptions = descriptions / descriptions.norm(dim=-1, keepdim=True)
         return int((text.logit_scale * cls @ descriptions.T).argmax(-1).squeeze())
 
@@ -217,17 +230,23 @@ class FreeCP(Method):
         return maps
 
     def forward(self, trunk: Trunk, text: Optional[TextSide] = None) -> Tensor:
-        if text.descriptions is None:
+        if self.ambiguity_texts == 'descriptions' and text.descriptions is None:
             raise SCLIPError('model.text.descriptions is not set; FreeCP classifies its ambiguous crops with '
-                             'the LLM descriptions (configs/class_texts/freecp/).')
+                             'the LLM descriptions (configs/class_texts/freecp/), or with the queries\' own '
+                             "texts under model.method.ambiguity_texts='queries' (ours, not official).")
+        if self.ambiguity_texts == 'queries' and text.descriptions is not None:
+            raise SCLIPError("model.method.ambiguity_texts='queries' does not read model.text.descriptions; "
+                             'set model.text=None (or ambiguity_texts=\'descriptions\').')
         first = self.background_queries(text)
         if self.base_name == 'gem' and tuple(trunk.grid) != trunk.vit.native_grid:
             trunk = Trunk(trunk.vit, trunk.images, self.positional)  # GEM's embedding for both paths
+        # the maps first: their walk through blocks 1..L-1 keeps each block's q, k, v for CLIP's
+        # path, which the base then reads instead of computing it again (the same numbers)
+        transfer = propagation_matrix_batch(self.affinity(trunk))
         features = self.base(trunk, text).float()
         features = features / features.norm(dim=-1, keepdim=True)
         logits = (text.logit_scale * features) @ text.embeddings.float().T  # (B, gh, gw, Q)
         probs = logits.softmax(dim=-1).permute(0, 3, 1, 2)
-        transfer = propagation_matrix_batch(self.affinity(trunk))
         return torch.stack([self.purify(trunk, trunk.images[i:i + 1], probs[i], transfer[i], first, text)
                             for i in range(probs.shape[0])])
 

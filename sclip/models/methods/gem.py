@@ -25,6 +25,7 @@ from torch import Tensor
 
 from ...errors import SCLIPError
 from ..clip_vit import CLIPViT, Trunk
+from ..precision import splits_exactly
 from .base import Method, TextSide, register_method
 
 
@@ -74,10 +75,15 @@ class GEM(Method):
             raise SCLIPError(f'model.method.gem_depth={self.gem_depth} must be between 2 and {vit.depth + 1} '
                              f'(GEM modifies the last gem_depth - 1 of the {vit.depth} blocks).')
 
+    @staticmethod
+    def shares_trunk(trunk: Trunk) -> bool:
+        """Whether CLIP's path here is the trunk's own (GEM's embedding, or the native grid)."""
+        return tuple(trunk.grid) == trunk.vit.native_grid or trunk.positional is gem_positional_embedding
+
     def clip_tokens(self, trunk: Trunk, block: int) -> Tensor:
         """CLIP's own output of ``block`` after GEM's embedding (the shared trunk's on the native grid)."""
         vit = trunk.vit
-        if tuple(trunk.grid) == vit.native_grid or trunk.positional is gem_positional_embedding:
+        if self.shares_trunk(trunk):
             return trunk.tokens(block)
 
         def run() -> Tensor:
@@ -87,30 +93,48 @@ class GEM(Method):
             return x
         return trunk.memo(('gem_tokens', block), run)
 
-    def gem_block(self, trunk: Trunk, index: int, g: Tensor, x: Tensor) -> Tuple[Tensor, Tensor]:
-        """One block of both paths: (GEM's, CLIP's); CLIP's is not computed after the last block."""
+    def gem_block(self, trunk: Trunk, index: int, g: Tensor, x: Tensor, shared: bool = False) -> Tuple[Tensor, Tensor]:
+        """One block of both paths: (GEM's, CLIP's); CLIP's is not computed after the last block.
+        ``shared``: ``x`` is the trunk's own output of the block before, and CLIP's path (its
+        q, k, v and output) is the trunk's, computed once for whoever reads it (FreeCP's maps)."""
         vit = trunk.vit
         block = vit.block(index)
         h = block.ln_1(x)
-        q, k, v = vit.qkv(index, h)
+        q, k, v = trunk.qkv(index, x) if shared else vit.qkv(index, h)
         scale = q.shape[-1] ** -0.5
         if self.ss_attn_temp is None:
             inv_temp = torch.norm(h, dim=-1).mean(dim=-1)[:, None, None, None] * scale
         else:
             inv_temp = self.ss_attn_temp
-        weights = [self_self_weights(p, inv_temp, self.ss_attn_iter, vit.fused) for p in (v, k, q)]
-        mixed = (weights[0] @ v + weights[1] @ v + weights[2] @ v) / 3
-        out = block.ls_1(vit.attention_output(index, mixed))
+        out = block.ls_1(vit.attention_output(index, self.ensemble(q, k, v, inv_temp, vit.fused)))
         g = out if self.ignore_residual else g + out
         if index < vit.depth:
-            x = x + block.ls_1(vit.attention_output(index, vit.clip_attention(q, k, v)))
-            x = x + vit.mlp(index, x)
+            x = trunk.tokens(index) if shared else vit.finish_block(index, x, q, k, v)
         return g, x
+
+    def ensemble(self, q: Tensor, k: Tensor, v: Tensor, inv_temp, fused: bool) -> Tensor:
+        """``(A_v + A_k + A_q)·v / 3`` (B, heads, N, d); on the CPU in float32 one window's head
+        at a time: all heads' weights of a chunk of windows are fresh allocations far beyond the
+        caches, several a block, which cost more than the products; a head's are the batched
+        form's bits (``splits_exactly``)."""
+        if not splits_exactly(v):
+            weights = [self_self_weights(p, inv_temp, self.ss_attn_iter, fused) for p in (v, k, q)]
+            return (weights[0] @ v + weights[1] @ v + weights[2] @ v) / 3
+        out = torch.empty_like(v)
+        for b in range(v.shape[0]):
+            temp = inv_temp[b:b + 1] if isinstance(inv_temp, Tensor) else inv_temp
+            for head in range(v.shape[1]):
+                one = (slice(b, b + 1), slice(head, head + 1))
+                vh = v[one]
+                weights = [self_self_weights(p[one], temp, self.ss_attn_iter, fused) for p in (v, k, q)]
+                out[one] = (weights[0] @ vh + weights[1] @ vh + weights[2] @ vh) / 3
+        return out
 
     def forward(self, trunk: Trunk, text: Optional[TextSide] = None) -> Tensor:
         first = trunk.vit.depth - (self.gem_depth - 1)
+        shared = self.shares_trunk(trunk)
         x = self.clip_tokens(trunk, first)
         g = x
         for index in range(first + 1, trunk.vit.depth + 1):
-            g, x = self.gem_block(trunk, index, g, x)
+            g, x = self.gem_block(trunk, index, g, x, shared)
         return trunk.vit.patch_features(g, trunk.grid)

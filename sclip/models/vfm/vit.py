@@ -23,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..precision import splits_exactly
 from .base import VFM
 from .pos_embed import dino_pos_embed, dinov2_pos_embed, mae_pos_embed
 from .specs import VFMSpec
@@ -50,13 +51,29 @@ def attention(attn: nn.Module, x: Tensor, fused: bool, scale_after_product: bool
     scale = (width // heads) ** -0.5
     if fused:
         out = F.scaled_dot_product_attention(q, k, v)
+    elif not splits_exactly(q):
+        out = explicit_head(q, k, v, scale, scale_after_product)
     else:
-        if scale_after_product:
-            weights = (q @ k.transpose(-2, -1)) * scale
-        else:
-            weights = (q * scale) @ k.transpose(-2, -1)
-        out = weights.softmax(dim=-1) @ v
+        out = torch.empty_like(q)
+        for image in range(batch):  # one image's head at a time: the same numbers, far less memory
+            for head in range(heads):
+                one = (slice(image, image + 1), head)
+                out[one] = explicit_head(q[one], k[one], v[one], scale, scale_after_product)
     return attn.proj(out.transpose(1, 2).reshape(batch, length, width))
+
+
+def explicit_head(q: Tensor, k: Tensor, v: Tensor, scale: float, scale_after_product: bool) -> Tensor:
+    """``softmax(q·kᵀ·scale)·v`` (..., N, d), the scale where the official code applies it.
+    On the CPU in float32 the caller passes one image's head at a time: all heads' weights of a
+    DINO ViT-B/8 view (12 × N², 150 MB at 336 px) are fresh allocations far beyond the caches,
+    three a block, which cost as much as the products (half the attention's time here); one
+    head's are 12 MB, and its products are the batched form's (``splits_exactly``)."""
+    if scale_after_product:
+        weights = q @ k.transpose(-2, -1)
+        weights *= scale
+    else:
+        weights = (q * scale) @ k.transpose(-2, -1)
+    return weights.softmax(dim=-1) @ v
 
 
 def _refresh_float32_pos_embed(module: 'ViTVFM', incompatible_keys) -> None:
