@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .clip_vit import CLIPViT, Trunk
+from .clip_vit import CLIPViT
 
 SLIDE_STRIDE = 112  # official forward_slide default
 
@@ -53,12 +53,18 @@ def fused_weights(summed: Tensor) -> Tensor:
 def layer_features(vit: CLIPViT, images: Tensor) -> Tuple[Tensor, Tensor]:
     """(L, B, N, D) projected features of every layer and the last fusion's weights averaged
     over heads, (B, N, N)."""
-    trunk = Trunk(vit, images, positional=fp16_bilinear_positional)
+    x, _ = vit.embed(images, fp16_bilinear_positional)
     depth = vit.depth
-    summed = trunk.attention(1).clone()
-    for block in range(2, depth):
-        summed = summed + trunk.attention(block)
-    inputs = [vit.block(i).ln_1(trunk.tokens(i - 1)) for i in range(1, depth)] + [trunk.tokens(depth - 1)]
+    summed, inputs = None, []
+    for block in range(1, depth):  # CLIP's blocks, each attention computed once: its weights are summed
+        h = vit.block(block).ln_1(x)  # and applied to v, as the official MultiheadAttention(need_weights=True)
+        q, k, v = vit.qkv(block, h)
+        attention = (q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5).softmax(dim=-1)
+        summed = attention.clone() if summed is None else summed + attention
+        x = x + vit.block(block).ls_1(vit.attention_output(block, attention @ v))
+        x = x + vit.mlp(block, x)
+        inputs.append(h)
+    inputs.append(x)
     outputs = []
     for h in inputs:
         weights = fused_weights(summed)
