@@ -24,6 +24,14 @@ same fp32 numerics (fp16 matrix products on a CPU are many times slower than fp3
 time the kernels, not the codes). Trident's and CorrCLIP's vendored open_clip fetch OpenCLIP tags
 from the Hugging Face hub (``download_pretrained_from_hf``), answered with our weights file too;
 Trident takes SAM's checkpoint by file (``CHECKPOINT_KEYS``), matched by its official file name.
+
+
+SegEarth-OV ``torch.load``s the SimFeatUp checkpoint it ships: ``checkpoint_loads_redirected``
+answers with our file of that name; its featup CUDA kernel is ours on the CPU
+(``_cuda_extensions_redirected``). FLOSS ships a modified ``mmseg``: its segmentor is found inside
+that package (``package_module_defining``), imported by its dotted name with the package shadowing
+ours, its registries left unattached to our scope (``registry_scopes_shared``), and its script's
+keyword ``mode='fusion'`` given as an override (``--official-options mode=fusion``).
 """
 from __future__ import annotations
 
@@ -166,6 +174,26 @@ def hub_redirected(hub_dir: Optional[str], checkpoints: Sequence[str] = ()):
 
 
 @contextlib.contextmanager
+def checkpoint_loads_redirected(checkpoints: Sequence[str] = ()):
+    """The official code's ``torch.load`` of a checkpoint it ships (SegEarth-OV's SimFeatUp
+    ``simfeatup_dev/weights/xclip_jbu_one_million_aid.ckpt``) answered with the file of
+    ``checkpoints`` of the same file name, the one our config loads; any other load as written."""
+    saved_load = torch.load
+    by_name = {osp.basename(path): path for path in checkpoints}
+
+    def load(f, *args, **kwargs):
+        if isinstance(f, (str, os.PathLike)) and osp.basename(os.fspath(f)) in by_name:
+            f = by_name[osp.basename(os.fspath(f))]
+        return saved_load(f, *args, **kwargs)
+
+    torch.load = load
+    try:
+        yield
+    finally:
+        torch.load = saved_load
+
+
+@contextlib.contextmanager
 def checkout_modules_first(repo: str):
     """While the official module is imported, the checkout's own top-level packages and modules
     (ProxyCLIP's modified ``open_clip``) win over ours of the same name already imported; ours are
@@ -209,6 +237,21 @@ def _openai_downloads_redirected(repo: str, weights: Optional[str]) -> None:
     _downloads_answered(repo, 'download_pretrained_from_url', weights)
 
 
+def _cuda_extensions_redirected(repo: str) -> None:
+    """A CUDA kernel the checkout imports optionally and calls unconditionally (SegEarth-OV's
+    SimFeatUp: ``AdaptiveConv = None`` when featup's CUDA extension is not built, then
+    ``AdaptiveConv.apply(source, kernel)``) is answered on the CPU by ours of the same
+    computation (``sclip.models.simfeatup.adaptive_conv``, offset by offset as a direct kernel
+    does): the checkout's Python fallback, ``adaptive_conv_py_simple`` (commented out at its call),
+    unfolds all 49 shifted copies of a 224 window's 512 channels at once (about 5 GB a call), more
+    than this machine holds beside the rest."""
+    from .models.simfeatup import adaptive_conv
+    for module in list(sys.modules.values()):
+        if osp.abspath(getattr(module, '__file__', None) or '/').startswith(repo + os.sep) and \
+                'AdaptiveConv' in vars(module) and module.AdaptiveConv is None:
+            module.AdaptiveConv = types.SimpleNamespace(apply=adaptive_conv)
+
+
 @contextlib.contextmanager
 def registrations_ignored():
     """The official modules register classes under names our registries may already hold
@@ -230,6 +273,26 @@ def registrations_ignored():
         Registry.register_module = original
 
 
+@contextlib.contextmanager
+def registry_scopes_shared():
+    """A checkout that ships its own copy of a package we import (FLOSS's modified ``mmseg``)
+    creates registries under the scope ours already holds (``Registry('model', parent=...,
+    scope='mmseg')``, which mmengine refuses as a second child of that scope): while it is
+    imported, such a second child is left unattached; ours stays the scope's registry."""
+    from mmengine.registry import Registry
+    original = Registry._add_child
+
+    def add_child(self, registry):
+        if registry.scope not in self.children:
+            original(self, registry)
+
+    Registry._add_child = add_child
+    try:
+        yield
+    finally:
+        Registry._add_child = original
+
+
 def official_config_path(repo: str, benchmark: str, official_config: Optional[str] = None) -> str:
     """The official config file of a benchmark in the checkout (``configs/cfg_<benchmark>.py``)."""
     relative = official_config or osp.join('configs', OFFICIAL_CONFIG_NAMES.get(benchmark, f'cfg_{benchmark}.py'))
@@ -240,16 +303,51 @@ def official_config_path(repo: str, benchmark: str, official_config: Optional[st
     return path
 
 
+def _defines(path: str, class_name: str) -> bool:
+    with open(path, encoding='utf-8', errors='replace') as handle:
+        return f'class {class_name}(' in handle.read()
+
+
 def _module_defining(repo: str, class_name: str) -> str:
-    """The top-level ``.py`` file of the checkout that defines ``class_name``."""
+    """The top-level ``.py`` file of the checkout that defines ``class_name``, else the dotted name
+    of the module of one of its packages that does (FLOSS's ``mmseg.models.segmentors.naclip.naclip``
+    in the modified mmseg it ships: ``package_module_defining``)."""
     for name in sorted(os.listdir(repo)):
         path = osp.join(repo, name)
-        if name.endswith('.py') and osp.isfile(path):
-            with open(path, encoding='utf-8', errors='replace') as handle:
-                if f'class {class_name}(' in handle.read():
-                    return path
-    raise SCLIPError(f'--against-official {repo}: no top-level .py file there defines class {class_name!r} '
+        if name.endswith('.py') and osp.isfile(path) and _defines(path, class_name):
+            return path
+    dotted = package_module_defining(repo, class_name)
+    if dotted:
+        return dotted
+    raise SCLIPError(f'--against-official {repo}: no .py file there defines class {class_name!r} '
                      '(the type of its config\'s model); is this the method\'s official checkout?')
+
+
+def package_module_defining(repo: str, class_name: str) -> Optional[str]:
+    """The dotted name of the module, inside a package of the checkout (folders with
+    ``__init__.py`` from the top down), that defines ``class_name``; None where none does.
+    Imported by that name, its relative imports and its package's own modules work as written."""
+    for root, folders, files in os.walk(repo):
+        folders[:] = sorted(folder for folder in folders if osp.isfile(osp.join(root, folder, '__init__.py')))
+        if root == repo:
+            continue
+        for name in sorted(files):
+            if name.endswith('.py') and _defines(osp.join(root, name), class_name):
+                parts = osp.relpath(osp.join(root, osp.splitext(name)[0]), repo).split(os.sep)
+                return '.'.join(parts[:-1] if parts[-1] == '__init__' else parts)
+    return None
+
+
+def _import_official(repo: str, source: str) -> types.ModuleType:
+    """The official module: a top-level file of the checkout under a private name, or a module of
+    one of its packages by its dotted name (the package then shadows ours of the same name while
+    it is imported: ``checkout_modules_first``)."""
+    if osp.isfile(source):
+        spec = importlib.util.spec_from_file_location(f'_official_{osp.splitext(osp.basename(source))[0]}', source)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return importlib.import_module(source)
 
 
 def stub_module(name: str) -> types.ModuleType:
@@ -314,18 +412,16 @@ def build_official_segmentor(repo: str, config_path: str, weights: Optional[str]
     if not class_name:
         raise SCLIPError(f'official config {config_path!r} has no model.type.')
     source = _module_defining(repo, class_name)
-    module_name = f'_official_{osp.splitext(osp.basename(source))[0]}'
     cwd = os.getcwd()
     sys.path.insert(0, repo)
     os.chdir(repo)  # the official configs name their class files relative to the checkout
     try:
-        with registrations_ignored(), cuda_redirected(), hub_redirected(hub_dir, checkpoints), \
-                half_redirected() if half_to_fp32 else contextlib.nullcontext():
+        with registrations_ignored(), registry_scopes_shared(), cuda_redirected(), hub_redirected(hub_dir, checkpoints), \
+                checkpoint_loads_redirected(checkpoints), half_redirected() if half_to_fp32 else contextlib.nullcontext():
             with checkout_modules_first(repo), stubbed(stubs):
-                spec = importlib.util.spec_from_file_location(module_name, source)
-                module = importlib.util.module_from_spec(spec)
-                spec.loader.exec_module(module)
+                module = _import_official(repo, source)
                 _openai_downloads_redirected(repo, None if weights is None else osp.abspath(weights))
+                _cuda_extensions_redirected(repo)
                 _hf_downloads_redirected(repo, None if weights is None else osp.abspath(weights))
             segmentor_class = getattr(module, class_name)
             accepted = inspect.signature(segmentor_class.__init__).parameters
@@ -413,18 +509,29 @@ class Comparison:
 def compare(ours, official, samples: Sequence[dict], rounds: int,
             clock: Callable[[], float] = time.perf_counter, half_to_fp32: bool = False,
             log: Callable[[str], None] = lambda message: None) -> Comparison:
+    """``timed_rounds`` of two mmseg segmentors on ``samples``."""
+    return timed_rounds(lambda warm_up: predict_labels(ours, samples[:1] if warm_up else samples, official=False),
+                        lambda warm_up: predict_labels(official, samples[:1] if warm_up else samples, official=True,
+                                                       half_to_fp32=half_to_fp32),
+                        rounds, clock, log)
+
+
+def timed_rounds(ours: Callable[[bool], List[torch.Tensor]], official: Callable[[bool], List[torch.Tensor]],
+                 rounds: int, clock: Callable[[], float] = time.perf_counter,
+                 log: Callable[[str], None] = lambda message: None) -> Comparison:
     """Interleaved rounds (ours, official, official, ours, ...) after one warm-up each, so that
     a slower or faster stretch of the machine hits both sides alike; ``log`` hears each time as it
-    is taken (a run on a busy machine can take an hour)."""
-    predict_labels(ours, samples[:1], official=False)  # warm-up: first-call allocations, text caches
-    predict_labels(official, samples[:1], official=True, half_to_fp32=half_to_fp32)
+    is taken (a run on a busy machine can take an hour). Each side is a callable that predicts the
+    label maps of all the images, or with ``True`` of the first one only (the warm-up: first-call
+    allocations, text caches)."""
+    ours(True)
+    official(True)
     timings: Dict[bool, List[float]] = {False: [], True: []}
     labels: Dict[bool, List[torch.Tensor]] = {}
     for round_index in range(rounds):
         for is_official in ((False, True) if round_index % 2 == 0 else (True, False)):
             start = clock()
-            labels[is_official] = predict_labels(official if is_official else ours, samples, official=is_official,
-                                                 half_to_fp32=half_to_fp32)
+            labels[is_official] = (official if is_official else ours)(False)
             timings[is_official].append(clock() - start)
             log(f'round {round_index + 1} of {rounds}: {"official" if is_official else "ours"} '
                 f'{timings[is_official][-1]:.2f} s')

@@ -122,7 +122,7 @@ def test_every_pair_loads_and_resolves_into_a_plan(workspace, fast_bases, monkey
     assert plans['itaclip', 'loveda'].cfg.model.text is None
     assert plans['corrclip', 'loveda'].cfg.model.region_masks.type == 'sam2'
     floss = plans['floss', 'loveda']  # its ranking is computed (tools/floss_rankings.py): the plan names it
-    assert floss.cfg.model.logit_scale == 100 and floss.cfg.model.text.template_ranking.keys == 'class'
+    assert floss.cfg.model.logit_scale == 100 and floss.cfg.model.text.template_ranking['keys'] == 'class'
     assert 'tools/floss_rankings.py configs/remote_sensing/floss/loveda.py' in str(floss.problem)
     # the cached bases changed nothing: a sample loads the same without them
     monkeypatch.setattr(Config, '_file2dict', staticmethod(fast_bases))

@@ -78,8 +78,9 @@ def test_method_tables_hold_each_configs_values(tool, rendered):
         title = next(line for line in rendered['methods'].splitlines() if f'`configs/{pattern.format("<benchmark>")}`' in line)
         missing = [label for key, label in tool.BENCHMARKS if (key, label) not in present]
         assert (f"no {', '.join(missing)} config: its official repository has none" in title) == bool(missing)
-        if pattern.split('/')[0] in ('itaclip', 'floss'):  # the five benchmarks of their repositories
-            assert len(present) == 5, pattern
+        if pattern.split('/')[0] in ('itaclip', 'floss'):  # their repositories' five, and the large vocabularies (ours)
+            keys = [key for key, _ in present]
+            assert len(keys) == 7 and {'ade847', 'context459'} <= set(keys), pattern
         for key, label in present:
             cfg = Config.fromfile(osp.join(REPO, 'configs', pattern.format(key)))
             model, row = cfg.model, rows[label]
@@ -109,7 +110,11 @@ def test_method_tables_hold_each_configs_values(tool, rendered):
                 weight = 'kept apart' if described['weight'] is None else f"weight {described['weight']},"
                 assert weight in row['descriptions'], (pattern, key)  # FreeCP: kept apart
             if text.get('template_ranking'):
-                assert row['template ranking'].startswith('floss_naclip/template_rankings_naclip_')
+                ranking = text['template_ranking']['file']
+                shipped = osp.isabs(ranking)  # FLOSS's shipped files (configs/class_texts/) or computed ones (data/)
+                assert row['template ranking'].startswith(
+                    osp.relpath(ranking, osp.join(REPO, 'configs', 'class_texts')) if shipped else ranking), (pattern, key)
+                assert ('computed by tools/floss_rankings.py' in row['template ranking']) != shipped, (pattern, key)
                 assert f"top {text['template_ranking']['top_n']} by entropy" in row['template ranking']
             for name, value in (model.get('method') or {}).items():
                 if name != 'type':

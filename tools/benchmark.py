@@ -41,6 +41,12 @@ Hugging Face download is answered with --pretrained or a random CLIP of model.ar
 measures instead of timing: each side builds and predicts the images once in a process of its own,
 and the peak resident memory of loading and of inference (VmHWM, reset between the two) is printed
 for both, with the pixel agreement (sclip/process_memory.py).
+SegEarth-OV's SimFeatUp checkpoint load is answered with the file our config loads
+(--upsampler-checkpoint, default a random one in its official layout); FLOSS's segmentor lives in
+the mmseg package it ships (found and imported by its dotted name) and takes --official-options
+mode=fusion (what its eval_naclip.py --mode fusion sets); CLIPer's official code is a script,
+not a segmentor: its pipeline, loader and per-image steps run from its yaml
+(scripts/config/vit-b-16/ovs_<benchmark>.yaml; sclip/official_cliper.py).
 A benchmark, not a test: nothing here asserts a timing.
 """
 import argparse
@@ -87,6 +93,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--vfm-checkpoint', metavar='FILE',
                         help="with --against-official: the foundation model's checkpoint, under its official file name, "
                              "for both sides (default: a random one of the config's model.vfm.type)")
+    parser.add_argument('--upsampler-checkpoint', metavar='FILE',
+                        help="with --against-official: SegEarth-OV's SimFeatUp checkpoint for both sides "
+                             "(default: a random one of the config's model.method.upsampler.type, official layout)")
     parser.add_argument('--official-stub', action='append', default=[], metavar='MODULE',
                         help='with --against-official: a module the official code imports for a branch the '
                              'config never runs, replaced by a stub (e.g. BLIP.models.blip_retrieval for '
@@ -165,6 +174,47 @@ def random_vfm(folder: str, vfm_type: str) -> str:
     from sclip.models.vfm.testing import write_official_checkpoint
     path = os.path.join(folder, get_spec(vfm_type).filename)
     return path if os.path.isfile(path) else write_official_checkpoint(path, vfm_type, tiny=False)
+
+
+def clip_feature_width(weights: str) -> int:
+    """The joint embedding width of the CLIP in ``weights`` (OpenAI layout; 512, ViT-B/16's, for
+    'openai'): the width of the features SegEarth-OV's upsampler takes."""
+    import torch
+    if not os.path.isfile(weights):
+        return 512
+    return int(torch.load(weights, map_location='cpu', weights_only=True)['text_projection'].shape[1])
+
+
+def random_upsampler(folder: str, upsampler, feat_dim: int) -> str:
+    """A random SimFeatUp ``upsampler.type`` for ``feat_dim``-wide features in the official
+    Lightning layout, under the file name of ``upsampler.checkpoint`` (SegEarth-OV's
+    ``xclip_jbu_one_million_aid.ckpt``: ``checkpoint_loads_redirected`` matches on it)."""
+    import torch
+    from sclip.models.simfeatup import build_upsampler, save_official_checkpoint
+    path = os.path.join(folder, os.path.basename(str(upsampler.checkpoint)))
+    if os.path.isfile(path):
+        return path
+    module = build_upsampler(upsampler.type, feat_dim)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # off the initial values, so that a swapped file would show
+        for param in module.parameters():
+            param.add_(0.05 * torch.randn(param.shape, generator=generator))
+    return save_official_checkpoint(module, path)
+
+
+def official_checkpoints(args, cfg, folder: str) -> dict:
+    """SegEarth-OV's SimFeatUp checkpoint, which both sides load, set in ``cfg``: the file given
+    (--upsampler-checkpoint), else a random one in its official layout and file name (the official
+    side's load of that name gets it); by report row, with what it is."""
+    files = {}
+    method = cfg.model.get('method')
+    upsampler = method.get('upsampler') if isinstance(method, dict) else None
+    if isinstance(upsampler, dict) and upsampler.get('checkpoint'):
+        path = args.upsampler_checkpoint or random_upsampler(folder, upsampler, clip_feature_width(cfg.model.clip_path))
+        files['upsampler'] = (path, args.upsampler_checkpoint or
+                              f'a random {upsampler.type} (official layout, {os.path.basename(path)})')
+        upsampler.checkpoint = path
+    return files
 
 
 def build_model(args, device, cache_dir, precision=None):
@@ -370,13 +420,22 @@ def image_size(text: str) -> tuple:
     return width, height
 
 
+def is_cliper(config: str) -> bool:
+    """Whether ``config`` runs CLIPer, whose official code is a script, not an mmseg segmentor
+    (its side is ``sclip/official_cliper.py``)."""
+    from sclip.runner import load_config
+    return load_config(config, {}).model.get('type') == 'CLIPerSegmentor'
+
+
 def official_report(args) -> None:
     import tempfile
     import time
 
     from sclip.errors import SCLIPError
+    from sclip.official_cliper import build_official_cliper, official_predictor, official_yaml_path, voc2012_layout
     from sclip.official_compare import (build_official_segmentor, compare, official_config_path,
-                                        official_half_dropped, packed_samples)
+                                        official_half_dropped, packed_samples,
+                                        predict_labels, timed_rounds)
     from sclip.runner import load_config
     if args.rounds < 1:
         raise SCLIPError(f'--rounds {args.rounds}: time at least one round.')
@@ -388,7 +447,9 @@ def official_report(args) -> None:
     from sclip.official_trained import METHODS as TRAINED_OFFICIAL
     if load_config(config).model.type in TRAINED_OFFICIAL:  # GroupViT, TCL: mmseg 0.x official code
         return trained_official_report(args, config, size)
-    official_config = official_config_path(args.against_official, benchmark_of(config), args.official_config)
+    cliper = is_cliper(config)
+    official_config = (official_yaml_path if cliper else official_config_path)(
+        args.against_official, benchmark_of(config), args.official_config)
     machine_before = machine_line()
     with tempfile.TemporaryDirectory() as folder:
         os.environ.setdefault('SCLIP_CACHE_DIR', os.path.join(folder, 'cache'))
@@ -398,6 +459,8 @@ def official_report(args) -> None:
         from mmseg.registry import MODELS
         cfg = load_config(config, {**options, 'model.clip_path': weights})
         checkpoints = foundation_checkpoints(args, cfg, folder)
+        extra = official_checkpoints(args, cfg, folder)  # SegEarth-OV's upsampler
+        checkpoints += [path for path, _ in extra.values()]
         image_files = voc_sized_images(folder, args.images, size)
         overrides = {**region_masks_for(cfg, image_files, folder), **official_options(args.official_options)}
         if args.memory:
@@ -407,14 +470,25 @@ def official_report(args) -> None:
                 official_config=official_config, hub_dir=args.hub_dir, stubs=args.official_stub,
                 weights=None if weights == 'openai' else weights), folder)
         ours = MODELS.build(cfg.model).eval()
-        half_to_fp32 = official_half_dropped(ours)
-        official = build_official_segmentor(args.against_official, official_config,
-                                            None if weights == 'openai' else weights, hub_dir=args.hub_dir,
-                                            checkpoints=checkpoints, half_to_fp32=half_to_fp32,
-                                            stubs=args.official_stub, overrides=overrides)
+        half_to_fp32 = not cliper and official_half_dropped(ours)
+        if cliper:  # not an mmseg segmentor: its own pipeline and loader (sclip/official_cliper.py)
+            image_files = voc2012_layout(os.path.join(folder, 'cliper'), image_files)
+            official = build_official_cliper(args.against_official, official_config,
+                                             'ViT-B/16' if weights == 'openai' else weights, image_files,
+                                             os.path.join(folder, 'cliper'), stubs=args.official_stub)
+        else:
+            official = build_official_segmentor(args.against_official, official_config,
+                                                None if weights == 'openai' else weights, hub_dir=args.hub_dir,
+                                                checkpoints=checkpoints, half_to_fp32=half_to_fp32,
+                                                stubs=args.official_stub, overrides=overrides)
         samples = packed_samples(cfg, image_files)
         status(f'timing ours and the official code on {len(samples)} images, {args.rounds} interleaved rounds')
-        result = compare(ours, official, samples, args.rounds, half_to_fp32=half_to_fp32, log=status)
+        if cliper:
+            result = timed_rounds(lambda warm_up: predict_labels(ours, samples[:1] if warm_up else samples,
+                                                                 official=False),
+                                  official_predictor(official), args.rounds, log=status)
+        else:
+            result = compare(ours, official, samples, args.rounds, half_to_fp32=half_to_fp32, log=status)
     rows = [('ours', f'{os.path.relpath(config, REPO)} ({args.images} images, {size[0]}x{size[1]})'),
             ('official', f'{os.path.relpath(official_config, args.against_official)} in {args.against_official}'),
             ('weights', args.pretrained or f'a random {cfg.model.get("arch", "ViT-B-16")} '
@@ -426,10 +500,9 @@ def official_report(args) -> None:
             *([('region masks', 'a random grid of regions per image (official .npz layout), both sides')]
               if 'instance_mask_path' in overrides else []),
             *([('official stubs', ', '.join(args.official_stub))] if args.official_stub else []),
-            *([('foundation model', args.vfm_checkpoint or f'a random {cfg.model.vfm.type} (official layout)')]
-              if checkpoints else []),
+            *[(row, what) for row, (_, what) in extra.items()],
             ('precision', 'fp32 both sides (official fp16 casts kept fp32)' if half_to_fp32
-             else f'ours {ours.precision}, official as written'),
+             else f'ours {getattr(ours, "precision", "fp32")}, official as written'),
             ('device', f'cpu ({__import__("torch").get_num_threads()} threads), {args.rounds} interleaved rounds'),
             ('machine', f'{machine_before} at the start, {os.getloadavg()[0]:.2f} at the end'
              if hasattr(os, 'getloadavg') else machine_before),
