@@ -80,3 +80,25 @@ def test_pamr_matches_reference():
     ours = PAMR(10, (8, 16))(image, mask)
     assert torch.allclose(ours, ReferencePAMR(10, [8, 16])(image, mask), atol=1e-5)
     assert ours.shape == (1, 4, 40, 50)
+
+
+def test_pamr_steps_in_one_buffer_equal_fresh_tensors_bit_for_bit():
+    """The in-place steps over one reused buffer sum the same products in the same layout as
+    a fresh ``neighbours * affinity`` each step: equal bit for bit, fp16 logits promoted as before."""
+    from sclip.models.pamr import _NEIGHBOURS, _neighbours
+
+    def fresh_steps(pamr, image, mask):
+        mask = F.interpolate(mask, size=image.shape[-2:], mode='bilinear', align_corners=True)
+        affinity = pamr.affinity(image)
+        for _ in range(pamr.num_iter):
+            mask = (_neighbours(mask, _NEIGHBOURS, pamr.dilations) * affinity).sum(dim=2)
+        return mask
+
+    torch.manual_seed(0)
+    image = torch.randn(2, 3, 37, 45)
+    for logits in (torch.randn(2, 5, 10, 12), torch.randn(2, 5, 10, 12).half()):
+        pamr = PAMR(4, (1, 2, 8))
+        ours = pamr(image, logits)
+        expected = fresh_steps(pamr, image, logits)
+        assert ours.dtype == expected.dtype == torch.float32
+        assert torch.equal(ours, expected)
