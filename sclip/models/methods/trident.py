@@ -175,7 +175,10 @@ class SAMCorrelation:
         for head in range(self.heads):
             v = self.unit_values(head)
             s = v @ v.T
-            similarity_sum = s if similarity_sum is None else similarity_sum + s
+            if similarity_sum is None:
+                similarity_sum = s
+            else:
+                similarity_sum += s  # in place: no fresh (M, M) a head
         threshold = cos_fac * (similarity_sum / self.heads).mean(dim=-1, keepdim=True)
         del similarity_sum
         if not refine_neg_cos:
@@ -185,9 +188,12 @@ class SAMCorrelation:
         for head in range(self.heads):
             v = self.unit_values(head)
             kept = torch.where(v @ v.T > threshold, self.attention(head), 0.0)
-            kept_sum = kept if kept_sum is None else kept_sum + kept
-        kept = kept_sum / self.heads
-        return kept / kept.sum(dim=-1, keepdim=True)
+            if kept_sum is None:
+                kept_sum = kept
+            else:
+                kept_sum += kept
+        kept_sum /= self.heads
+        return kept_sum.div_(kept_sum.sum(dim=-1, keepdim=True))
 
 
 @dataclass

@@ -31,6 +31,12 @@ from .specs import VFMSpec
 # Where the explicit attention applies the 1/sqrt(d) scale, per family.
 SCALE_AFTER_PRODUCT = {'dino': True, 'mae': True, 'dinov2': False}
 
+# The explicit attention's weights computed at once at most (CPU, float32): one head of a DINO
+# ViT-B/8 view at 336 px is 12 MB, so it goes one head at a time; all 12 heads of a ViT-B/16
+# window are 9 MB, so a chunk of windows goes at once (Trident's 18 windows of a Cityscapes
+# image one head at a time took three times the official attention's time: 2,592 small products).
+SPLIT_BYTES = 16 * 2 ** 20
+
 
 def build_timm_vit(spec: VFMSpec) -> nn.Module:
     """timm's ViT with the spec's shape, CLS token, no head, no registers (we hold those)."""
@@ -55,10 +61,17 @@ def attention(attn: nn.Module, x: Tensor, fused: bool, scale_after_product: bool
         out = explicit_head(q, k, v, scale, scale_after_product)
     else:
         out = torch.empty_like(q)
-        for image in range(batch):  # one image's head at a time: the same numbers, far less memory
-            for head in range(heads):
-                one = (slice(image, image + 1), head)
-                out[one] = explicit_head(q[one], k[one], v[one], scale, scale_after_product)
+        per_image = heads * length * length * q.element_size()
+        if per_image <= SPLIT_BYTES:  # small views (DINO ViT-B/16 windows): several images at once
+            step = SPLIT_BYTES // per_image
+            for start in range(0, batch, step):
+                some = slice(start, start + step)
+                out[some] = explicit_head(q[some], k[some], v[some], scale, scale_after_product)
+        else:
+            for image in range(batch):  # one image's head at a time: the same numbers, far less memory
+                for head in range(heads):
+                    one = (slice(image, image + 1), head)
+                    out[one] = explicit_head(q[one], k[one], v[one], scale, scale_after_product)
     return attn.proj(out.transpose(1, 2).reshape(batch, length, width))
 
 
