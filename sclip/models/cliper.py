@@ -66,9 +66,13 @@ def layer_features(vit: CLIPViT, images: Tensor) -> Tuple[Tensor, Tensor]:
         inputs.append(h)
     inputs.append(x)
     outputs = []
-    for h in inputs:
+    last = vit.block(depth)
+    width = x.shape[-1]
+    value_weight, value_bias = last.attn.in_proj_weight[2 * width:], last.attn.in_proj_bias[2 * width:]
+    for h in inputs:  # the last block's values alone: the fused weights replace its q·kᵀ
         weights = fused_weights(summed)
-        _, _, v = vit.qkv(depth, vit.block(depth).ln_1(h))
+        v = F.linear(last.ln_1(h), value_weight, value_bias)
+        v = v.reshape(*v.shape[:2], last.attn.num_heads, -1).transpose(1, 2)
         outputs.append(vit.attention_output(depth, weights @ v))
     return vit.project(torch.stack(outputs)), weights.mean(dim=1)
 
