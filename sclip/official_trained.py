@@ -136,7 +136,9 @@ class CheckpointLoader:
 
     @staticmethod
     def load_checkpoint(filename, map_location=None, logger=None):
-        return torch.load(filename, map_location=map_location, weights_only=False)
+        # the released files hold tensors and plain containers only: read as our own loader reads them
+        from .models.trained_checkpoint import TENSORS_ONLY
+        return torch.load(filename, map_location=map_location, weights_only=False, pickle_module=TENSORS_ONLY)
 
 
 def _get_logger(name, log_file=None, log_level=logging.INFO, file_mode='w'):

@@ -104,13 +104,13 @@ def test_segearth_ov_row_has_the_17_remote_sensing_columns(tmp_path, capsys):
     assert exit_info.value.code == 1 and 'LoveDA: no result' in capsys.readouterr().err
 
 
-def test_another_method_on_the_remote_sensing_suite(tmp_path, capsys):
+def test_another_method_on_the_remote_sensing_suite(tmp_path, capsys, monkeypatch):
     """--suite rs: the method's generated configs (configs/remote_sensing/<method>/), nothing published."""
     assert paper.config_pattern('naclip+pamr', 'rs') == 'configs/remote_sensing/naclip_pamr/{}.py'
     assert paper.config_pattern('clip', 'rs') == 'configs/remote_sensing/sclip/{}.py'
     assert paper.config_pattern('segearth_ov', 'rs') == 'configs/segearth_ov/{}.py'
     assert paper.config_pattern('clearclip') == 'configs/clearclip/{}.py'
-    assert len(paper.method_columns('gem', 'rs')) == 17 and paper.method_columns('floss', 'rs') == []
+    assert len(paper.method_columns('gem', 'rs')) == 17 and len(paper.method_columns('floss', 'rs')) == 17
     from sclip.config_file import default_work_dir
     assert paper.result_dir('work_dirs', 'gem', 'vdd', 'rs') == \
         os.path.normpath(default_work_dir(os.path.join(paper.__file__, '../../configs/remote_sensing/gem/vdd.py')))
@@ -120,5 +120,7 @@ def test_another_method_on_the_remote_sensing_suite(tmp_path, capsys):
     out = capsys.readouterr().out
     assert 'VDD' in out.splitlines()[0] and '30.00' in out and 'VDD: nothing published' in out
     from sclip.errors import SCLIPError
-    with pytest.raises(SCLIPError, match='floss has no configs for --suite rs: configs/remote_sensing/floss/'):
+    # every method has remote-sensing configs now: a method without them, as a pattern that matches no file
+    monkeypatch.setattr(paper, 'config_pattern', lambda method, suite=None: f'configs/nowhere/{method}/{{}}.py')
+    with pytest.raises(SCLIPError, match='floss has no configs for --suite rs: configs/nowhere/floss/'):
         tool.main(['--results-dir', str(tmp_path), '--method', 'floss', '--suite', 'rs'])
