@@ -429,7 +429,6 @@ def is_cliper(config: str) -> bool:
 
 def official_report(args) -> None:
     import tempfile
-    import time
 
     from sclip.errors import SCLIPError
     from sclip.official_cliper import build_official_cliper, official_predictor, official_yaml_path, voc2012_layout
@@ -503,7 +502,15 @@ def official_report(args) -> None:
             *[(row, what) for row, (_, what) in extra.items()],
             ('precision', 'fp32 both sides (official fp16 casts kept fp32)' if half_to_fp32
              else f'ours {getattr(ours, "precision", "fp32")}, official as written'),
-            ('device', f'cpu ({__import__("torch").get_num_threads()} threads), {args.rounds} interleaved rounds'),
+            *comparison_rows(args, machine_before, result)]
+    print_rows(rows)
+
+
+def comparison_rows(args, machine_before: str, result) -> list:
+    """The rows every side-by-side report ends with: where and when it ran, both times, the ratio
+    and the pixel agreement of ``result`` (official_compare.Comparison)."""
+    import time
+    return [('device', f'cpu ({__import__("torch").get_num_threads()} threads), {args.rounds} interleaved rounds'),
             ('machine', f'{machine_before} at the start, {os.getloadavg()[0]:.2f} at the end'
              if hasattr(os, 'getloadavg') else machine_before),
             ('date', time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())),
@@ -511,6 +518,10 @@ def official_report(args) -> None:
             ('official, s per round', ' '.join(f'{t:.2f}' for t in result.official)),
             ('speed ratio (official / ours)', f'{result.ratio:.2f}x'),
             ('pixel agreement', f'{result.agreement:.5f} ({result.same_pixels} of {result.pixels})')]
+
+
+def print_rows(rows) -> None:
+    """``key  value`` lines, the keys padded to one column."""
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f'{key.ljust(width)}  {value}')
@@ -521,7 +532,6 @@ def trained_official_report(args, config: str, size: tuple) -> None:
     import-time shims of sclip/official_trained.py, on one full-size random checkpoint in the
     released layout (or --pretrained, the released file) and the same images."""
     import tempfile
-    import time
 
     from sclip.official_compare import compare, packed_samples
     from sclip.official_trained import METHODS, TrainedFiles, build_official_trained, random_checkpoints
@@ -547,17 +557,8 @@ def trained_official_report(args, config: str, size: tuple) -> None:
             ('official', f'{args.against_official} (mmseg 0.x evaluation under sclip/official_trained.py shims)'),
             ('weights', args.pretrained or f'a full-size random {method} checkpoint (released layout)'
              + (', its CLIP built from a random ViT-B/16' if clip else '')),
-            ('device', f'cpu ({__import__("torch").get_num_threads()} threads), {args.rounds} interleaved rounds'),
-            ('machine', f'{machine_before} at the start, {os.getloadavg()[0]:.2f} at the end'
-             if hasattr(os, 'getloadavg') else machine_before),
-            ('date', time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())),
-            ('ours, s per round', ' '.join(f'{t:.2f}' for t in result.ours)),
-            ('official, s per round', ' '.join(f'{t:.2f}' for t in result.official)),
-            ('speed ratio (official / ours)', f'{result.ratio:.2f}x'),
-            ('pixel agreement', f'{result.agreement:.5f} ({result.same_pixels} of {result.pixels})')]
-    width = max(len(k) for k, _ in rows)
-    for key, value in rows:
-        print(f'{key.ljust(width)}  {value}')
+            *comparison_rows(args, machine_before, result)]
+    print_rows(rows)
 
 
 def random_clip(folder: str, arch: str) -> str:
