@@ -170,28 +170,23 @@ class SAMCorrelation:
         return F.normalize(v, dim=-1)
 
     def weights(self, cos_fac: float, refine_neg_cos: bool) -> Tensor:
-        """Trident's aggregation weights W (M, M) (official ``get_sam_sim``), one head at a time."""
-        similarity_sum = None
-        for head in range(self.heads):
-            v = self.unit_values(head)
-            s = v @ v.T
-            if similarity_sum is None:
-                similarity_sum = s
-            else:
-                similarity_sum += s  # in place: no fresh (M, M) a head
-        threshold = cos_fac * (similarity_sum / self.heads).mean(dim=-1, keepdim=True)
-        del similarity_sum
+        """Trident's aggregation weights W (M, M) (official ``get_sam_sim``), one head at a time.
+
+        The threshold's mean similarity needs no (M, M) matrix: mean_n (v_m · v_n) = v_m · mean_n v_n,
+        so each head's similarity is formed once, where it is compared."""
+        values = [self.unit_values(head) for head in range(self.heads)]
+        mean_similarity = torch.stack([v @ v.mean(dim=0) for v in values]).mean(dim=0)  # (M,)
+        threshold = cos_fac * mean_similarity[:, None]
         if not refine_neg_cos:
             threshold = torch.where(threshold < 0.0, 0.6, threshold)
         threshold = torch.where(threshold > 0.9, 0.9, threshold)
         kept_sum = None
-        for head in range(self.heads):
-            v = self.unit_values(head)
-            kept = torch.where(v @ v.T > threshold, self.attention(head), 0.0)
+        for head, v in enumerate(values):
+            kept = self.attention(head).masked_fill_(v @ v.T <= threshold, 0.0)
             if kept_sum is None:
                 kept_sum = kept
             else:
-                kept_sum += kept
+                kept_sum += kept  # in place: no fresh (M, M) a head
         kept_sum /= self.heads
         return kept_sum.div_(kept_sum.sum(dim=-1, keepdim=True))
 
