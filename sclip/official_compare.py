@@ -464,6 +464,28 @@ def official_overrides(segmentor_class, checkpoints: Sequence[str], overrides: d
     return settings
 
 
+def official_pamr_steps(segmentor) -> Optional[int]:
+    """The PAMR steps the official segmentor runs: its ``pamr`` module's ``num_iter`` (the SCLIP
+    family's ``PAMR(pamr_steps, ...) if pamr_steps > 0 else None``); None where it has no such
+    attribute (a code that refines otherwise, or not at all)."""
+    if not hasattr(segmentor, 'pamr'):
+        return None
+    pamr = segmentor.pamr
+    return 0 if pamr is None else getattr(pamr, 'num_iter', None)
+
+
+def check_same_pamr(our_steps: int, segmentor) -> None:
+    """Refuse to time unlike runs: PAMR costs as much as the rest of some methods (NACLIP's
+    official segmentor runs 10 steps unless its ``eval.py --pamr off``; our NACLIP configs run
+    none, ``configs/naclip_pamr/`` ten)."""
+    theirs = official_pamr_steps(segmentor)
+    ours = int(our_steps or 0)
+    if theirs is not None and theirs != ours:
+        raise SCLIPError(f'--against-official: ours runs {ours} PAMR steps (model.pamr_steps), the official '
+                         f'{type(segmentor).__name__} {theirs}; time like with like: --official-options '
+                         f'pamr_steps={ours}, or --cfg-options model.pamr_steps={theirs} (or the config that runs it).')
+
+
 def packed_samples(cfg, image_files: Sequence[str]) -> List[dict]:
     """Each image through the config's test pipeline (labels left out), as ``test_step`` takes them."""
     from mmengine.dataset import Compose

@@ -15,6 +15,8 @@ import torch
 from helpers import REPO, load_tool, write_openai_checkpoint
 
 SEGMENTOR = '''
+import types
+
 import torch
 import torch.nn as nn
 from mmseg.models.segmentors import BaseSegmentor
@@ -27,7 +29,7 @@ from sclip.models.segmentor import SCLIPSegmentor as Ours
 @MODELS.register_module()
 class SCLIPSegmentor(BaseSegmentor):  # the name our registry holds: registering must not replace ours
     def __init__(self, clip_path, name_path, device=torch.device('cuda'), logit_scale=40, prob_thd=0.0,
-                 area_thd=None, slide_stride=112, slide_crop=224, background_only=False):
+                 area_thd=None, slide_stride=112, slide_crop=224, background_only=False, pamr_steps=0):
         super().__init__(data_preprocessor=SegDataPreProcessor(
             mean=[122.771, 116.746, 104.094], std=[68.501, 66.632, 70.323], rgb_to_bgr=True))
         with open(name_path) as handle:  # a relative path: read from the checkout
@@ -36,6 +38,8 @@ class SCLIPSegmentor(BaseSegmentor):  # the name our registry holds: registering
                                     prob_thd=prob_thd, area_thd=area_thd, slide_stride=slide_stride,
                                     slide_crop=slide_crop, text_cache_dir=False).to(device)
         self.background_only = background_only
+        # as the SCLIP family holds its refinement (its labels here come from ours, without it)
+        self.pamr = types.SimpleNamespace(num_iter=pamr_steps) if pamr_steps > 0 else None
         self.marker = torch.zeros(1).to(device)
         self.cuda()
 
@@ -276,3 +280,24 @@ def test_without_the_stub_the_load_time_import_is_one_line(tmp_path, tiny_weight
     with pytest.raises(SystemExit) as exit_info:
         main_guard(lambda: tool.main(['--against-official', checkout, '--image-size', '64']))
     assert_one_line(exit_info.value.code, capsys.readouterr().err, '--image-size 64')
+
+
+def test_unlike_pamr_steps_are_refused_before_timing(tmp_path, tiny_weights, capsys):
+    """NACLIP's official segmentor runs 10 PAMR steps unless told otherwise, our NACLIP config none:
+    timing them side by side would time PAMR, not the codes."""
+    from helpers import assert_one_line
+
+    from sclip.cli import main_guard
+    checkout = make_checkout(str(tmp_path / 'official'))
+    with open(osp.join(checkout, 'configs', 'cfg_voc21.py'), 'a') as handle:
+        handle.write("model['pamr_steps'] = 10\n")
+    tool = load_tool('benchmark')
+    with pytest.raises(SystemExit) as exit_info:
+        main_guard(lambda: tool.main(['--against-official', checkout, '--pretrained', tiny_weights,
+                                      '--images', '1', '--image-size', '64x48']))
+    err = capsys.readouterr().err
+    assert_one_line(exit_info.value.code, err, 'ours runs 0 PAMR steps')
+    assert 'official SCLIPSegmentor 10' in err and '--official-options pamr_steps=0' in err
+    assert 'round' not in err  # refused before anything was timed
+    rows = run(capsys, checkout, tiny_weights, '--official-options', 'pamr_steps=0')
+    assert rows['pixel agreement'].strip().startswith('1.00000')

@@ -432,8 +432,8 @@ def official_report(args) -> None:
 
     from sclip.errors import SCLIPError
     from sclip.official_cliper import build_official_cliper, official_predictor, official_yaml_path, voc2012_layout
-    from sclip.official_compare import (build_official_segmentor, compare, official_config_path,
-                                        official_half_dropped, packed_samples,
+    from sclip.official_compare import (build_official_segmentor, check_same_pamr, compare,
+                                        official_config_path, official_half_dropped, packed_samples,
                                         predict_labels, timed_rounds)
     from sclip.runner import load_config
     if args.rounds < 1:
@@ -480,6 +480,7 @@ def official_report(args) -> None:
                                                 None if weights == 'openai' else weights, hub_dir=args.hub_dir,
                                                 checkpoints=checkpoints, half_to_fp32=half_to_fp32,
                                                 stubs=args.official_stub, overrides=overrides)
+            check_same_pamr(cfg.model.get('pamr_steps', 0), official)
         samples = packed_samples(cfg, image_files)
         status(f'timing ours and the official code on {len(samples)} images, {args.rounds} interleaved rounds')
         if cliper:
@@ -700,8 +701,8 @@ def memory_child(setup_file: str, side: str) -> None:
 
     import torch
 
-    from sclip.official_compare import build_official_segmentor, official_half_dropped, packed_samples, \
-        predict_labels
+    from sclip.official_compare import build_official_segmentor, check_same_pamr, official_half_dropped, \
+        packed_samples, predict_labels
     from sclip.process_memory import current_rss, peak_rss, reset_peak_rss
     from sclip.runner import load_config
     with open(setup_file) as handle:
@@ -722,6 +723,7 @@ def memory_child(setup_file: str, side: str) -> None:
                                          hub_dir=setup['hub_dir'], checkpoints=checkpoints,
                                          half_to_fp32=setup['half_to_fp32'], stubs=setup['stubs'],
                                          overrides=setup['overrides'])
+        check_same_pamr(cfg.model.get('pamr_steps', 0), model)
         half_to_fp32 = setup['half_to_fp32']
     else:
         from mmseg.registry import MODELS
