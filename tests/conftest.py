@@ -25,3 +25,9 @@ def isolated_cache(tmp_path_factory, monkeypatch):
 def tiny_checkpoint(tmp_path_factory):
     """A random ViT-B/16-shaped (tiny) CLIP in OpenAI's state-dict layout."""
     return write_openai_checkpoint(str(tmp_path_factory.mktemp('weights') / 'tiny-openai.pt'))
+
+
+@pytest.fixture(scope='module')
+def tiny_weights(tmp_path_factory):
+    """A 2-block, 128-wide random CLIP in OpenAI's layout: both sides of the side-by-side tests load it."""
+    return write_openai_checkpoint(str(tmp_path_factory.mktemp('weights') / 'tiny.pt'), layers=2, width=128)

@@ -153,3 +153,28 @@ def label_spread(labels: torch.Tensor) -> Tuple[int, float]:
     """(number of distinct labels, fraction of pixels of the most frequent one)."""
     _, counts = torch.unique(labels, return_counts=True)
     return len(counts), float(counts.max()) / labels.numel()
+
+
+# The methods mmseg's BaseSegmentor declares abstract, which a stand-in official segmentor (written
+# as text into a fake checkout) must define; appended to a class body indented by 4.
+MMSEG_BOILERPLATE = '''
+    def _forward(self, inputs, data_samples=None):
+        pass
+
+    def inference(self, inputs, batch_img_metas):
+        pass
+
+    def encode_decode(self, inputs, batch_img_metas):
+        pass
+
+    def extract_feat(self, inputs):
+        pass
+
+    def loss(self, inputs, data_samples):
+        pass
+'''
+
+
+def report_rows(out: str) -> dict:
+    """``tools/benchmark.py``'s report lines (``name  value``) by name."""
+    return dict(line.split('  ', 1) for line in out.splitlines() if '  ' in line)

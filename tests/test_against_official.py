@@ -12,7 +12,7 @@ import textwrap
 import pytest
 import torch
 
-from helpers import REPO, load_tool, write_openai_checkpoint
+from helpers import MMSEG_BOILERPLATE, REPO, load_tool, report_rows
 
 SEGMENTOR = '''
 import types
@@ -51,22 +51,7 @@ class SCLIPSegmentor(BaseSegmentor):  # the name our registry holds: registering
             for sample in samples:
                 sample.set_data(dict(pred_sem_seg=PixelData(data=torch.zeros_like(sample.pred_sem_seg.data))))
         return samples
-
-    def _forward(self, inputs, data_samples=None):
-        pass
-
-    def inference(self, inputs, batch_img_metas):
-        pass
-
-    def encode_decode(self, inputs, batch_img_metas):
-        pass
-
-    def extract_feat(self, inputs):
-        pass
-
-    def loss(self, inputs, data_samples):
-        pass
-'''
+''' + MMSEG_BOILERPLATE
 
 
 def make_checkout(folder, background_only=False):
@@ -87,16 +72,11 @@ def make_checkout(folder, background_only=False):
     return folder
 
 
-@pytest.fixture(scope='module')
-def tiny_weights(tmp_path_factory):
-    return write_openai_checkpoint(str(tmp_path_factory.mktemp('weights') / 'tiny.pt'), layers=2, width=128)
-
-
 def run(capsys, checkout, weights, *extra):
     tool = load_tool('benchmark')
     tool.main(['--against-official', checkout, '--pretrained', weights, '--images', '2', '--rounds', '2', *extra])
     out = capsys.readouterr().out
-    return dict(line.split('  ', 1) for line in out.splitlines() if '  ' in line)
+    return report_rows(out)
 
 
 def test_same_code_agrees_everywhere_and_leaves_our_registry_and_torch_alone(tmp_path, tiny_weights, capsys):
@@ -206,22 +186,7 @@ VENDORED = {
                     sample.set_data(dict(pred_sem_seg=PixelData(data=torch.zeros(
                         (1,) + tuple(sample.metainfo['ori_shape']), dtype=torch.int64))))
                 return data_samples
-
-            def _forward(self, inputs, data_samples=None):
-                pass
-
-            def inference(self, inputs, batch_img_metas):
-                pass
-
-            def encode_decode(self, inputs, batch_img_metas):
-                pass
-
-            def extract_feat(self, inputs):
-                pass
-
-            def loss(self, inputs, data_samples):
-                pass
-        '''),
+        ''') + MMSEG_BOILERPLATE,
 }
 
 

@@ -23,24 +23,7 @@ import types
 import pytest
 import torch
 
-from helpers import REPO, assert_one_line, load_tool, write_openai_checkpoint
-
-MMSEG_BOILERPLATE = '''
-    def _forward(self, inputs, data_samples=None):
-        pass
-
-    def inference(self, inputs, batch_img_metas):
-        pass
-
-    def encode_decode(self, inputs, batch_img_metas):
-        pass
-
-    def extract_feat(self, inputs):
-        pass
-
-    def loss(self, inputs, data_samples):
-        pass
-'''
+from helpers import MMSEG_BOILERPLATE, REPO, assert_one_line, load_tool, report_rows
 
 SEGEARTH = '''
 import json
@@ -64,15 +47,6 @@ class SegEarthLike(BaseSegmentor):
                 (1,) + tuple(sample.metainfo['ori_shape']), dtype=torch.int64))))
         return data_samples
 ''' + MMSEG_BOILERPLATE
-
-
-@pytest.fixture(scope='module')
-def tiny_weights(tmp_path_factory):
-    return write_openai_checkpoint(str(tmp_path_factory.mktemp('weights') / 'tiny.pt'), layers=2, width=128)
-
-
-def rows_of(out):
-    return dict(line.split('  ', 1) for line in out.splitlines() if '  ' in line)
 
 
 def background_agreement(cfg_path, weights, files, options=None):
@@ -105,7 +79,7 @@ def test_segearth_upsampler_load_gets_the_file_our_config_loads(tmp_path, tiny_w
     tool.main(['--against-official', str(checkout), '--pretrained', tiny_weights, '--images', '1', '--rounds', '1',
                '--config', 'configs/segearth_ov/openearthmap.py', '--image-size', '64x48',
                '--upsampler-checkpoint', given])
-    rows = rows_of(capsys.readouterr().out)
+    rows = report_rows(capsys.readouterr().out)
     state = torch.load(given)['state_dict']
     assert json.loads(record.read_text()) == pytest.approx({k: float(v.double().sum()) for k, v in state.items()})
     assert rows['upsampler'].strip() == given
@@ -316,7 +290,7 @@ def test_cliper_script_runs_with_our_weights_images_and_no_refinement(cliper_che
     stubs = ['--official-stub', 'diffusion_model.stable_diffusion', '--official-stub', 'texttable']
     tool.main(['--against-official', str(checkout), '--pretrained', tiny_weights, '--images', '2', '--rounds', '1',
                '--config', 'configs/cliper/voc21.py', '--image-size', '64x48', *stubs])
-    rows = rows_of(capsys.readouterr().out)
+    rows = report_rows(capsys.readouterr().out)
     assert loads == [(osp.abspath(tiny_weights), 'cpu')]  # its fixed path answered with our weights, on the CPU
     assert rows['official'].strip().startswith('scripts/config/vit-b-16/ovs_voc21.yaml')
     # the same JPEGs both sides: ours independently on them

@@ -7,7 +7,6 @@ loads an OpenCLIP tag through a vendored ``open_clip`` whose Hugging Face downlo
 network. It records what it was given; nothing here reaches the network.
 """
 import json
-import os
 import os.path as osp
 import sys
 from types import SimpleNamespace
@@ -16,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import REPO, assert_one_line, load_tool, write_openai_checkpoint
+from helpers import REPO, assert_one_line, load_tool, report_rows, write_openai_checkpoint
 from test_against_official import make_checkout
 
 VENDORED = 'vendored_hf_clip_for_test'
@@ -152,7 +151,7 @@ def test_memory_mode_measures_each_side_in_its_own_process(tmp_path, capsys):
     tool = load_tool('benchmark')
     tool.main(['--against-official', make_checkout(str(tmp_path / 'official')), '--pretrained', weights,
                '--images', '1', '--image-size', '64x48', '--memory'])
-    rows = dict(line.split('  ', 1) for line in capsys.readouterr().out.splitlines() if '  ' in line)
+    rows = report_rows(capsys.readouterr().out)
     assert rows['pixel agreement'].strip() == f'1.00000 ({64 * 48} of {64 * 48})'
     for side in ('ours', 'official'):
         peak = float(rows[f'{side}: peak RSS, inference'].split()[0])
