@@ -170,3 +170,30 @@ def test_a_failing_side_is_one_line(tmp_path, capsys):
         main_guard(lambda: tool.main(['--against-official', checkout, '--pretrained', weights, '--images', '1',
                                       '--image-size', '64x48', '--memory']))
     assert_one_line(exit_info.value.code, capsys.readouterr().err, 'the official side failed')
+
+
+@pytest.mark.parametrize('config, keys', [
+    ('configs/trident/voc21.py', ('model.vfm.checkpoint', 'model.method.sam.checkpoint')),
+    ('configs/segearth_ov/openearthmap.py', ('model.method.upsampler.checkpoint',)),
+    ('configs/corrclip/voc21.py', ('model.vfm.checkpoint', 'model.region_masks.root')),
+])
+def test_memory_processes_load_the_files_the_parent_resolved(config, keys, tmp_path):
+    """--memory's processes load the config again: the files set in the parent's config (random
+    foundation models, SegEarth-OV's upsampler, CorrCLIP's masks) reach them as options."""
+    from sclip.runner import load_config
+    tool = load_tool('benchmark')
+    cfg = load_config(osp.join(REPO, config))
+    for key in keys:
+        node = cfg
+        *parents, last = key.split('.')
+        for part in parents:
+            node = node[part]
+        node[last] = str(tmp_path / last)
+    options = tool.file_options(cfg)
+    assert sorted(options) == sorted(keys)
+    again = load_config(osp.join(REPO, config), options)
+    for key in keys:
+        node = again
+        for part in key.split('.'):
+            node = node[part]
+        assert node == options[key]

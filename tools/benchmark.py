@@ -420,11 +420,10 @@ def image_size(text: str) -> tuple:
     return width, height
 
 
-def is_cliper(config: str) -> bool:
-    """Whether ``config`` runs CLIPer, whose official code is a script, not an mmseg segmentor
+def is_cliper(cfg) -> bool:
+    """Whether ``cfg`` runs CLIPer, whose official code is a script, not an mmseg segmentor
     (its side is ``sclip/official_cliper.py``)."""
-    from sclip.runner import load_config
-    return load_config(config, {}).model.get('type') == 'CLIPerSegmentor'
+    return cfg.model.get('type') == 'CLIPerSegmentor'
 
 
 def official_report(args) -> None:
@@ -444,9 +443,10 @@ def official_report(args) -> None:
                          "method's official repository.")
     config = args.config if os.path.isfile(args.config) else os.path.join(REPO, args.config)
     from sclip.official_trained import METHODS as TRAINED_OFFICIAL
-    if load_config(config).model.type in TRAINED_OFFICIAL:  # GroupViT, TCL: mmseg 0.x official code
-        return trained_official_report(args, config, size)
-    cliper = is_cliper(config)
+    base = load_config(config)
+    if base.model.type in TRAINED_OFFICIAL:  # GroupViT, TCL: mmseg 0.x official code
+        return trained_official_report(args, config, base, size)
+    cliper = is_cliper(base)
     official_config = (official_yaml_path if cliper else official_config_path)(
         args.against_official, benchmark_of(config), args.official_config)
     machine_before = machine_line()
@@ -464,7 +464,8 @@ def official_report(args) -> None:
         overrides = {**region_masks_for(cfg, image_files, folder), **official_options(args.official_options)}
         if args.memory:
             return memory_report(args, dict(
-                config=config, options={**options, 'model.clip_path': weights}, checkpoints=checkpoints,
+                config=config, options={**options, 'model.clip_path': weights, **file_options(cfg)},
+                checkpoints=checkpoints,
                 image_files=image_files, overrides=overrides, repo=args.against_official,
                 official_config=official_config, hub_dir=args.hub_dir, stubs=args.official_stub,
                 weights=None if weights == 'openai' else weights), folder)
@@ -493,8 +494,7 @@ def official_report(args) -> None:
             ('official', f'{os.path.relpath(official_config, args.against_official)} in {args.against_official}'),
             ('weights', args.pretrained or f'a random {cfg.model.get("arch", "ViT-B-16")} '
                                            f'({"OpenAI" if weights.endswith("vit-b-16.pt") else "open_clip"} layout)'),
-            *([('our options', ' '.join(args.cfg_options))] if args.cfg_options else []),
-            *([('official options', ' '.join(args.official_options))] if args.official_options else []),
+            *option_rows(args),
             *([('SAM', args.sam_checkpoint or f'a random {cfg.model.method.sam.type} (official layout)')]
               if cfg.model.get('method', {}).get('sam') else []),
             *([('region masks', 'a random grid of regions per image (official .npz layout), both sides')]
@@ -505,6 +505,12 @@ def official_report(args) -> None:
              else f'ours {getattr(ours, "precision", "fp32")}, official as written'),
             *comparison_rows(args, machine_before, result)]
     print_rows(rows)
+
+
+def option_rows(args) -> list:
+    """The report rows of the settings given over either side's config, where any were."""
+    return [*([('our options', ' '.join(args.cfg_options))] if args.cfg_options else []),
+            *([('official options', ' '.join(args.official_options))] if args.official_options else [])]
 
 
 def comparison_rows(args, machine_before: str, result) -> list:
@@ -528,18 +534,19 @@ def print_rows(rows) -> None:
         print(f'{key.ljust(width)}  {value}')
 
 
-def trained_official_report(args, config: str, size: tuple) -> None:
+def trained_official_report(args, config: str, base, size: tuple) -> None:
     """GroupViT's and TCL's official mmseg 0.x evaluation code against our config, under the
     import-time shims of sclip/official_trained.py, on one full-size random checkpoint in the
-    released layout (or --pretrained, the released file) and the same images."""
+    released layout (or --pretrained, the released file) and the same images; ``base``: ``config``
+    as loaded, without options."""
     import tempfile
 
     from sclip.official_compare import compare, packed_samples
-    from sclip.official_trained import METHODS, TrainedFiles, build_official_trained, random_checkpoints
+    from sclip.official_trained import (METHODS, TrainedFiles, build_official_trained, official_test_cfg,
+                                        random_checkpoints)
     from sclip.runner import load_config
-    from sclip.official_trained import official_test_cfg
-    method = METHODS[load_config(config).model.type]
-    official_test_cfg(args.against_official, method, load_config(config).benchmark)  # a bad checkout: fail first
+    method = METHODS[base.model.type]
+    official_test_cfg(args.against_official, method, base.benchmark)  # a bad checkout: fail first
     machine_before = machine_line()
     with tempfile.TemporaryDirectory() as folder:
         os.environ.setdefault('SCLIP_CACHE_DIR', os.path.join(folder, 'cache'))
@@ -598,6 +605,23 @@ def foundation_checkpoints(args, cfg, folder: str) -> list:
         checkpoints.append(args.sam_checkpoint or random_vfm(folder, sam.type))
         sam.checkpoint = checkpoints[-1]
     return checkpoints
+
+
+FILE_KEYS = ('model.vfm.checkpoint', 'model.method.sam.checkpoint', 'model.method.upsampler.checkpoint',
+             'model.region_masks.root')
+
+
+def file_options(cfg) -> dict:
+    """The files ``foundation_checkpoints``, ``official_checkpoints`` and ``region_masks_for`` set
+    in ``cfg``, as options over the config file (for --memory's processes, which load it again)."""
+    found = {}
+    for key in FILE_KEYS:
+        node = cfg
+        for part in key.split('.'):
+            node = node.get(part) if hasattr(node, 'get') else None  # a Config, then ConfigDicts
+        if node:
+            found[key] = node
+    return found
 
 
 def region_masks_for(cfg, image_files, folder: str) -> dict:
@@ -671,8 +695,7 @@ def memory_report(args, setup: dict, folder: str) -> None:
                      f'{args.image_size})'),
             ('official', f'{os.path.relpath(setup["official_config"], args.against_official)} in '
                          f'{args.against_official}'),
-            *([('our options', ' '.join(args.cfg_options))] if args.cfg_options else []),
-            *([('official options', ' '.join(args.official_options))] if args.official_options else []),
+            *option_rows(args),
             ('precision', 'fp32 both sides (official fp16 casts kept fp32)' if setup['half_to_fp32']
              else 'ours as configured, official as written'),
             ('machine', machine_line()),
@@ -688,9 +711,7 @@ def memory_report(args, setup: dict, folder: str) -> None:
               f'{max(results["official"]["build_peak"], results["official"]["inference_peak"]) / max(results["ours"]["build_peak"], results["ours"]["inference_peak"]):.2f}x whole process, '
               f'{results["official"]["inference_peak"] / results["ours"]["inference_peak"]:.2f}x inference'),
              ('pixel agreement', f'{same / total:.5f} ({same} of {total})')]
-    width = max(len(k) for k, _ in rows)
-    for key, value in rows:
-        print(f'{key.ljust(width)}  {value}')
+    print_rows(rows)
 
 
 def memory_child(setup_file: str, side: str) -> None:
@@ -708,14 +729,8 @@ def memory_child(setup_file: str, side: str) -> None:
     with open(setup_file) as handle:
         setup = json.load(handle)
     os.environ.setdefault('SCLIP_CACHE_DIR', os.path.join(os.path.dirname(setup_file), 'cache'))
-    cfg = load_config(setup['config'], setup['options'])
+    cfg = load_config(setup['config'], setup['options'])  # with the files the parent resolved (file_options)
     checkpoints = setup['checkpoints']
-    if cfg.model.get('vfm'):
-        cfg.model.vfm.checkpoint = checkpoints[0]
-    if cfg.model.get('method', {}).get('sam'):
-        cfg.model.method.sam.checkpoint = checkpoints[-1]
-    if 'instance_mask_path' in setup['overrides']:
-        cfg.model.region_masks.root = setup['overrides']['instance_mask_path']
     samples = packed_samples(cfg, setup['image_files'])
     official = side == 'official'
     if official:
