@@ -25,7 +25,6 @@ time the kernels, not the codes). Trident's and CorrCLIP's vendored open_clip fe
 from the Hugging Face hub (``download_pretrained_from_hf``), answered with our weights file too;
 Trident takes SAM's checkpoint by file (``CHECKPOINT_KEYS``), matched by its official file name.
 
-
 SegEarth-OV ``torch.load``s the SimFeatUp checkpoint it ships: ``checkpoint_loads_redirected``
 answers with our file of that name; its featup CUDA kernel is ours on the CPU
 (``_cuda_extensions_redirected``). FLOSS ships a modified ``mmseg``: its segmentor is found inside
@@ -214,13 +213,18 @@ def checkout_modules_first(repo: str):
         sys.modules.update(saved)
 
 
+def _checkout_modules(repo: str) -> List[types.ModuleType]:
+    """The imported modules whose file lies in the checkout ``repo`` (an absolute path)."""
+    return [module for module in list(sys.modules.values())
+            if osp.abspath(getattr(module, '__file__', None) or '/').startswith(repo + os.sep)]
+
+
 def _downloads_answered(repo: str, function: str, weights: Optional[str]) -> None:
     """Each module of the checkout holding a download ``function`` answers with ``weights`` instead."""
     if weights is None:
         return
-    for module in list(sys.modules.values()):
-        if osp.abspath(getattr(module, '__file__', None) or '/').startswith(repo + os.sep) and \
-                callable(getattr(module, function, None)):
+    for module in _checkout_modules(repo):
+        if callable(getattr(module, function, None)):
             setattr(module, function, lambda *a, **k: weights)
 
 
@@ -246,9 +250,8 @@ def _cuda_extensions_redirected(repo: str) -> None:
     unfolds all 49 shifted copies of a 224 window's 512 channels at once (about 5 GB a call), more
     than this machine holds beside the rest."""
     from .models.simfeatup import adaptive_conv
-    for module in list(sys.modules.values()):
-        if osp.abspath(getattr(module, '__file__', None) or '/').startswith(repo + os.sep) and \
-                'AdaptiveConv' in vars(module) and module.AdaptiveConv is None:
+    for module in _checkout_modules(repo):
+        if 'AdaptiveConv' in vars(module) and module.AdaptiveConv is None:
             module.AdaptiveConv = types.SimpleNamespace(apply=adaptive_conv)
 
 
