@@ -22,7 +22,7 @@ from typing import Callable, List, Optional, Sequence
 import torch
 
 from .errors import SCLIPError
-from .official_compare import checkout_modules_first, cuda_redirected, stubbed
+from .official_compare import checkout_modules_first, cuda_redirected, in_checkout, stubbed
 
 # util/args.py's defaults that main_ovs.py's config gets, with --refinement None (no FGC)
 MAIN_OVS_DEFAULTS = dict(fuse_feature=True, refinement='None', attention_idx=1, attn_type='fused-attn',
@@ -64,18 +64,10 @@ def voc2012_layout(folder: str, image_files: Sequence[str]) -> List[str]:
     return files
 
 
-@contextlib.contextmanager
 def _in_checkout(repo: str):
     """The checkout's root on ``sys.path`` and ``ovs/`` the working folder, as its
     ``scripts/sh_ovs.sh`` runs ``main_ovs.py`` (its yaml names files relative to ``ovs/``)."""
-    cwd = os.getcwd()
-    sys.path.insert(0, repo)
-    os.chdir(osp.join(repo, 'ovs') if osp.isdir(osp.join(repo, 'ovs')) else repo)
-    try:
-        yield
-    finally:
-        os.chdir(cwd)
-        sys.path.remove(repo)
+    return in_checkout(repo, osp.join(repo, 'ovs') if osp.isdir(osp.join(repo, 'ovs')) else repo)
 
 
 @contextlib.contextmanager

@@ -296,6 +296,22 @@ def registry_scopes_shared():
         Registry._add_child = original
 
 
+@contextlib.contextmanager
+def in_checkout(repo: str, working: Optional[str] = None, on_path: bool = True):
+    """Run as the official scripts are run: ``working`` (default: the checkout's root) the working
+    folder, the root first on ``sys.path`` unless ``on_path`` is False; both restored afterwards."""
+    cwd = os.getcwd()
+    if on_path:
+        sys.path.insert(0, repo)
+    os.chdir(working or repo)
+    try:
+        yield
+    finally:
+        os.chdir(cwd)
+        if on_path:
+            sys.path.remove(repo)
+
+
 def official_config_path(repo: str, benchmark: str, official_config: Optional[str] = None) -> str:
     """The official config file of a benchmark in the checkout (``configs/cfg_<benchmark>.py``)."""
     relative = official_config or osp.join('configs', OFFICIAL_CONFIG_NAMES.get(benchmark, f'cfg_{benchmark}.py'))
@@ -415,12 +431,10 @@ def build_official_segmentor(repo: str, config_path: str, weights: Optional[str]
     if not class_name:
         raise SCLIPError(f'official config {config_path!r} has no model.type.')
     source = _module_defining(repo, class_name)
-    cwd = os.getcwd()
-    sys.path.insert(0, repo)
-    os.chdir(repo)  # the official configs name their class files relative to the checkout
-    try:
-        with registrations_ignored(), registry_scopes_shared(), cuda_redirected(), hub_redirected(hub_dir, checkpoints), \
-                checkpoint_loads_redirected(checkpoints), half_redirected() if half_to_fp32 else contextlib.nullcontext():
+    try:  # in the checkout: the official configs name their class files relative to it
+        with in_checkout(repo), registrations_ignored(), registry_scopes_shared(), cuda_redirected(), \
+                hub_redirected(hub_dir, checkpoints), checkpoint_loads_redirected(checkpoints), \
+                half_redirected() if half_to_fp32 else contextlib.nullcontext():
             with checkout_modules_first(repo), stubbed(stubs):
                 module = _import_official(repo, source)
                 _openai_downloads_redirected(repo, None if weights is None else osp.abspath(weights))
@@ -445,9 +459,6 @@ def build_official_segmentor(repo: str, config_path: str, weights: Optional[str]
     except Exception as error:
         raise SCLIPError(f'the official segmentor {class_name} of {source} could not be built: '
                          f'{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ""}')
-    finally:
-        os.chdir(cwd)
-        sys.path.remove(repo)
     return segmentor.eval()
 
 

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import SCLIPError
-from .official_compare import stub_module
+from .official_compare import in_checkout, stub_module
 
 # Our segmentor type -> the official evaluation it follows.
 METHODS = {'GroupViTSegmentor': 'groupvit', 'TCLSegmentor': 'tcl'}
@@ -226,14 +226,10 @@ def zero_x_shims(repo: str):
         sys.modules.update(saved)
 
 
-@contextlib.contextmanager
 def _in_checkout(repo: str):
-    cwd = os.getcwd()
-    os.chdir(repo)  # TCL's eval config and both dataset configs are named relative to the checkout
-    try:
-        yield
-    finally:
-        os.chdir(cwd)
+    """TCL's eval config and both dataset configs are named relative to the checkout (``sys.path``
+    is ``zero_x_shims``' part)."""
+    return in_checkout(repo, on_path=False)
 
 
 def official_test_cfg(repo: str, method: str, benchmark: str) -> dict:
