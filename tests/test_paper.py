@@ -80,6 +80,40 @@ def test_check_passes_on_the_readme_numbers_and_names_its_source(tmp_path, capsy
     assert 'VOC21' not in err  # 59.1 vs 59.63: within 1.0
 
 
+def test_published_averages_are_the_means_of_their_rows():
+    """A transcription slip in any of a full row's eight numbers moves its mean off the published
+    average (rounded to 0.1). SCLIP's Table 1 prints TCL's 33.96 as 33.9 (truncated, not rounded)."""
+    keys = [key for key, _ in paper.TABLE1_COLUMNS]
+    full = {m: r for m, r in paper.PUBLISHED.items() if 'average' in r and all(k in r for k in keys)}
+    assert {'sclip', 'trident', 'corrclip', 'cass'} <= set(full)
+    for method, row in full.items():
+        mean = sum(row[k] for k in keys) / len(keys)
+        slack = 0.1 if method == 'tcl' else 0.05 + 1e-9
+        assert abs(mean - row['average']) <= slack, (method, mean, row['average'])
+
+
+def test_cass_row_is_its_table_as_later_papers_quote_it(tmp_path, capsys):
+    """CASS's own table is an image: each number says it is second-hand and names every paper it
+    was read in (three papers, agreeing where they overlap)."""
+    row = dict(voc21=65.8, context60=36.7, coco_object=37.8, voc20=87.8, cityscapes=39.4, context59=40.2,
+               ade20k=20.4, coco_stuff164k=26.7)
+    assert {k: paper.expected('cass', k).value for k in row} == row
+    voc21, voc20 = paper.expected('cass', 'voc21'), paper.expected('cass', 'voc20')
+    assert voc21.second_hand and voc20.second_hand
+    assert voc21.source.startswith('CASS paper (CVPR 2025, arXiv 2411.17150), Table 1, as quoted in ')
+    assert all(name in voc21.source for name in ('RF-CLIP', 'DSLO', 'ComCD'))
+    assert 'RF-CLIP' in voc20.source and 'DSLO' not in voc20.source and 'ComCD' not in voc20.source
+    assert voc21.setting == "CLIP ViT-B/16 (OpenAI) + DINO ViT-B/8; PAMR off; the paper's protocol"
+    # every quoting paper covers only benchmarks of the row, and together they cover all of it
+    assert set().union(*paper.CASS_QUOTES.values()) == set(row)
+    write_results(tmp_path, 'cass', dict(row, voc21=64.0))
+    tool = load_tool('paper_table')
+    with pytest.raises(SystemExit) as exit_info:
+        tool.main(['--results-dir', str(tmp_path), '--method', 'cass', '--check', '1.0'])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 1 and 'VOC21: 64.00 vs expected 65.8 from CASS paper' in err and 'RF-CLIP' in err
+
+
 # --- the remote-sensing suite: SegEarth-OV's 17 sets (its row), and any method there (ours) -------
 
 def test_segearth_ov_row_has_the_17_remote_sensing_columns(tmp_path, capsys):
