@@ -29,6 +29,14 @@ def unknown_key_error(prefix: str, key: str, valid: Iterable[str]) -> SCLIPError
                       f'(valid: {", ".join(sorted(valid))}).')
 
 
+def refuse_unknown_keys(function, unknown: Dict[str, Any], prefix: str = 'model') -> None:
+    """The one-line error for the first of ``unknown`` (a constructor's ``**unknown``), naming
+    the closest of ``function``'s own parameters: a misspelt setting stops the run, never is ignored."""
+    if unknown:
+        code = function.__code__
+        raise unknown_key_error(prefix, sorted(unknown)[0], list(code.co_varnames[1:code.co_argcount]))
+
+
 # key -> (check, description of the valid values)
 Range = Tuple[Callable[[Any], bool], str]
 RANGES: Dict[str, Range] = {

@@ -101,3 +101,27 @@ def test_corrupt_label_points_to_check_data(capsys, tmp_path, voc, tiny_checkpoi
         f.write(b'not a png')
     code, err = run_main(capsys, VOC, '--work-dir', str(tmp_path / 'w'), *options(voc, tiny_checkpoint))
     assert_one_line(code, err, 'label file could not be decoded', 'tools/check_data.py')
+
+
+@pytest.mark.parametrize('module,cls,key,meant', [
+    ('sclip.models.segmentor', 'SCLIPSegmentor', 'slide_crp', 'slide_crop'),
+    ('sclip.models.groupvit.segmentor', 'GroupViTSegmentor', 'bg_thres', 'bg_thresh'),
+    ('sclip.models.tcl.segmentor', 'TCLSegmentor', 'kp_ww', 'kp_w'),
+    ('sclip.models.cliper_segmentor', 'CLIPerSegmentor', 'logit_scal', 'logit_scale'),
+])
+def test_a_misspelt_segmentor_setting_is_refused_with_its_closest(module, cls, key, meant):
+    """Built directly (not through a config, whose planning checks first), each segmentor still
+    refuses a setting it does not have, before building anything, naming the one meant."""
+    import importlib
+    import inspect
+
+    from sclip.errors import SCLIPError
+    segmentor = getattr(importlib.import_module(module), cls)
+    required = [name for name, p in inspect.signature(segmentor.__init__).parameters.items()
+                if name != 'self' and p.kind is p.POSITIONAL_OR_KEYWORD and p.default is p.empty]
+    with pytest.raises(SCLIPError) as error:
+        segmentor(*['unused-file.txt'] * len(required), **{key: 1, 'zz_other': 2})
+    message = str(error.value)
+    assert message.startswith(f'model.{key} is not a setting; did you mean {meant!r}? (valid: '), message
+    valid = message[message.index('(valid: ') + 8:-2].split(', ')
+    assert '\n' not in message and meant in valid and 'self' not in valid and 'unknown' not in valid

@@ -21,7 +21,7 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from torch import Tensor
 
-from ..config_check import unknown_key_error
+from ..config_check import refuse_unknown_keys
 from ..errors import SCLIPError
 from .clip_loader import load_clip
 from .clip_vit import CLIPViT
@@ -115,9 +115,7 @@ class CLIPerSegmentor(BaseSegmentor):
                  train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
                  **unknown):
-        if unknown:
-            code = CLIPerSegmentor.__init__.__code__
-            raise unknown_key_error('model', sorted(unknown)[0], list(code.co_varnames[1:code.co_argcount]))
+        refuse_unknown_keys(CLIPerSegmentor.__init__, unknown)
         self.logit_scale = _number('logit_scale', logit_scale, 0, low_open=True)
         self.attention_thr = _number('attention_thr', attention_thr, 0, 1)
         self.score_threshold = _number('score_threshold', score_threshold, 0)  # class scores reach 2

@@ -25,7 +25,7 @@ from mmseg.structures import SegDataSample
 from torch import Tensor
 
 from ..class_names import load_class_names
-from ..config_check import check_arguments, closest, unknown_key_error
+from ..config_check import check_arguments, closest, refuse_unknown_keys, unknown_key_error
 from ..errors import SCLIPError
 from ..visualize import palette_for_classes
 from .backbone import CLIPDenseViT
@@ -194,10 +194,7 @@ class SCLIPSegmentor(BaseSegmentor):
                  train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
                  **unknown):
-        if unknown:
-            key = sorted(unknown)[0]
-            valid = [k for k in SCLIPSegmentor.__init__.__code__.co_varnames[1:SCLIPSegmentor.__init__.__code__.co_argcount]]
-            raise unknown_key_error('model', key, valid)
+        refuse_unknown_keys(SCLIPSegmentor.__init__, unknown)
         check_arguments(SCLIPSegmentor.__init__, {
             k: v for k, v in locals().items() if k not in ('self', 'unknown', '__class__')})
         if data_preprocessor is None:

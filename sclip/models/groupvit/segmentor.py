@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from ...config_check import check_arguments, unknown_key_error
+from ...config_check import check_arguments, refuse_unknown_keys
 from ...errors import SCLIPError
 from ..trained_segmentor import TrainedSegmentor, tokenize
 from .checkpoint import load_groupvit
@@ -68,9 +68,7 @@ class GroupViTSegmentor(TrainedSegmentor):
                  train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
                  **unknown):
-        if unknown:
-            code = GroupViTSegmentor.__init__.__code__
-            raise unknown_key_error('model', sorted(unknown)[0], list(code.co_varnames[1:code.co_argcount]))
+        refuse_unknown_keys(GroupViTSegmentor.__init__, unknown)
         check_arguments(GroupViTSegmentor.__init__, dict(bg_thresh=bg_thresh, slide_crop=slide_crop,
                                                          slide_stride=slide_stride))
         if not 0 <= float(bg_thresh) <= 1:

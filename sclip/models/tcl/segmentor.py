@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from ...config_check import check_arguments, unknown_key_error
+from ...config_check import check_arguments, refuse_unknown_keys
 from ...errors import SCLIPError
 from ..pamr import PAMR
 from ..trained_segmentor import TrainedSegmentor, tokenize
@@ -66,9 +66,7 @@ class TCLSegmentor(TrainedSegmentor):
                  train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
                  **unknown):
-        if unknown:
-            code = TCLSegmentor.__init__.__code__
-            raise unknown_key_error('model', sorted(unknown)[0], list(code.co_varnames[1:code.co_argcount]))
+        refuse_unknown_keys(TCLSegmentor.__init__, unknown)
         check_arguments(TCLSegmentor.__init__, dict(bg_thresh=bg_thresh, kp_w=kp_w, slide_crop=slide_crop,
                                                     slide_stride=slide_stride))
         if not 0 <= float(kp_w) <= 1:
