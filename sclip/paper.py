@@ -75,20 +75,15 @@ PUBLISHED: Dict[str, Dict[str, float]] = {
     # CLIPer without FGC, ViT-B/16 without its sliding window: the official README's results table
     'cliper': dict(voc21=60.7, context60=34.7, coco_object=36.3, voc20=84.3, cityscapes=35.9,
                    context59=38.4, ade20k=19.8, coco_stuff164k=25.4, average=41.9),
-    # CASS's Table 1 (CLIP ViT-B/16 + DINO ViT-B/8), second-hand: CASS_QUOTES
+    # CASS's README figure (the paper's Table 1): CLIP ViT-B/16 + DINO ViT-B/8
     'cass': dict(voc21=65.8, context60=36.7, coco_object=37.8, voc20=87.8, cityscapes=39.4,
                  context59=40.2, ade20k=20.4, coco_stuff164k=26.7, average=44.4),
 }
-# CASS's own table is an image (its README @ 228ecdd, the project page's static/images/miou.png);
-# its numbers as later papers' tables quote them, each read in a public paper-note transcription:
-# RF-CLIP all eight, DSLO five and the average, ComCD three (the three agree where they overlap).
-CASS_QUOTES = {
-    'RF-CLIP (AAAI 2026, arXiv 2511.16170), main table, CASS row': (
-        'voc21', 'context60', 'coco_object', 'voc20', 'context59', 'coco_stuff164k', 'cityscapes', 'ade20k'),
-    'DSLO (CVPR 2026, arXiv 2604.07723), ViT-B/16 table, CASS row': (
-        'voc21', 'context60', 'coco_stuff164k', 'cityscapes', 'ade20k'),
-    'ComCD (Expert Systems with Applications 2026), Table 3, CASS row': ('voc21', 'context60', 'coco_object'),
-}
+# The README's "Quantitative Results" shows the image of its project page (the repository
+# MICV-yonsei/MICV-yonsei.github.io serves micv-yonsei.github.io/cass/).
+CASS_FIGURE = ('MICV-yonsei/CASS README.md figure https://micv-yonsei.github.io/cass/static/images/miou.png '
+               "(line 113, the paper's Table 1, CVPR 2025) @ 228ecdd; the image: "
+               'MICV-yonsei/MICV-yonsei.github.io cass/static/images/miou.png @ c4e64e5')
 TRIDENT_FIGURE = ('YuHengsss/Trident README.md figure assets/data_result.png (line 38, the paper\'s main table, '
                   'ICCV 2025) @ a93b346')
 # CorrCLIP README line 129: SAM2 generated on the fly with 8 points per side (the official
@@ -114,9 +109,7 @@ SOURCES: Dict[str, str] = {
            'VOC, Pascal Context and ADE20K under its own protocol; those numbers are not tabulated here',
     'fsa': 'FSA paper (ICCV 2025, arXiv 2508.20265), ProxyCLIP + FSA rows: no number recorded, none could be '
            'verified here (the README at dbd2da5 reports none)',
-    'cass': 'CASS paper (CVPR 2025, arXiv 2411.17150), Table 1, CLIP ViT-B/16 + DINO ViT-B/8, as quoted by '
-            'later papers (RF-CLIP, DSLO, ComCD: CASS_QUOTES); its README at 228ecdd shows the table as an '
-            'image only (static/images/miou.png on the project page)',
+    'cass': CASS_FIGURE + ', CASS row (CLIP ViT-B/16 + DINO ViT-B/8)',
     'sfp': 'SFP paper (ICCV 2025) table not verified; its repository ships one logged run '
            '(VOC21, cfg_voc21: 61.4)',
     'freecp': 'FreeCP README (chenqi1126/FreeCP @ 6946aa7), "Results" table, GEM + FreeCP row (ICCV 2025; '
@@ -266,12 +259,6 @@ def _readme_lines(repo: str, commit: str, lines: Dict[str, Tuple[float, int]]) -
             lambda b: f'{repo} README.md line {lines[b][1]} @ {commit}')
 
 
-def _cass_source(benchmark: str) -> str:
-    quotes = [table for table, benchmarks in CASS_QUOTES.items() if benchmark in benchmarks]
-    return ('CASS paper (CVPR 2025, arXiv 2411.17150), Table 1, as quoted in ' + '; '.join(quotes) +
-            " (CASS's README shows its table as an image only)")
-
-
 def _paper(method: str) -> Dict[str, float]:
     return {k: v for k, v in PUBLISHED.get(method, {}).items() if k != 'average'}
 
@@ -389,9 +376,8 @@ def _provenance() -> None:
             'segearth_ov', dict(openearthmap=40.3),
             'SegEarth-OV paper (CVPR 2025), Table 1 (semantic segmentation), as quoted in likyoo/SegEarth-OV '
             'issue #8', second_hand=True, protocol=SEGEARTH_PROTOCOL)),
-        # the paper's Table 1 as later papers quote it (its own table is an image): each number names
-        # every table it was read in
-        'cass': dict(paper=_numbers('cass', _paper('cass'), _cass_source, second_hand=True, protocol=PAPER_PROTOCOL,
+        # the README figure (the paper's Table 1), PAMR off as its eval_all.sh runs
+        'cass': dict(paper=_numbers('cass', _paper('cass'), SOURCES['cass'], protocol=PAPER_PROTOCOL,
                                     backbone='CLIP ViT-B/16 (OpenAI) + DINO ViT-B/8')),
         # the README's results table, GEM + FreeCP row (the evaluation of its shipped configs)
         'freecp': dict(readme=_numbers('freecp', _paper('freecp'),

@@ -92,26 +92,25 @@ def test_published_averages_are_the_means_of_their_rows():
         assert abs(mean - row['average']) <= slack, (method, mean, row['average'])
 
 
-def test_cass_row_is_its_table_as_later_papers_quote_it(tmp_path, capsys):
-    """CASS's own table is an image: each number says it is second-hand and names every paper it
-    was read in (three papers, agreeing where they overlap)."""
+def test_cass_row_is_its_readme_figure(tmp_path, capsys):
+    """CASS's README shows its table as an image (its project page's): the row read from it, each
+    number naming the figure, its README line and both commits; first-hand, PAMR off."""
     row = dict(voc21=65.8, context60=36.7, coco_object=37.8, voc20=87.8, cityscapes=39.4, context59=40.2,
                ade20k=20.4, coco_stuff164k=26.7)
     assert {k: paper.expected('cass', k).value for k in row} == row
-    voc21, voc20 = paper.expected('cass', 'voc21'), paper.expected('cass', 'voc20')
-    assert voc21.second_hand and voc20.second_hand
-    assert voc21.source.startswith('CASS paper (CVPR 2025, arXiv 2411.17150), Table 1, as quoted in ')
-    assert all(name in voc21.source for name in ('RF-CLIP', 'DSLO', 'ComCD'))
-    assert 'RF-CLIP' in voc20.source and 'DSLO' not in voc20.source and 'ComCD' not in voc20.source
-    assert voc21.setting == "CLIP ViT-B/16 (OpenAI) + DINO ViT-B/8; PAMR off; the paper's protocol"
-    # every quoting paper covers only benchmarks of the row, and together they cover all of it
-    assert set().union(*paper.CASS_QUOTES.values()) == set(row)
+    number = paper.expected('cass', 'voc20')
+    assert not number.second_hand and number.paper == 87.8
+    assert number.source.startswith('MICV-yonsei/CASS README.md figure https://micv-yonsei.github.io/cass/static/'
+                                    'images/miou.png (line 113')
+    assert '@ 228ecdd' in number.source and 'cass/static/images/miou.png @ c4e64e5' in number.source
+    assert number.setting == "CLIP ViT-B/16 (OpenAI) + DINO ViT-B/8; PAMR off; the paper's protocol"
     write_results(tmp_path, 'cass', dict(row, voc21=64.0))
     tool = load_tool('paper_table')
     with pytest.raises(SystemExit) as exit_info:
         tool.main(['--results-dir', str(tmp_path), '--method', 'cass', '--check', '1.0'])
     err = capsys.readouterr().err
-    assert exit_info.value.code == 1 and 'VOC21: 64.00 vs expected 65.8 from CASS paper' in err and 'RF-CLIP' in err
+    assert exit_info.value.code == 1 and 'VOC21: 64.00 vs expected 65.8 from MICV-yonsei/CASS README.md' in err
+    assert 'VOC20' not in err
 
 
 # --- the remote-sensing suite: SegEarth-OV's 17 sets (its row), and any method there (ours) -------
