@@ -30,8 +30,10 @@ LOADER_KEYS = ('num_workers', 'persistent_workers', 'pin_memory')
 # Overrides that say where things are or how fast a run goes: the run is still the config's.
 # Checkpoints a model reads besides CLIP and its foundation model (``model.vfm``), by their config key:
 # a trained segmenter's own weights (GroupViT, TCL), a method's SAM (Trident), SegEarth-OV's
-# upsampler. Each is named by its sha256 under the identity's 'checkpoints', never by its path.
-CHECKPOINT_KEYS = ('model.checkpoint', 'model.method.sam.checkpoint', 'model.method.upsampler.checkpoint')
+# upsampler, CASS's scale-up CLIP. Each is named by its sha256 under the identity's 'checkpoints'
+# (a pretrained tag such as 'openai' by its name), never by its path.
+CHECKPOINT_KEYS = ('model.checkpoint', 'model.method.sam.checkpoint', 'model.method.upsampler.checkpoint',
+                   'model.method.presence_clip.clip_path')
 NEUTRAL_OVERRIDES = ('model.clip_path', 'model.pretrained', 'model.text_cache_dir', 'model.window_batch_size',
                      'model.memory_budget_mb', 'model.slide_mode', 'model.fused_attention', 'model.vfm.checkpoint',
                      'model.vfm.download', *CHECKPOINT_KEYS,

@@ -78,7 +78,15 @@ PUBLISHED: Dict[str, Dict[str, float]] = {
     # CASS's README figure (the paper's Table 1): CLIP ViT-B/16 + DINO ViT-B/8
     'cass': dict(voc21=65.8, context60=36.7, coco_object=37.8, voc20=87.8, cityscapes=39.4,
                  context59=40.2, ade20k=20.4, coco_stuff164k=26.7, average=44.4),
+    # CASS's scale-up (a ViT-L/14 [CLS] encoder), the project page's figure: CASS_SCALE_UP_FIGURE
+    'cass-l': dict(voc21=66.3, context60=37.0, coco_object=38.3, voc20=89.3, context59=40.7, ade20k=20.7),
 }
+# The project page's "Scale-up Version (mIoU)": CASS with a ViT-L/14 [CLS] encoder for the object
+# presence prior (features still ViT-B/16; official scale_up=True); its six benchmarks (the
+# figure's average, 48.7, is over these six, not Table 1's eight: not recorded as an average).
+CASS_SCALE_UP_FIGURE = ('MICV-yonsei/MICV-yonsei.github.io cass/static/images/scaleup.png @ f4e4cfa (the CASS '
+                        'project page micv-yonsei.github.io/cass/, "Scale-up Version (mIoU)"), CASS row with '
+                        'the ViT-L/14 [CLS] encoder')
 # The README's "Quantitative Results" shows the image of its project page (the repository
 # MICV-yonsei/MICV-yonsei.github.io serves micv-yonsei.github.io/cass/).
 CASS_FIGURE = ('MICV-yonsei/CASS README.md figure https://micv-yonsei.github.io/cass/static/images/miou.png '
@@ -110,6 +118,7 @@ SOURCES: Dict[str, str] = {
     'fsa': 'FSA paper (ICCV 2025, arXiv 2508.20265), ProxyCLIP + FSA rows: no number recorded, none could be '
            'verified here (the README at dbd2da5 reports none)',
     'cass': CASS_FIGURE + ', CASS row (CLIP ViT-B/16 + DINO ViT-B/8)',
+    'cass-l': CASS_SCALE_UP_FIGURE,
     'sfp': 'SFP paper (ICCV 2025) table not verified; its repository ships one logged run '
            '(VOC21, cfg_voc21: 61.4)',
     'freecp': 'FreeCP README (chenqi1126/FreeCP @ 6946aa7), "Results" table, GEM + FreeCP row (ICCV 2025; '
@@ -147,7 +156,7 @@ METHOD_CONFIGS = {'sclip': 'configs/sclip_{}.py', 'clip': 'configs/sclip_{}.py',
                   'trident': 'configs/trident/{}.py', 'trident-h': 'configs/trident/{}.py',
                   'corrclip': 'configs/corrclip/{}.py',
                   'segearth_ov': 'configs/segearth_ov/{}.py',
-                  'cass': 'configs/cass/{}.py', 'cliper': 'configs/cliper/{}.py'}
+                  'cass': 'configs/cass/{}.py', 'cass-l': 'configs/cass/{}.py', 'cliper': 'configs/cliper/{}.py'}
 # The official code each method's configs follow (repository @ commit).
 OFFICIAL_CODE = {
     'sclip': 'wangf3014/SCLIP @ b56bd30', 'clearclip': 'mc-lan/ClearCLIP @ ad68a40',
@@ -165,6 +174,7 @@ OFFICIAL_CODE = {
     'corrclip': 'zdk258/CorrCLIP @ 103bc18 (CorrCLIPv1/)',
     'segearth_ov': 'likyoo/SegEarth-OV @ 3e22a96',
     'cass': 'MICV-yonsei/CASS @ 228ecdd',
+    'cass-l': 'MICV-yonsei/CASS @ 228ecdd (scale_up=True)',
     'cliper': 'linsun449/cliper.code @ c05fa41 (ovs/main_ovs.py, --refinement None)',
 }
 
@@ -226,6 +236,7 @@ OFFICIAL_SETUP: Dict[str, Tuple[int, Dict[str, int], str, Dict[str, str]]] = {
                                                            ('coco_object', 224))}),
 }
 OFFICIAL_SETUP['trident-h'] = OFFICIAL_SETUP['trident']
+OFFICIAL_SETUP['cass-l'] = OFFICIAL_SETUP['cass']
 OFFICIAL_SETUP['naclip+pamr'] = OFFICIAL_SETUP['naclip']
 BACKBONE = 'CLIP ViT-B/16 (OpenAI)'
 PAPER_PROTOCOL = "the paper's protocol"
@@ -379,6 +390,10 @@ def _provenance() -> None:
         # the README figure (the paper's Table 1), PAMR off as its eval_all.sh runs
         'cass': dict(paper=_numbers('cass', _paper('cass'), SOURCES['cass'], protocol=PAPER_PROTOCOL,
                                     backbone='CLIP ViT-B/16 (OpenAI) + DINO ViT-B/8')),
+        # the project page's scale-up figure: the configs with model.method.presence_clip (METHOD_OVERRIDES)
+        'cass-l': dict(paper=_numbers('cass-l', _paper('cass-l'), SOURCES['cass-l'], protocol=PAPER_PROTOCOL,
+                                      backbone='CLIP ViT-B/16 (OpenAI) + DINO ViT-B/8, [CLS] encoder CLIP '
+                                               'ViT-L/14 (OpenAI)')),
         # the README's results table, GEM + FreeCP row (the evaluation of its shipped configs)
         'freecp': dict(readme=_numbers('freecp', _paper('freecp'),
                                        'chenqi1126/FreeCP README.md line 109 (GEM + FreeCP row) @ 6946aa7')),
@@ -451,7 +466,9 @@ METHOD_OVERRIDES: Dict[str, Dict[str, str]] = {'clip': {'model.attention.type': 
                                                'trident': {'model.method.sam_refine': True},
                                                'trident-h': {'model.arch': 'ViT-H-14',
                                                              'model.clip_path': 'laion2b_s32b_b79k',
-                                                             'model.method.sam_refine': True}}
+                                                             'model.method.sam_refine': True},
+                                               'cass-l': {'model.method.presence_clip.arch': 'ViT-L-14',
+                                                          'model.method.presence_clip.clip_path': 'openai'}}
 
 
 def result_dir(results_dir: str, method: str, benchmark: str, suite: Optional[str] = None) -> str:

@@ -11,7 +11,11 @@
    1e-5. Both sides draw the randomised SVD from a stream seeded with 42. The class files are
    the first 5 lines of the real ones (3 names at most per line); the oracle's maps hold several
    labels, none over 90 % of the pixels.
-3. Mutations: the Hungarian matching dropped (head i with head i), the class clustering dropped
+3. Scale-up (``model.method.presence_clip``, official ``scale_up=True``): a random CLIP of patch 14
+   and another width as the second CLIP, on the whole-image path (VOC21), the window's CLS
+   (Cityscapes) and the image's while sliding (Context59), against the oracle with it as
+   ``cls_net``: labels equal, logits to 1e-5, and unlike the labels without it.
+4. Mutations: the Hungarian matching dropped (head i with head i), the class clustering dropped
    (every class its own cluster), the singular-value stretch dropped, the window's CLS instead of
    the image's: each fails the comparison.
 """
@@ -183,15 +187,20 @@ def dino_qkv(vfm):
     return run
 
 
-def run_official(model, cfg, raw, original):
+def run_official(model, cfg, raw, original, scale_up: bool = False):
     settings = dict(cass_settings(cfg), dino_qkv=dino_qkv(model.backbone.method.vfm))
-    clip = model.text_model
+    clip, large = model.text_model, model.presence_text_model
     clip.visual = model.backbone.visual
+    if scale_up:  # the official clip.load('ViT-L/14') and its _encode_text_features of the queries
+        large.visual = model.backbone.method.presence_vit.visual
+        settings.update(cls_net=large, cls_query_features=model.text_embeddings['presence'])
     try:
         return cass.predict(clip, model.class_embeddings, model.names.query_class, official_input(raw), original,
                             return_logits=True, **settings)
     finally:
         clip.visual = None
+        if scale_up:
+            large.visual = None
 
 
 def discriminating(labels: torch.Tensor) -> bool:
@@ -374,3 +383,76 @@ def test_cells_of_a_sweep_share_the_dino_keys(weights, class_files):
     assert not torch.equal(alone[0], alone[1])
     for a, b in zip(alone, together):
         assert torch.equal(a, b)
+
+
+@pytest.fixture(scope='module')
+def presence_weights(tmp_path_factory):
+    """The scale-up's second CLIP in miniature: random, patch 14, width 192, 2 blocks, embedding 48."""
+    folder = tmp_path_factory.mktemp('cass_presence')
+    return write_openai_checkpoint(str(folder / 'large.pt'), patch_size=14, width=192, layers=2, embed_dim=48,
+                                   seed=1)
+
+
+def scale_up_options(cfg, weights, class_files, presence_weights) -> dict:
+    return dict(options(cfg, weights, class_files),
+                **{'model.method.presence_clip': dict(arch='ViT-L-14', clip_path=presence_weights)})
+
+
+@pytest.mark.parametrize('name', ['voc21', 'cityscapes', 'context59'])
+def test_scale_up_predicts_the_official_labels(name, weights, class_files, presence_weights):
+    """VOC21: the whole image (the second CLIP's CLS of it); Cityscapes: each window's own;
+    Context59: the whole image's while sliding. Its own query embeddings (48 wide, not B/16's 32)."""
+    path = osp.join(REPO, f'configs/cass/{name}.py')
+    cfg = load_config(path)
+    model = build(path, scale_up_options(cfg, weights, class_files, presence_weights), fused_attention=False,
+                  slide_mode='simple')
+    assert model.backbone.method.presence_vit.patch_size == (14, 14)
+    assert model.text_side().presence.shape == (len(model.names.queries), 48)
+    raw, original = window_image(cfg)
+    ours, our_logits = run_ours(model, raw, original)
+    official, official_logits = run_official(model, cfg, raw, original, scale_up=True)
+    assert discriminating(official)
+    assert agrees(ours, our_logits, official, official_logits)
+    plain, plain_logits = run_official(model, cfg, raw, original)
+    assert not torch.allclose(plain_logits, official_logits, atol=1e-3, rtol=0)
+
+
+def test_scale_up_is_one_line_on_a_bad_second_clip(weights, class_files, tmp_path):
+    """A missing file, a key it does not have, an unset arch: one line naming the key."""
+    from sclip.errors import SCLIPError
+    path = osp.join(REPO, 'configs/cass/voc20.py')
+    cfg = load_config(path)
+    missing = str(tmp_path / 'ViT-L-14.pt')
+    for spec, message in ((dict(arch='ViT-L-14', clip_path=missing),
+                           f"^model.method.presence_clip.clip_path='{missing}': file not found"),
+                          (dict(arch='ViT-L-14', clip_pth='openai'),
+                           r"^model.method.presence_clip.clip_pth is not a setting; did you mean 'clip_path'\?"),
+                          (dict(clip_path='openai'), '^model.method.presence_clip.arch is not set'),
+                          ('ViT-L-14', r"^model.method.presence_clip='ViT-L-14' must be a dict or None")):
+        with pytest.raises(SCLIPError, match=message) as error:
+            build(path, dict(options(cfg, weights, class_files), **{'model.method.presence_clip': spec}))
+        assert '\n' not in str(error.value)
+
+
+def test_scale_up_clip_is_in_the_result_identity(presence_weights, tmp_path):
+    """The second CLIP's weights are named by content (a copy elsewhere: the same identity; other
+    weights: another), and a config without it keeps its identity as before."""
+    import shutil
+
+    from sclip import identity
+    path = osp.join(REPO, 'configs/cass/voc20.py')
+    copy = str(tmp_path / 'copy.pt')
+    shutil.copy(presence_weights, copy)
+    other = write_openai_checkpoint(str(tmp_path / 'other.pt'), patch_size=14, width=192, layers=2, embed_dim=48,
+                                    seed=2)
+    key = 'model.method.presence_clip.clip_path'
+
+    def run_identity(clip_path):
+        spec = dict(arch='ViT-L-14', clip_path=clip_path)
+        return identity.run_identity(load_config(path, {'model.method.presence_clip': spec}))
+    first, moved, changed = run_identity(presence_weights), run_identity(copy), run_identity(other)
+    assert first['checkpoints'][key]['sha256'] == moved['checkpoints'][key]['sha256']
+    assert identity.fingerprint(first) == identity.fingerprint(moved)
+    assert identity.fingerprint(first) != identity.fingerprint(changed)
+    assert run_identity('openai')['checkpoints'][key] == {'source': 'openai', 'sha256': None}
+    assert 'checkpoints' not in identity.run_identity(load_config(path))

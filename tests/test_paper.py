@@ -113,6 +113,27 @@ def test_cass_row_is_its_readme_figure(tmp_path, capsys):
     assert 'VOC20' not in err
 
 
+def test_cass_scale_up_row_is_its_project_page_figure(tmp_path, capsys):
+    """The scale-up (a ViT-L/14 [CLS] encoder) is the cass configs with model.method.presence_clip:
+    its six published numbers, a run with that override (the weights' path neutral) is its row,
+    and its results live apart from the plain row's."""
+    row = dict(voc21=66.3, context60=37.0, coco_object=38.3, voc20=89.3, context59=40.7, ade20k=20.7)
+    assert {k: paper.expected('cass-l', k).value for k in row} == row
+    assert paper.expected('cass-l', 'cityscapes') is None and 'average' not in paper.PUBLISHED['cass-l']
+    number = paper.expected('cass-l', 'voc21')
+    assert 'cass/static/images/scaleup.png @ f4e4cfa' in number.source and not number.second_hand
+    assert number.setting.startswith('CLIP ViT-B/16 (OpenAI) + DINO ViT-B/8, [CLS] encoder CLIP ViT-L/14 (OpenAI)')
+    large = {'model.method.presence_clip.arch': 'ViT-L-14', 'model.method.presence_clip.clip_path': '/w/L14.pt'}
+    assert paper.paper_row('cass', large) == 'cass-l' and paper.paper_row('cass', {}) == 'cass'
+    assert paper.result_dir('w', 'cass-l', 'voc21') == os.path.join('w', 'cass-l', 'cass', 'voc21')
+    write_results(tmp_path, 'cass-l', dict(row, ade20k=18.0))
+    tool = load_tool('paper_table')
+    with pytest.raises(SystemExit) as exit_info:
+        tool.main(['--results-dir', str(tmp_path), '--method', 'cass-l', '--check', '1.0'])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 1 and 'ADE: 18.00 vs expected 20.7 from MICV-yonsei/MICV-yonsei.github.io' in err
+
+
 # --- the remote-sensing suite: SegEarth-OV's 17 sets (its row), and any method there (ours) -------
 
 def test_segearth_ov_row_has_the_17_remote_sensing_columns(tmp_path, capsys):

@@ -608,7 +608,7 @@ def foundation_checkpoints(args, cfg, folder: str) -> list:
 
 
 FILE_KEYS = ('model.vfm.checkpoint', 'model.method.sam.checkpoint', 'model.method.upsampler.checkpoint',
-             'model.region_masks.root')
+             'model.method.presence_clip.clip_path', 'model.region_masks.root')
 
 
 def file_options(cfg) -> dict:

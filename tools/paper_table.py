@@ -22,7 +22,7 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-METHODS = ['cass', 'clearclip', 'clip', 'cliper', 'corrclip', 'floss', 'freecp', 'fsa', 'gem', 'groupvit', 'itaclip', 'maskclip', 'naclip',
+METHODS = ['cass', 'cass-l', 'clearclip', 'clip', 'cliper', 'corrclip', 'floss', 'freecp', 'fsa', 'gem', 'groupvit', 'itaclip', 'maskclip', 'naclip',
            'naclip+pamr', 'proxyclip', 'resclip', 'scclip', 'sclip', 'segearth_ov', 'sfp', 'tcl', 'trident', 'trident-h']
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 

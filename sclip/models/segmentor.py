@@ -256,6 +256,7 @@ class SCLIPSegmentor(BaseSegmentor):
         self.memory_budget_mb = float(memory_budget_mb)
         self.official_cast_input = bool(official_cast_input)
         self._attach_vfm(vfm, crop)
+        self._attach_presence_clip(clip_format)
         self._attach_region_masks(region_masks)
         if getattr(self.backbone.method, 'whole_image', False):  # Trident: its own windows over whole images
             self.backbone.method.check_windows(crop, stride, self.backbone.patch_size[0])
@@ -269,6 +270,9 @@ class SCLIPSegmentor(BaseSegmentor):
                 module = getattr(self.backbone.method, name, None)
                 if module is not None and (name != 'vfm' or getattr(self.backbone.method, 'official_vfm_fp16', True)):
                     module.half()
+            if self.presence_text_model is not None:  # official: clip.load on the GPU, fp16 as the first
+                to_official_fp16(self.backbone.method.presence_vit.visual)
+                to_official_fp16(self.presence_text_model)
             self.backbone.method.official_fp16()
         self.text_cache_dir = (None if text_cache_dir is False else
                                (text_cache_dir or default_cache_dir()))
@@ -334,6 +338,28 @@ class SCLIPSegmentor(BaseSegmentor):
         method.vfm = build_vfm(vfm_type, **spec)
         method.crop = crop
         self.vfm_name = f"{vfm_type}:{vfm.get('checkpoint') or 'official-url'}"
+
+    def _attach_presence_clip(self, clip_format: str) -> None:
+        """A method's second CLIP (CASS's scale-up: ViT-L/14 for the object-presence prior): its
+        vision tower goes to the method, its text tower encodes the same queries (``text_side``)."""
+        method = self.backbone.method
+        spec = getattr(method, 'presence_clip', None)
+        self.presence_text_model = None
+        if not spec:
+            return
+        from .clip_vit import CLIPViT
+        key = 'model.method.presence_clip.clip_path'
+        try:
+            clip = load_clip(spec['clip_path'], spec['arch'], clip_format)
+        except SCLIPError as error:  # its messages name the main CLIP's keys
+            raise SCLIPError(str(error).replace('model.clip_path', key).replace('model.arch',
+                                                                              'model.method.presence_clip.arch')) \
+                from None
+        method.presence_vit = CLIPViT(clip.visual, self.backbone.fused)
+        clip.visual = None
+        self.presence_text_model = clip
+        self.presence_tokenizer = self._tokenizer(spec['arch'], clip)
+        self.presence_weights_name = f"{spec['arch']}:{spec['clip_path']}"
 
     def _attach_region_masks(self, spec: Optional[dict]) -> None:
         self.region_masks = None
@@ -401,6 +427,9 @@ class SCLIPSegmentor(BaseSegmentor):
                                           self.weights_name, self.text_cache_dir, self.text_batch_size,
                                           official=self.official)
             self._text = self.text_classifier.build(names, sets)
+            self._text['presence'] = None if self.presence_text_model is None else load_or_build(
+                self.presence_text_model, self.presence_tokenizer, self.names.queries, self.templates, self.device,
+                self.presence_weights_name, self.text_cache_dir, self.text_batch_size, official=self.official)
             self._class_embeddings = self._text['embeddings']
         if self._text['embeddings'].device != self.device:
             self._text = {k: None if v is None else v.to(self.device) for k, v in self._text.items()}
@@ -409,7 +438,8 @@ class SCLIPSegmentor(BaseSegmentor):
 
     def text_side(self) -> TextSide:
         text = self.text_embeddings
-        return TextSide(text['embeddings'], self.logit_scale, text['descriptions'], text['experts'], self.query_class)
+        return TextSide(text['embeddings'], self.logit_scale, text['descriptions'], text['experts'], self.query_class,
+                        text['presence'])
 
     def text_signature(self) -> str:
         """Identifies the text side by content (two models with the same names, templates, texts

@@ -24,6 +24,8 @@ Kept as officially:
   the CLS before reading it: dead work, not transcribed.
 - scikit-learn's ``cosine_distances`` (not installed here) is transcribed below.
 - ``postprocess_result``: ClearCLIP's (no area threshold); PAMR off (``eval_all.sh``).
+- ``scale_up=True`` (the project page's scale-up version): the constructor's ``clip.load('ViT-L/14')``
+  is the injected ``cls_net`` and its ``_encode_text_features`` the injected ``cls_query_features``.
 """
 from __future__ import annotations
 
@@ -331,9 +333,12 @@ class OfficialCASS:
                  dino_qkv: Callable[[Tensor], Tensor], dino_type: str = 'dino_vitb8', prob_thd: float = 0.0,
                  logit_scale: float = 40, slide_stride: int = 112, slide_crop: int = 224,
                  global_semantics_weight: float = 0.0, mean_vector_weight: float = 0.0, h_threshold: float = 0.0,
-                 dataset: str = './configs/cfg_voc20.py'):
+                 dataset: str = './configs/cfg_voc20.py', cls_net: nn.Module = None, cls_query_features: Tensor = None):
         import re
         self.net = clip_model
+        self.scale_up = cls_net is not None
+        self.cls_net = cls_net if self.scale_up else self.net
+        self.cls_query_features = cls_query_features if self.scale_up else query_features
         self.query_idx = query_index_tensor(query_idx, query_features.device)
         self.num_queries = len(query_idx)
         self.global_semantics_weight = global_semantics_weight
@@ -420,15 +425,18 @@ class OfficialCASS:
         image_features /= image_features.norm(dim=-1, keepdim=True)
         x_last = x_last / x_last.norm(dim=-1, keepdim=True)
 
+        net_to_use = self.cls_net if self.scale_up else self.net
+        query_features_to_use = self.cls_query_features if self.scale_up else self.query_features
+
         img_to_use = whole_img if whole_img is not None else img
 
-        if whole_img is None:
+        if whole_img is None and not self.scale_up:
             global_clip_sim = x_last @ self.query_features.T
         else:
-            global_vector = encode_image(visual, img_to_use, inv_image, self.dino_type, self.dino_model,
+            global_vector = encode_image(net_to_use.visual, img_to_use, inv_image, self.dino_type, self.dino_model,
                                          self.dataset, return_all=False, return_cls=True)
             global_vector = global_vector / global_vector.norm(dim=-1, keepdim=True)
-            global_clip_sim = global_vector @ self.query_features.T
+            global_clip_sim = global_vector @ query_features_to_use.T
 
         adjusted_text_features = self.hierarchical_prompt(image_features, global_clip_sim)
 
@@ -472,7 +480,8 @@ def predict(clip_model: nn.Module, query_features: Tensor, query_idx: Sequence[i
 
     Settings (official defaults): dino_qkv (required), dino_type='dino_vitb8', prob_thd=0.0,
     logit_scale=40, slide_stride=112, slide_crop=224 (0: whole image), global_semantics_weight,
-    mean_vector_weight, h_threshold (0.0), dataset='./configs/cfg_voc20.py'."""
+    mean_vector_weight, h_threshold (0.0), dataset='./configs/cfg_voc20.py'; the scale-up's
+    cls_net and cls_query_features (None: ``scale_up=False``)."""
     segmentor = OfficialCASS(clip_model, query_features, query_idx, **settings)
     with torch.random.fork_rng():
         torch.manual_seed(seed)

@@ -25,12 +25,14 @@ class TextSide:
     """What a method may know of the text side: the query embeddings (Q, D), unit norm, and the
     logit scale the segmentor applies (ResCLIP builds a provisional segmentation from them);
     with ``model.text`` (class_texts.py), each query's description embedding (Q, D) and the
-    per-query expert classifiers (Q, Q, D), else None; ``query_class`` (Q,): each query's class."""
+    per-query expert classifiers (Q, Q, D), else None; ``query_class`` (Q,): each query's class;
+    ``presence`` (Q, D'): the queries encoded by a method's second CLIP (CASS's scale-up), else None."""
     embeddings: Tensor
     logit_scale: float
     descriptions: Optional[Tensor] = None
     experts: Optional[Tensor] = None
     query_class: Optional[Tensor] = None
+    presence: Optional[Tensor] = None
 
 
 class Method(nn.Module):

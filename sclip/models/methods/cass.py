@@ -30,6 +30,12 @@ DINO sees what the official code gives it: the window un-normalised with ImageNe
 resampling) to the window's short side squared, ImageNet-normalised; in float32, the keys then
 cast to fp16 (``.half()``) whatever CLIP's precision.
 
+Scale-up (``presence_clip``, the official ``scale_up=True``, the project page's "Scale-up
+Version"): a second CLIP (official: OpenAI ViT-L/14) gives the image-level similarity instead,
+its CLS of the same input (the whole image, or the window where B/16's own CLS would be read)
+against its own embeddings of the same queries (``TextSide.presence``); clusters and features
+stay B/16's. The segmentor loads it (``model.method.presence_clip=dict(arch, clip_path)``).
+
 The randomised SVD draws from the torch generator of its device, which the official run seeds
 once at 42 (mmengine ``randomness``) and then consumes window after window; here each method
 instance keeps that stream for itself (seeded with ``svd_seed`` at its first window), so a
@@ -45,6 +51,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ...config_check import unknown_key_error
 from ...errors import SCLIPError
 from ..attention import gaussian_window
 from ..clip_vit import Trunk
@@ -54,6 +61,25 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 OFFICIAL_UNNORMALISE_STD = (0.229, 0.224, 0.255)  # official: 0.255 for blue (ImageNet's is 0.225)
 GLOBAL_SEMANTICS = ('image', 'window')
+PRESENCE_CLIP_KEYS = ('arch', 'clip_path')
+
+
+def presence_clip_spec(spec: Optional[dict]) -> Optional[dict]:
+    """``model.method.presence_clip`` checked: None, or ``dict(arch=..., clip_path=...)`` (the
+    official scale-up: ``arch='ViT-L-14', clip_path='openai'`` or a ViT-L-14.pt file)."""
+    if spec is None:
+        return None
+    if not isinstance(spec, dict):
+        raise SCLIPError(f'model.method.presence_clip={spec!r} must be None or '
+                         "dict(arch='ViT-L-14', clip_path='openai' or a file).")
+    for key in spec:
+        if key not in PRESENCE_CLIP_KEYS:
+            raise unknown_key_error('model.method.presence_clip', key, PRESENCE_CLIP_KEYS)
+    for key in PRESENCE_CLIP_KEYS:
+        if not isinstance(spec.get(key), str) or not spec[key]:
+            raise SCLIPError(f'model.method.presence_clip.{key} is not set; the official scale-up is '
+                             "presence_clip=dict(arch='ViT-L-14', clip_path='openai' or /path/to/ViT-L-14.pt).")
+    return dict(spec)
 
 
 def dino_view(window: Tensor, family: str, dinov2_size: int) -> Tensor:
@@ -126,6 +152,15 @@ def stretched(singular: Tensor) -> Tensor:
     return (singular.clone() - low) / (high - low) * ((1.5 * high) - (0.5 * low)) + (0.5 * low)
 
 
+def cls_embedding(vit, images: Tensor) -> Tensor:
+    """CLIP's own image embedding (B, D) of ``images``: every block as CLIP runs it, the CLS
+    projected (the positional embedding resized to the input's grid as the official code does)."""
+    x, _ = vit.embed(images)
+    for index in range(1, vit.depth + 1):
+        x = vit.standard_block(index, x)
+    return vit.project(x[:, 0])
+
+
 @register_method('cass')
 class CASS(Method):
     """CASS; the foundation model is ``model.vfm`` (``dino_vitb8``, or ``dinov2_vitb14_reg``).
@@ -145,6 +180,8 @@ class CASS(Method):
         rank: the randomised SVD's q (official: ``optimal_q`` starts, and always stops, at 10).
         top_patches: patches averaged into a chosen class embedding (official 2).
         svd_seed: seed of the randomised SVD's stream (official ``randomness.seed`` 42).
+        presence_clip: None (official default), or the scale-up's second CLIP for the image-level
+            similarity, ``dict(arch='ViT-L-14', clip_path='openai')`` (official ``scale_up=True``).
     """
     needs_vfm = True
     needs_text = True
@@ -155,7 +192,7 @@ class CASS(Method):
     def __init__(self, global_semantics_weight: float = 0.0, mean_vector_weight: float = 0.0,
                  h_threshold: float = 0.0, scale_singular_values: bool = True, global_semantics: str = 'image',
                  sigma: float = 5.0, scale_factor: float = 10.0, k_eigen: int = 20, rank: int = 10,
-                 top_patches: int = 2, svd_seed: int = 42):
+                 top_patches: int = 2, svd_seed: int = 42, presence_clip: Optional[dict] = None):
         super().__init__()
         if global_semantics not in GLOBAL_SEMANTICS:
             raise SCLIPError(f'model.method.global_semantics={global_semantics!r} must be '
@@ -168,6 +205,8 @@ class CASS(Method):
         self.sigma, self.scale_factor = float(sigma), float(scale_factor)
         self.k_eigen, self.rank, self.top_patches = int(k_eigen), int(rank), int(top_patches)
         self.svd_seed = int(svd_seed)
+        self.presence_clip = presence_clip_spec(presence_clip)
+        self.presence_vit = None  # the scale-up's vision tower (CLIPViT), attached by the segmentor
         self.vfm = None
         self.crop = None
         self._rng_states: Dict[str, Tensor] = {}
@@ -273,20 +312,38 @@ class CASS(Method):
 
     def image_embedding(self, trunk: Trunk) -> Tensor:
         """The unit CLIP embedding (B, D) that the image-level similarity reads: the CLS of each
-        window's own forward, or of its whole image (``trunk.sources``) while sliding."""
-        vit = trunk.vit
-        if self.global_semantics == 'window' or trunk.sources is None:
-            cls = vit.project(trunk.tokens(vit.depth)[:, 0])
+        window's own forward, or of its whole image (``trunk.sources``) while sliding; with the
+        scale-up, the second CLIP's CLS of the same input (official: whole image or window)."""
+        own_window = self.global_semantics == 'window' or trunk.sources is None
+        if self.presence_vit is not None:
+            vit = self.presence_vit
+            vit.fused = trunk.vit.fused
+            if own_window:
+                cls = trunk.memo(('cass-presence-cls', id(vit)), lambda: cls_embedding(vit, trunk.images))
+            else:
+                cls = torch.stack([trunk.memo(('cass-presence-image-cls', id(vit), id(source)),
+                                              lambda source=source: cls_embedding(vit, source[None])[0])
+                                   for source in trunk.sources])
+        elif own_window:
+            cls = trunk.vit.project(trunk.tokens(trunk.vit.depth)[:, 0])
         else:
-            def whole(source: Tensor) -> Tensor:
-                def compute():
-                    x, _ = vit.embed(source[None])
-                    for index in range(1, vit.depth + 1):
-                        x = vit.standard_block(index, x)
-                    return vit.project(x[:, 0])[0]
-                return trunk.memo(('cass-image-cls', id(source)), compute)
-            cls = torch.stack([whole(source) for source in trunk.sources])
+            vit = trunk.vit
+            cls = torch.stack([trunk.memo(('cass-image-cls', id(source)),
+                                          lambda source=source: cls_embedding(vit, source[None])[0])
+                               for source in trunk.sources])
         return cls / cls.norm(dim=-1, keepdim=True)
+
+    def class_similarity(self, trunk: Trunk, text: TextSide, dtype: torch.dtype) -> Tensor:
+        """(B, Q): the image-level similarity of each window to each query (B/16's embeddings,
+        or the scale-up CLIP's own, ``text.presence``)."""
+        if self.presence_vit is not None:
+            if text.presence is None:
+                raise SCLIPError('model.method.presence_clip: the segmentor did not encode the queries with '
+                                 'the second CLIP; run CASS through the segmentor.')
+            embeddings = text.presence
+        else:
+            embeddings = text.embeddings
+        return self.image_embedding(trunk).to(dtype) @ embeddings.to(dtype).T
 
     def forward(self, trunk: Trunk, text: Optional[TextSide] = None) -> Tensor:
         if text is None:
@@ -301,7 +358,7 @@ class CASS(Method):
         features = vit.project(vit.attention_output(depth, attention @ v))
         features = features / features.norm(dim=-1, keepdim=True)
         embeddings = text.embeddings.to(features.dtype)
-        image_similarity = self.image_embedding(trunk).to(features.dtype) @ embeddings.T
+        image_similarity = self.class_similarity(trunk, text, features.dtype)
         g = self.global_semantics_weight
         scores = []
         for b in range(features.shape[0]):
