@@ -21,6 +21,16 @@ def write_results(root, method, values, suite=None):
             json.dump(dict(mIoU=miou), f)
 
 
+def failed_check(tmp_path, capsys, method, results) -> str:
+    """``paper_table.py --check 1.0`` on ``results`` written as ``method``'s: it exits 1; its stderr."""
+    write_results(tmp_path, method, results)
+    tool = load_tool('paper_table')
+    with pytest.raises(SystemExit) as exit_info:
+        tool.main(['--results-dir', str(tmp_path), '--method', method, '--check', '1.0'])
+    assert exit_info.value.code == 1
+    return capsys.readouterr().err
+
+
 def test_expected_is_the_api_others_use():
     fields = {f.name: f.type for f in dataclasses.fields(paper.Expected)}
     assert list(fields) == ['value', 'source', 'setting', 'paper', 'paper_source', 'second_hand']
@@ -104,13 +114,8 @@ def test_cass_row_is_its_readme_figure(tmp_path, capsys):
                                     'images/miou.png (line 113')
     assert '@ 228ecdd' in number.source and 'cass/static/images/miou.png @ c4e64e5' in number.source
     assert number.setting == "CLIP ViT-B/16 (OpenAI) + DINO ViT-B/8; PAMR off; the paper's protocol"
-    write_results(tmp_path, 'cass', dict(row, voc21=64.0))
-    tool = load_tool('paper_table')
-    with pytest.raises(SystemExit) as exit_info:
-        tool.main(['--results-dir', str(tmp_path), '--method', 'cass', '--check', '1.0'])
-    err = capsys.readouterr().err
-    assert exit_info.value.code == 1 and 'VOC21: 64.00 vs expected 65.8 from MICV-yonsei/CASS README.md' in err
-    assert 'VOC20' not in err
+    err = failed_check(tmp_path, capsys, 'cass', dict(row, voc21=64.0))
+    assert 'VOC21: 64.00 vs expected 65.8 from MICV-yonsei/CASS README.md' in err and 'VOC20' not in err
 
 
 def test_cass_scale_up_row_is_its_project_page_figure(tmp_path, capsys):
@@ -126,12 +131,8 @@ def test_cass_scale_up_row_is_its_project_page_figure(tmp_path, capsys):
     large = {'model.method.presence_clip.arch': 'ViT-L-14', 'model.method.presence_clip.clip_path': '/w/L14.pt'}
     assert paper.paper_row('cass', large) == 'cass-l' and paper.paper_row('cass', {}) == 'cass'
     assert paper.result_dir('w', 'cass-l', 'voc21') == os.path.join('w', 'cass-l', 'cass', 'voc21')
-    write_results(tmp_path, 'cass-l', dict(row, ade20k=18.0))
-    tool = load_tool('paper_table')
-    with pytest.raises(SystemExit) as exit_info:
-        tool.main(['--results-dir', str(tmp_path), '--method', 'cass-l', '--check', '1.0'])
-    err = capsys.readouterr().err
-    assert exit_info.value.code == 1 and 'ADE: 18.00 vs expected 20.7 from MICV-yonsei/MICV-yonsei.github.io' in err
+    err = failed_check(tmp_path, capsys, 'cass-l', dict(row, ade20k=18.0))
+    assert 'ADE: 18.00 vs expected 20.7 from MICV-yonsei/MICV-yonsei.github.io' in err
 
 
 # --- the remote-sensing suite: SegEarth-OV's 17 sets (its row), and any method there (ours) -------
