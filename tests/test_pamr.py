@@ -102,3 +102,32 @@ def test_pamr_steps_in_one_buffer_equal_fresh_tensors_bit_for_bit():
         expected = fresh_steps(pamr, image, logits)
         assert ours.dtype == expected.dtype == torch.float32
         assert torch.equal(ours, expected)
+
+
+def test_class_maps_in_passes_equal_all_at_once_bit_for_bit(monkeypatch):
+    """On the CPU in float32 the class maps go through the steps a few at a time (``PASS_BYTES``):
+    the same numbers as every map at once, bit for bit, whatever the split (here 3 + 3 + 1 maps
+    of 2 images, and one map a pass); fp16 logits are promoted and go at once, as before."""
+    from sclip.models import pamr as module
+
+    def all_at_once(pamr, image, mask):
+        mask = F.interpolate(mask, size=image.shape[-2:], mode='bilinear', align_corners=True)
+        return pamr.propagate(mask, pamr.affinity(image))
+
+    torch.manual_seed(0)
+    image, logits = torch.randn(2, 3, 30, 41), torch.randn(2, 7, 8, 11)
+    pamr = PAMR(3, (1, 8))
+    per_class = 2 * 8 * 2 * 30 * 41 * 4  # images × neighbours × dilations × pixels × bytes
+    expected = all_at_once(pamr, image, logits)
+    passes = []
+    propagate = pamr.propagate
+    monkeypatch.setattr(pamr, 'propagate', lambda mask, affinity: passes.append(mask.shape[1]) or
+                        propagate(mask, affinity))
+    for budget, split in ((3 * per_class, [3, 3, 1]), (per_class, [1] * 7), (100 * per_class, [7])):
+        monkeypatch.setattr(module, 'PASS_BYTES', budget)
+        passes.clear()
+        assert torch.equal(pamr(image, logits), expected) and passes == split
+    monkeypatch.setattr(module, 'PASS_BYTES', per_class)
+    half = all_at_once(pamr, image, logits.half())
+    passes.clear()
+    assert torch.equal(pamr(image, logits.half()), half) and passes == [7]
