@@ -456,3 +456,28 @@ def test_scale_up_clip_is_in_the_result_identity(presence_weights, tmp_path):
     assert identity.fingerprint(first) != identity.fingerprint(changed)
     assert run_identity('openai')['checkpoints'][key] == {'source': 'openai', 'sha256': None}
     assert 'checkpoints' not in identity.run_identity(load_config(path))
+
+
+def test_scale_up_cells_of_a_sweep_equal_alone(weights, class_files, presence_weights):
+    """Two scale-up cells reading the same images through one ``shared`` dict (a sweep's pass):
+    each cell's logits are those of its run alone (each second CLIP's CLS memoised apart)."""
+    path = osp.join(REPO, 'configs/cass/context59.py')
+    cfg = load_config(path)
+    options_ = scale_up_options(cfg, weights, class_files, presence_weights)
+    first = build(path, options_)
+    second = build(path, dict(options_, **{'model.method.h_threshold': 0.5}))
+    second.backbone.vit.visual, second.text_model = first.backbone.vit.visual, first.text_model
+    second.backbone.method.vfm = first.backbone.method.vfm  # as the sweep's ModelBuilder shares them
+    image = official_input(grid_image((224, 340), seed=4))[0]
+    alone = [model.query_logits([image], [(150, 230)])[0] for model in (first, second)]
+    for model in (first, second):
+        model.backbone.method._rng_states.clear()
+    vfm, calls = first.backbone.method.vfm, []
+    keys = vfm.last_block_keys
+    vfm.last_block_keys = lambda images: calls.append(images.shape) or keys(images)
+    shared = {}
+    together = [model.query_logits([image], [(150, 230)], shared)[0] for model in (first, second)]
+    assert len(calls) == 1  # one pass: the two cells read the same trunk
+    assert not torch.equal(alone[0], alone[1])
+    for a, b in zip(alone, together):
+        assert torch.equal(a, b)
