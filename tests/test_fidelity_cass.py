@@ -365,21 +365,28 @@ def test_cells_of_a_sweep_share_the_dino_keys(weights, class_files):
     same images through one ``shared`` dict: DINO runs once per chunk of windows, and each cell's
     logits are those of its run alone."""
     path = osp.join(REPO, 'configs/cass/voc20.py')
-    cfg = load_config(path)
-    first = build(path, options(cfg, weights, class_files))
-    second = build(path, dict(options(cfg, weights, class_files), **{'model.method.h_threshold': 0.5}))
+    assert_sweep_cells_equal_alone(path, options(load_config(path), weights, class_files), (224, 238), (150, 160),
+                                   seed=3)
+
+
+def assert_sweep_cells_equal_alone(path, options_, image_shape, original, seed):
+    """Two cells of ``path`` (the second with another ``h_threshold``) sharing CLIP and DINO as the
+    sweep's ModelBuilder shares them: one DINO pass through a ``shared`` dict serves both, and each
+    cell's logits equal those of its run alone."""
+    first = build(path, options_)
+    second = build(path, dict(options_, **{'model.method.h_threshold': 0.5}))
     second.backbone.vit.visual, second.text_model = first.backbone.vit.visual, first.text_model
     second.backbone.method.vfm = first.backbone.method.vfm
-    image = official_input(grid_image((224, 238), seed=3))[0]
-    alone = [model.query_logits([image], [(150, 160)])[0] for model in (first, second)]
+    image = official_input(grid_image(image_shape, seed=seed))[0]
+    alone = [model.query_logits([image], [original])[0] for model in (first, second)]
     for model in (first, second):
         model.backbone.method._rng_states.clear()
     vfm, calls = first.backbone.method.vfm, []
     keys = vfm.last_block_keys
     vfm.last_block_keys = lambda images: calls.append(images.shape) or keys(images)
     shared = {}
-    together = [model.query_logits([image], [(150, 160)], shared)[0] for model in (first, second)]
-    assert len(calls) == 1
+    together = [model.query_logits([image], [original], shared)[0] for model in (first, second)]
+    assert len(calls) == 1  # one pass: the two cells read the same trunk
     assert not torch.equal(alone[0], alone[1])
     for a, b in zip(alone, together):
         assert torch.equal(a, b)
@@ -462,22 +469,5 @@ def test_scale_up_cells_of_a_sweep_equal_alone(weights, class_files, presence_we
     """Two scale-up cells reading the same images through one ``shared`` dict (a sweep's pass):
     each cell's logits are those of its run alone (each second CLIP's CLS memoised apart)."""
     path = osp.join(REPO, 'configs/cass/context59.py')
-    cfg = load_config(path)
-    options_ = scale_up_options(cfg, weights, class_files, presence_weights)
-    first = build(path, options_)
-    second = build(path, dict(options_, **{'model.method.h_threshold': 0.5}))
-    second.backbone.vit.visual, second.text_model = first.backbone.vit.visual, first.text_model
-    second.backbone.method.vfm = first.backbone.method.vfm  # as the sweep's ModelBuilder shares them
-    image = official_input(grid_image((224, 340), seed=4))[0]
-    alone = [model.query_logits([image], [(150, 230)])[0] for model in (first, second)]
-    for model in (first, second):
-        model.backbone.method._rng_states.clear()
-    vfm, calls = first.backbone.method.vfm, []
-    keys = vfm.last_block_keys
-    vfm.last_block_keys = lambda images: calls.append(images.shape) or keys(images)
-    shared = {}
-    together = [model.query_logits([image], [(150, 230)], shared)[0] for model in (first, second)]
-    assert len(calls) == 1  # one pass: the two cells read the same trunk
-    assert not torch.equal(alone[0], alone[1])
-    for a, b in zip(alone, together):
-        assert torch.equal(a, b)
+    options_ = scale_up_options(load_config(path), weights, class_files, presence_weights)
+    assert_sweep_cells_equal_alone(path, options_, (224, 340), (150, 230), seed=4)
