@@ -6,8 +6,8 @@ patches: 224 windows with the official 112 stride make 2 x 3 windows, 336 window
 row and column shifted back) and each shipped ViT-B/16
 setting (scripts/config/vit-b-16/*.yaml: logit scale, sliding window, attention threshold, the
 two thresholds of ``cam_to_label``, ``is_normalize``; read from configs/cliper/, so the configs and
-this check cannot drift), also with the thresholds off: the class maps at the image's size to 1e-5
-and the labels pixel for pixel. Inputs discriminate: several labels, and a mutation (the fusion
+this check cannot drift), also with the thresholds off: the class maps at the image's size to
+MAP_TOL and the labels pixel for pixel. Inputs discriminate: several labels, and a mutation (the fusion
 without its in-place Sinkhorn iterations) changes the result.
 """
 from __future__ import annotations
@@ -39,6 +39,9 @@ def settings(benchmark: str) -> dict:
 # thresholds off: no attention threshold, every class competes, background scored (1 - max)^2
 OFF = dict(attention_thr=0.0, score_threshold=0.0, bkg_thre=0.0)
 SIZE = (200, 290)  # the image's original size, the labels' resolution
+# maps up to 1.2 in value, two float32 orders of the same sums (the Sinkhorn fusion amplifies the
+# rounding): 4e-6 apart on one CPU, 1.2e-5 on an AMD EPYC (observed; the BLAS kernels differ)
+MAP_TOL = 3e-5
 
 
 @pytest.fixture(scope='module')
@@ -74,11 +77,11 @@ def test_matches_official(inputs, name, thresholds):
     settings = dict(globals()['settings'](name), **(OFF if thresholds == 'off' else {}))
     expected_maps, expected = official.predict(visual, image, classes, background, SIZE, settings)
     maps, labels = ours(visual, image, classes, background, settings)
-    torch.testing.assert_close(maps, expected_maps, rtol=0, atol=1e-5)
+    torch.testing.assert_close(maps, expected_maps, rtol=0, atol=MAP_TOL)
     assert labels.shape == SIZE
     if thresholds == 'official':
         assert torch.equal(labels, expected)
-    else:  # background (1 - max)^2 against the classes: a pixel may differ only at a tie (maps agree to ~1e-5)
+    else:  # background (1 - max)^2 against the classes: a pixel may differ only at a tie (maps agree to MAP_TOL)
         differ = labels != expected
         assert differ.float().mean() < 1e-4 and (tie_margin(expected_maps, settings)[differ] < 1e-4).all()
 

@@ -2,7 +2,7 @@
 
 1. The tool's JSON equals the transcription of FLOSS's own ranking (tests/official/floss_ranking.py:
    its NACLIP's per-template probabilities in ``compute_metric`` mode and ``EntropyMetric``) on a tiny
-   random CLIP and synthetic images: the same keys and template order per class, entropies within 1e-6,
+   random CLIP and synthetic images: the same keys and template order per class, entropies within 2e-5,
    pixel percentages equal; windows and the whole image; a class some templates never predict included
    (entropy 0.0, ranked first: the official quirk).
 2. The configs that read a computed ranking (remote sensing, ADE-847, Context-459): a missing file is one
@@ -46,8 +46,9 @@ def tool_rankings(folder, weights, out, *extra):
 TEXT = {}
 # float32 logits under FLOSS's logit scale of 100: the entropies of two exact float32 computations
 # (ours batched over windows and templates, the official one window and one prompt at a time) differ
-# by up to ~1.5e-6 (observed)
-ENTROPY_TOL = 5e-6
+# by up to 1.5e-6 on one CPU and 5.3e-6 on an AMD EPYC (observed: the BLAS kernels, and so the
+# rounding, depend on the processor); the template order itself is asserted equal
+ENTROPY_TOL = 2e-5
 
 
 def oracle_rankings(folder, weights, *extra):
@@ -92,17 +93,19 @@ def test_the_tools_rankings_are_floss_entropy_metric(workspace, tmp_path, crop):
         {'model': 'naclip', 'dataset': 'potsdam', 'split': 'train'}
     assert list(ours['classes']) == list(expected['classes']) == [
         'road,parkinglot', 'building', 'lowvegetation', 'tree', 'car', 'clutter,background']
-    never, predicted = 0, 0
+    never, predicted, largest = 0, 0, 0.0
     for key, table in expected['classes'].items():
         mine, theirs = ours['classes'][key]['entropy_ranking'], table['entropy_ranking']
         assert [e['template_id'] for e in mine] == [e['template_id'] for e in theirs], key
         assert [e['rank'] for e in mine] == list(range(1, 81))
         for a, b in zip(mine, theirs):
-            assert abs(a['entropy'] - b['entropy']) <= ENTROPY_TOL and abs(a['pixel_percentage'] - b['pixel_percentage']) < 1e-9
+            largest = max(largest, abs(a['entropy'] - b['entropy']))
+            assert abs(a['pixel_percentage'] - b['pixel_percentage']) < 1e-9
         never += sum(e['pixel_percentage'] == 0 for e in theirs)
         predicted += sum(e['pixel_percentage'] > 0 for e in theirs)
         zero = [e for e in theirs if e['pixel_percentage'] == 0]
         assert all(e['entropy'] == 0.0 for e in zero) and theirs[:len(zero)] == zero  # the quirk: ranked first
+    assert largest <= ENTROPY_TOL, f'entropies differ by up to {largest:.3g}'
     assert never > 0 and predicted > 0  # a class some templates never predict, classes others do
     # the per-image pixel totals: every template's percentages sum to 100
     for template in range(80):

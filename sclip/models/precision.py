@@ -15,7 +15,7 @@ faster on a GPU but rounds differently from the official fp16 weights: an opt-in
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -66,3 +66,15 @@ def splits_exactly(tensor: torch.Tensor) -> bool:
     blocking for the single product). There the split is what makes a large window fast: all
     heads' weights at once are fresh allocations far beyond the CPU's caches."""
     return tensor.device.type == 'cpu' and tensor.dtype == torch.float32
+
+
+def each_head(out: torch.Tensor, compute: Callable[[Tuple[slice, slice]], torch.Tensor]) -> torch.Tensor:
+    """Fill ``out`` (B, heads, ...) one image's head at a time: ``compute(one)`` gives
+    ``out[one]`` for ``one = (image slice, head slice)`` (both dimensions kept, so ``compute``
+    indexes every (B, heads, ...) operand with it). Only where ``splits_exactly`` holds do these
+    pieces equal the batched form's bits; the callers check that first."""
+    for image in range(out.shape[0]):
+        for head in range(out.shape[1]):
+            one = (slice(image, image + 1), slice(head, head + 1))
+            out[one] = compute(one)
+    return out

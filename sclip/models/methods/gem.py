@@ -25,7 +25,7 @@ from torch import Tensor
 
 from ...errors import SCLIPError
 from ..clip_vit import CLIPViT, Trunk
-from ..precision import splits_exactly
+from ..precision import each_head, splits_exactly
 from .base import Method, TextSide, register_method
 
 
@@ -120,15 +120,12 @@ class GEM(Method):
         if not splits_exactly(v):
             weights = [self_self_weights(p, inv_temp, self.ss_attn_iter, fused) for p in (v, k, q)]
             return (weights[0] @ v + weights[1] @ v + weights[2] @ v) / 3
-        out = torch.empty_like(v)
-        for b in range(v.shape[0]):
-            temp = inv_temp[b:b + 1] if isinstance(inv_temp, Tensor) else inv_temp
-            for head in range(v.shape[1]):
-                one = (slice(b, b + 1), slice(head, head + 1))
-                vh = v[one]
-                weights = [self_self_weights(p[one], temp, self.ss_attn_iter, fused) for p in (v, k, q)]
-                out[one] = (weights[0] @ vh + weights[1] @ vh + weights[2] @ vh) / 3
-        return out
+
+        def one_head(one):
+            temp = inv_temp[one[0]] if isinstance(inv_temp, Tensor) else inv_temp  # (B, 1, 1, 1): per image
+            weights = [self_self_weights(p[one], temp, self.ss_attn_iter, fused) for p in (v, k, q)]
+            return (weights[0] @ v[one] + weights[1] @ v[one] + weights[2] @ v[one]) / 3
+        return each_head(torch.empty_like(v), one_head)
 
     def forward(self, trunk: Trunk, text: Optional[TextSide] = None) -> Tensor:
         first = trunk.vit.depth - (self.gem_depth - 1)

@@ -23,7 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..precision import splits_exactly
+from ..precision import each_head, splits_exactly
 from .base import VFM
 from .pos_embed import dino_pos_embed, dinov2_pos_embed, mae_pos_embed
 from .specs import VFMSpec
@@ -67,11 +67,8 @@ def attention(attn: nn.Module, x: Tensor, fused: bool, scale_after_product: bool
             for start in range(0, batch, step):
                 some = slice(start, start + step)
                 out[some] = explicit_head(q[some], k[some], v[some], scale, scale_after_product)
-        else:
-            for image in range(batch):  # one image's head at a time: the same numbers, far less memory
-                for head in range(heads):
-                    one = (slice(image, image + 1), head)
-                    out[one] = explicit_head(q[one], k[one], v[one], scale, scale_after_product)
+        else:  # one image's head at a time: the same numbers, far less memory
+            each_head(out, lambda one: explicit_head(q[one], k[one], v[one], scale, scale_after_product))
     return attn.proj(out.transpose(1, 2).reshape(batch, length, width))
 
 
