@@ -400,8 +400,15 @@ def _provenance() -> None:
     })
 
 
-# Where a method's missing numbers are published but could not be verified here (not "nothing published").
-UNVERIFIED = {'segearth_ov': 'published in the SegEarth-OV paper, not verified here (no number recorded)'}
+# Where a method's missing numbers of a suite are published but could not be verified here (so a
+# table says so rather than "nothing published"; SOURCES says why for each).
+UNVERIFIED = {
+    'segearth_ov': {'rs': 'published in the SegEarth-OV paper, not verified here (no number recorded)'},
+    'fsa': {'table1': 'published in the FSA paper (arXiv 2508.20265), not verified here (no number recorded: '
+                      'its README at dbd2da5 has none, and the paper could not be read here)'},
+    'proxyclip': {'table1': 'published in the ProxyCLIP paper, not verified here (no number recorded)'},
+    'sfp': {'table1': 'published in the SFP paper (ICCV 2025), not verified here (no number recorded)'},
+}
 SEGEARTH_PROTOCOL = ('its official cfg_<dataset>.py: long side 448, windows 224/112, SimFeatUp (jbu_one, '
                      'xclip_jbu_one_million_aid.ckpt), [CLS] bias -0.3')
 TRIDENT_REFINE = ("; SAM's refinement of the labels on (model.method.sam_refine=True: the official eval_all.py "
@@ -657,10 +664,11 @@ def source_summary(method: str, suite: Optional[str] = None) -> str:
 def expected_sources(method: str, suite: Optional[str] = None) -> List[str]:
     """One line per benchmark: expected number, its source and setting, the paper's beside."""
     lines = []
+    unverified = UNVERIFIED.get(method, {}).get(suite_of(method, suite), 'nothing published')
     for key, label in columns(method, suite):
         number = expected(method, key)
         if number is None:
-            lines.append(f'{label}: {UNVERIFIED.get(method, "nothing published")}')
+            lines.append(f'{label}: {unverified}')
             continue
         hand = ' [second-hand]' if number.second_hand else ''
         paper = '' if number.paper_source in (None, number.source) else \

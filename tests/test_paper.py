@@ -179,3 +179,20 @@ def test_another_method_on_the_remote_sensing_suite(tmp_path, capsys, monkeypatc
     monkeypatch.setattr(paper, 'config_pattern', lambda method, suite=None: f'configs/nowhere/{method}/{{}}.py')
     with pytest.raises(SCLIPError, match='floss has no configs for --suite rs: configs/nowhere/floss/'):
         tool.main(['--results-dir', str(tmp_path), '--method', 'floss', '--suite', 'rs'])
+
+
+def test_published_but_unverified_numbers_are_not_called_unpublished():
+    """FSA's, SFP's and ProxyCLIP's missing Table 1 numbers are in their papers but not verified
+    here: the sources say so (and why) rather than "nothing published"; on the remote-sensing
+    suite, which those papers do not report, nothing is published."""
+    fsa = paper.expected_sources('fsa')
+    assert len(fsa) == 8 and all('published in the FSA paper (arXiv 2508.20265), not verified here' in line
+                                 for line in fsa)
+    assert "its README at dbd2da5 has none" in fsa[0]
+    proxyclip = dict(line.split(': ', 1) for line in paper.expected_sources('proxyclip'))
+    assert proxyclip['VOC20'].startswith('published in the ProxyCLIP paper, not verified here')
+    assert proxyclip['VOC21'].startswith('61.3 from ProxyCLIP paper')
+    assert paper.expected_sources('sfp')[1] == \
+        'Context60: published in the SFP paper (ICCV 2025), not verified here (no number recorded)'
+    assert all(line.endswith(': nothing published') for line in paper.expected_sources('proxyclip', 'rs'))
+    assert paper.expected_sources('cass-l')[4] == 'City: nothing published'  # the scale-up figure has no City
