@@ -315,20 +315,14 @@ class CASS(Method):
         window's own forward, or of its whole image (``trunk.sources``) while sliding; with the
         scale-up, the second CLIP's CLS of the same input (official: whole image or window)."""
         own_window = self.global_semantics == 'window' or trunk.sources is None
-        if self.presence_vit is not None:
-            vit = self.presence_vit
-            vit.fused = trunk.vit.fused
-            if own_window:
-                cls = trunk.memo(('cass-presence-cls', id(vit)), lambda: cls_embedding(vit, trunk.images))
-            else:
-                cls = torch.stack([trunk.memo(('cass-presence-image-cls', id(vit), id(source)),
-                                              lambda source=source: cls_embedding(vit, source[None])[0])
-                                   for source in trunk.sources])
+        vit = trunk.vit if self.presence_vit is None else self.presence_vit
+        vit.fused = trunk.vit.fused
+        if own_window and vit is trunk.vit:  # the window's own forward, already run
+            cls = vit.project(trunk.tokens(vit.depth)[:, 0])
         elif own_window:
-            cls = trunk.vit.project(trunk.tokens(trunk.vit.depth)[:, 0])
+            cls = trunk.memo(('cass-cls', id(vit)), lambda: cls_embedding(vit, trunk.images))
         else:
-            vit = trunk.vit
-            cls = torch.stack([trunk.memo(('cass-image-cls', id(source)),
+            cls = torch.stack([trunk.memo(('cass-image-cls', id(vit), id(source)),
                                           lambda source=source: cls_embedding(vit, source[None])[0])
                                for source in trunk.sources])
         return cls / cls.norm(dim=-1, keepdim=True)
