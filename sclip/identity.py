@@ -255,7 +255,7 @@ def resolved_config(cfg: Config) -> dict:
             model[part] = {k: v for k, v in model[part].items() if k != 'checkpoint'}
     for key in CHECKPOINT_KEYS:  # hashed under 'checkpoints'
         keys = key.split('.')[1:]
-        holder = _holder(model, keys)
+        holder = key_holder(model, keys)
         if holder is not None:
             holder.pop(keys[-1], None)
     if isinstance(model.get('text'), dict):  # the text files' content is hashed under 'text'
@@ -301,7 +301,7 @@ def region_masks_part(model: dict) -> dict:
     return {'region_masks': region_masks_identity(spec)}
 
 
-def _holder(tree: dict, keys: list) -> Optional[dict]:
+def key_holder(tree: dict, keys: list) -> Optional[dict]:
     """The dict that holds ``tree[k0][k1]...[k_last]``'s last key, or None where the path breaks."""
     for key in keys[:-1]:
         tree = tree.get(key) if isinstance(tree, dict) else None
@@ -314,7 +314,7 @@ def checkpoints_part(model: dict) -> dict:
     paths = {}
     for key in CHECKPOINT_KEYS:
         keys = key.split('.')[1:]
-        holder = _holder(model, keys)
+        holder = key_holder(model, keys)
         if holder is not None and keys[-1] in holder:
             paths[key] = holder[keys[-1]]
     if not paths:

@@ -607,20 +607,17 @@ def foundation_checkpoints(args, cfg, folder: str) -> list:
     return checkpoints
 
 
-FILE_KEYS = ('model.vfm.checkpoint', 'model.method.sam.checkpoint', 'model.method.upsampler.checkpoint',
-             'model.method.presence_clip.clip_path', 'model.region_masks.root')
-
-
 def file_options(cfg) -> dict:
     """The files ``foundation_checkpoints``, ``official_checkpoints`` and ``region_masks_for`` set
-    in ``cfg``, as options over the config file (for --memory's processes, which load it again)."""
+    in ``cfg``, as options over the config file (for --memory's processes, which load it again):
+    the foundation model's, each of the identity's ``CHECKPOINT_KEYS``, CorrCLIP's mask folder."""
+    from sclip.identity import CHECKPOINT_KEYS, key_holder
     found = {}
-    for key in FILE_KEYS:
-        node = cfg
-        for part in key.split('.'):
-            node = node.get(part) if hasattr(node, 'get') else None  # a Config, then ConfigDicts
-        if node:
-            found[key] = node
+    for key in ('model.vfm.checkpoint', *CHECKPOINT_KEYS, 'model.region_masks.root'):
+        keys = key.split('.')[1:]
+        holder = key_holder(cfg.model, keys)
+        if holder is not None and holder.get(keys[-1]):
+            found[key] = holder[keys[-1]]
     return found
 
 
